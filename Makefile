@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make test`. Both build .venv when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+export DJANGO_SETTINGS_MODULE := server.settings
+
+.PHONY: setup run test lint format eval bench
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	DEBUG=$${DEBUG:-1} ./bin/run
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+eval: setup
+	$(VENV)/bin/python -m moderation.crisis.eval
+
+bench: setup
+	$(VENV)/bin/python bench/crisis_bench.py

@@ -1,0 +1,494 @@
+"""Scheduling REST API: groups, sessions, enrollment, calendars. Thin: parse, authorize, call one
+service, reply."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rooms import permissions, selectors, services
+from rooms.calendar import sessions_to_ics
+from rooms.models import (
+    Enrollment,
+    EnrollmentStatus,
+    HeldCategory,
+    Session,
+    SupportGroup,
+)
+from server.accounts.models import User
+
+
+class ErrorOut(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong and what to do.")
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus messages per field."),
+    401: OpenApiResponse(ErrorOut, description="Not signed in."),
+    403: OpenApiResponse(ErrorOut, description="Signed in but not allowed."),
+    404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
+}
+
+
+class RecurrenceField(serializers.Serializer):
+    rrule = serializers.CharField(help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU")
+    dtstart = serializers.CharField(
+        help_text="Local start in the group's timezone, without offset: 2026-12-01T19:00:00"
+    )
+    duration_minutes = serializers.IntegerField(min_value=15, max_value=600)
+
+    def validate_dtstart(self, value: str) -> dt.datetime:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise serializers.ValidationError("Use ISO 8601 local time, e.g. 2026-12-01T19:00:00.")
+        if parsed.tzinfo is not None:
+            raise serializers.ValidationError(
+                "Give the local wall-clock time without an offset; the group's timezone applies."
+            )
+        return parsed
+
+
+class GroupIn(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True)
+    timezone = serializers.CharField(required=False, max_length=64)
+    capacity = serializers.IntegerField(required=False, min_value=1, max_value=500)
+    join_policy = serializers.ChoiceField(choices=["open", "approval"], required=False)
+    drop_in = serializers.BooleanField(required=False)
+    facilitators = serializers.ListField(child=serializers.IntegerField(), required=False)
+    lead_facilitator = serializers.IntegerField(required=False, allow_null=True)
+    agreement_text = serializers.CharField(required=False, allow_blank=True)
+    retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    held_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=HeldCategory.values), required=False
+    )
+    slow_mode_seconds = serializers.IntegerField(required=False, min_value=0, max_value=3600)
+    typing_indicators = serializers.BooleanField(required=False)
+    recurrence = RecurrenceField(required=False, allow_null=True)
+
+    def to_service_args(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        facilitator_ids = data.pop("facilitators", None)
+        lead_id = data.pop("lead_facilitator", None)
+        if "recurrence" in data:
+            rec = data.pop("recurrence")
+            if rec is None:
+                data.update(rrule="", start_date=None, start_time=None)
+            else:
+                data.update(
+                    rrule=rec["rrule"],
+                    start_date=rec["dtstart"].date(),
+                    start_time=rec["dtstart"].time(),
+                    duration_minutes=rec["duration_minutes"],
+                )
+        return {"fields": data, "facilitator_ids": facilitator_ids, "lead_id": lead_id}
+
+
+class EnrollmentBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    alias = serializers.CharField()
+    status = serializers.CharField()
+    waitlist_position = serializers.IntegerField(allow_null=True)
+    agreement_accepted = serializers.BooleanField()
+
+
+class SessionOut(serializers.ModelSerializer):
+    starts_at_local = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = ["id", "group", "starts_at", "ends_at", "status", "moved", "starts_at_local"]
+
+    def get_starts_at_local(self, obj: Session) -> str:
+        import zoneinfo  # noqa: PLC0415
+
+        return obj.starts_at.astimezone(zoneinfo.ZoneInfo(obj.group.timezone)).isoformat()
+
+
+def enrollment_brief(enrollment: Enrollment, group: SupportGroup) -> dict[str, Any]:
+    return {
+        "id": enrollment.pk,
+        "alias": enrollment.alias,
+        "status": enrollment.status,
+        "waitlist_position": selectors.waitlist_position(enrollment),
+        "agreement_accepted": enrollment.agreement_version == group.agreement_version,
+    }
+
+
+class GroupOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    timezone = serializers.CharField()
+    capacity = serializers.IntegerField()
+    join_policy = serializers.CharField()
+    drop_in = serializers.BooleanField()
+    facilitators = serializers.ListField(child=serializers.IntegerField())
+    lead_facilitator = serializers.IntegerField(allow_null=True)
+    agreement_text = serializers.CharField()
+    agreement_version = serializers.IntegerField()
+    retention_days = serializers.IntegerField()
+    held_categories = serializers.ListField(child=serializers.CharField())
+    slow_mode_seconds = serializers.IntegerField()
+    typing_indicators = serializers.BooleanField()
+    recurrence = serializers.DictField(allow_null=True)
+    seats_taken = serializers.IntegerField()
+    waitlist_length = serializers.IntegerField()
+    next_session = SessionOut(allow_null=True)
+    my_enrollment = EnrollmentBrief(allow_null=True)
+
+    def to_representation(self, group: SupportGroup) -> dict[str, Any]:
+        links = list(group.groupfacilitator_set.all())
+        mine = getattr(group, "my_enrollments", None)
+        recurrence = None
+        if group.rrule and group.start_date and group.start_time:
+            recurrence = {
+                "rrule": group.rrule,
+                "dtstart": dt.datetime.combine(group.start_date, group.start_time).isoformat(),
+                "duration_minutes": group.duration_minutes,
+            }
+        upcoming = selectors.next_session(group, timezone.now())
+        return {
+            "id": group.pk,
+            "name": group.name,
+            "description": group.description,
+            "timezone": group.timezone,
+            "capacity": group.capacity,
+            "join_policy": group.join_policy,
+            "drop_in": group.drop_in,
+            "facilitators": [link.user_id for link in links],
+            "lead_facilitator": next((link.user_id for link in links if link.is_lead), None),
+            "agreement_text": group.agreement_text,
+            "agreement_version": group.agreement_version,
+            "retention_days": group.retention_days,
+            "held_categories": list(group.held_categories),
+            "slow_mode_seconds": group.slow_mode_seconds,
+            "typing_indicators": group.typing_indicators,
+            "recurrence": recurrence,
+            "seats_taken": getattr(group, "seats_taken", 0),
+            "waitlist_length": getattr(group, "waitlist_length", 0),
+            "next_session": SessionOut(upcoming).data if upcoming else None,
+            "my_enrollment": enrollment_brief(mine[0], group) if mine else None,
+        }
+
+
+class JoinIn(serializers.Serializer):
+    alias = serializers.CharField(max_length=40)
+    agreement_accepted = serializers.BooleanField()
+
+
+class EnrollmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    group = serializers.IntegerField()
+    user = serializers.IntegerField()
+    username = serializers.CharField()
+    alias = serializers.CharField()
+    status = serializers.CharField()
+    waitlist_position = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, e: Enrollment) -> dict[str, Any]:
+        return {
+            "id": e.pk,
+            "group": e.group_id,
+            "user": e.user_id,
+            "username": e.user.username,
+            "alias": e.alias,
+            "status": e.status,
+            "waitlist_position": selectors.waitlist_position(e),
+            "created_at": e.created_at.isoformat(),
+        }
+
+
+class SessionMoveIn(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(required=False)
+
+
+def _parse_time_param(request: Request, name: str) -> dt.datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        try:
+            day = dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ValidationError({name: "Use an ISO 8601 date or date-time."}) from None
+        value = dt.datetime.combine(day, dt.time())
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List support groups (the catalogue)",
+        responses={200: GroupOut(many=True), 401: ERRORS[401]},
+    ),
+    retrieve=extend_schema(
+        summary="One support group", responses={200: GroupOut, 401: ERRORS[401], 404: ERRORS[404]}
+    ),
+    create=extend_schema(
+        summary="Create a group (admins)", request=GroupIn, responses={201: GroupOut, **ERRORS}
+    ),
+    partial_update=extend_schema(
+        summary="Edit a group (admins, lead facilitator)",
+        request=GroupIn,
+        responses={200: GroupOut, **ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete (archive) a group (admins)", responses={204: None, **ERRORS}
+    ),
+)
+class GroupViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = GroupOut
+    filterset_fields = ["join_policy", "drop_in"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[SupportGroup]:
+        qs = selectors.groups_visible(self.request.user)
+        facilitator = self.request.query_params.get("facilitator")
+        if facilitator and facilitator.isdigit():
+            qs = qs.filter(facilitators__id=int(facilitator))
+        if self.request.query_params.get("mine") in ("1", "true"):
+            user = self.request.user
+            qs = qs.filter(enrollments__user=user).distinct() | qs.filter(facilitators=user)
+        return qs.order_by("name", "id")
+
+    def _fresh(self, pk: int) -> dict[str, Any]:
+        return GroupOut(self.get_queryset().get(pk=pk)).data
+
+    def create(self, request: Request) -> Response:
+        if not permissions.is_admin(request.user):
+            raise PermissionDenied("Only admins create groups.")
+        data = GroupIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        group = services.group_create(**data.to_service_args())
+        return Response(self._fresh(group.pk), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        if not permissions.can_manage(request.user, group):
+            raise PermissionDenied("Only admins and the group's lead facilitator edit a group.")
+        data = GroupIn(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        args = data.to_service_args()
+        if args["facilitator_ids"] is None and args["lead_id"] is not None:
+            raise ValidationError({"lead_facilitator": "Send facilitators with the lead."})
+        services.group_update(group=group, **args)
+        return Response(self._fresh(group.pk))
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        if not permissions.is_admin(request.user):
+            raise PermissionDenied("Only admins delete groups.")
+        services.group_delete(group=group)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Sessions of a group between two times (UTC ISO 8601)",
+        parameters=[
+            OpenApiParameter("from", str, description="Start (default: now)"),
+            OpenApiParameter("to", str, description="End (default: open)"),
+        ],
+        responses={200: SessionOut(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def sessions(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        start = _parse_time_param(request, "from") or timezone.now()
+        end = _parse_time_param(request, "to")
+        qs = selectors.sessions_between([group.pk], start, end)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(SessionOut(page, many=True).data)
+
+    @extend_schema(
+        summary="Join, request to join, or join the waitlist",
+        request=JoinIn,
+        responses={200: EnrollmentBrief, 201: EnrollmentBrief, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def join(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        data = JoinIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        existed = Enrollment.objects.filter(
+            group=group, user=request.user, status__in=services.CURRENT
+        ).exists()
+        enrollment = services.enrollment_join(group=group, user=request.user, **data.validated_data)
+        group.refresh_from_db()
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(enrollment_brief(enrollment, group), status=code)
+
+    @extend_schema(
+        summary="Leave the group (frees the seat)",
+        request=None,
+        responses={200: EnrollmentBrief, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def leave(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        enrollment = Enrollment.objects.filter(
+            group=group, user=request.user, status__in=services.CURRENT
+        ).first()
+        if enrollment is None:
+            raise ValidationError({"detail": "You are not in this group."})
+        services.enrollment_end(enrollment=enrollment)
+        return Response(enrollment_brief(enrollment, group))
+
+    @extend_schema(
+        summary="Enrollments of a group (facilitators and admins)",
+        parameters=[OpenApiParameter("status", str, enum=EnrollmentStatus.values)],
+        responses={200: EnrollmentOut(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def enrollments(self, request: Request, pk: str | None = None) -> Response:
+        group = self.get_object()
+        if not permissions.can_moderate(request.user, group):
+            raise PermissionDenied("Only the group's facilitators and admins see its members.")
+        qs = Enrollment.objects.filter(group=group).select_related("user")
+        if request.query_params.get("status"):
+            qs = qs.filter(status=request.query_params["status"])
+        page = self.paginate_queryset(qs.order_by("status", "waitlisted_at", "id"))
+        return self.get_paginated_response(EnrollmentOut(page, many=True).data)
+
+    @extend_schema(
+        summary="The group's sessions as iCalendar", responses={(200, "text/calendar"): bytes}
+    )
+    @action(detail=True, methods=["get"], url_path="calendar.ics")
+    def calendar(self, request: Request, pk: str | None = None) -> HttpResponse:
+        group = self.get_object()
+        since = timezone.now() - dt.timedelta(days=30)
+        sessions = selectors.sessions_between([group.pk], since, None)
+        return HttpResponse(
+            sessions_to_ics(sessions, name=group.name), content_type="text/calendar"
+        )
+
+
+class EnrollmentViewSet(viewsets.GenericViewSet):
+    queryset = Enrollment.objects.select_related("group", "user")
+    serializer_class = EnrollmentOut
+
+    def _moderated(self, pk: str | None) -> Enrollment:
+        enrollment = get_object_or_404(self.get_queryset(), pk=pk, group__deleted_at__isnull=True)
+        if not permissions.can_moderate(self.request.user, enrollment.group):
+            raise PermissionDenied("Only the group's facilitators and admins decide on requests.")
+        return enrollment
+
+    @extend_schema(
+        summary="Approve a pending request", request=None, responses={200: EnrollmentOut, **ERRORS}
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        enrollment = services.enrollment_approve(enrollment=self._moderated(pk))
+        return Response(EnrollmentOut(enrollment).data)
+
+    @extend_schema(
+        summary="Decline a pending or waitlisted request",
+        request=None,
+        responses={200: EnrollmentOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        enrollment = services.enrollment_decline(enrollment=self._moderated(pk))
+        return Response(EnrollmentOut(enrollment).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Sessions across groups",
+        parameters=[
+            OpenApiParameter("group", int),
+            OpenApiParameter("facilitator", int),
+            OpenApiParameter("upcoming", bool, description="Only sessions that have not ended"),
+        ],
+        responses={200: SessionOut(many=True), 401: ERRORS[401]},
+    ),
+    retrieve=extend_schema(summary="One session", responses={200: SessionOut, 404: ERRORS[404]}),
+)
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = SessionOut
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Session]:
+        qs = Session.objects.filter(group__deleted_at__isnull=True).select_related("group")
+        params = self.request.query_params
+        if params.get("group", "").isdigit():
+            qs = qs.filter(group_id=int(params["group"]))
+        if params.get("facilitator", "").isdigit():
+            qs = qs.filter(group__facilitators__id=int(params["facilitator"]))
+        if params.get("upcoming") in ("1", "true"):
+            qs = qs.filter(ends_at__gt=timezone.now())
+        return qs.order_by("starts_at", "id")
+
+    def _managed(self, pk: str | None) -> Session:
+        session = get_object_or_404(self.get_queryset(), pk=pk)
+        if not permissions.can_manage(self.request.user, session.group):
+            raise PermissionDenied("Only admins and the group's lead facilitator change sessions.")
+        return session
+
+    @extend_schema(
+        summary="Move one session", request=SessionMoveIn, responses={200: SessionOut, **ERRORS}
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        session = self._managed(pk)
+        data = SessionMoveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_move(session=session, **data.validated_data)
+        return Response(SessionOut(session).data)
+
+    @extend_schema(
+        summary="Cancel one session", request=None, responses={200: SessionOut, **ERRORS}
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        session = services.session_cancel(session=self._managed(pk))
+        return Response(SessionOut(session).data)
+
+
+class MemberCalendarView(APIView):
+    """The per-member feed. Calendar apps cannot send headers, so the secret is in the URL;
+    members can reset it from their account."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="A member's calendar feed at their secret URL",
+        responses={(200, "text/calendar"): bytes, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, token: str) -> HttpResponse:
+        user = User.objects.filter(calendar_token=token, is_active=True).first()
+        if user is None or len(token) < 16:
+            raise NotFound(
+                "This calendar link is not valid; copy the current one from your account."
+            )
+        since = timezone.now() - dt.timedelta(days=30)
+        sessions = selectors.sessions_between(selectors.calendar_groups_for(user), since, None)
+        return HttpResponse(
+            sessions_to_ics(sessions, name="My support groups"), content_type="text/calendar"
+        )

@@ -1,0 +1,37 @@
+"""Channel-layer fan-out. Events ring the bell after the database commits; the database is the
+record and clients catch up from it, so a dropped event never loses anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+
+def room_group(group_id: int) -> str:
+    return f"room.{group_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def send_now(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, event)
+
+
+def send_on_commit(group: str, event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: send_now(group, event))
+
+
+def user_access_revoked_on_commit(*, user_id: int, group_id: int | None = None) -> None:
+    """Closes the user's sockets (in one group, or all of them) within the layer's latency."""
+    send_on_commit(user_group(user_id), {"type": "access.revoked", "group_id": group_id})
+
+
+def group_deleted_on_commit(*, group_id: int) -> None:
+    send_on_commit(room_group(group_id), {"type": "room.deleted", "group_id": group_id})

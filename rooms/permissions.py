@@ -1,0 +1,32 @@
+"""Who may do what with a group. One place, so the API and the room agree."""
+
+from rooms.models import Enrollment, EnrollmentStatus, GroupFacilitator, SupportGroup
+from server.accounts.models import Role, User
+
+
+def is_admin(user: User) -> bool:
+    return user.is_authenticated and user.role == Role.ADMIN
+
+
+def facilitates(user: User, group: SupportGroup | int) -> bool:
+    group_id = group if isinstance(group, int) else group.pk
+    return GroupFacilitator.objects.filter(group_id=group_id, user_id=user.pk).exists()
+
+
+def can_moderate(user: User, group: SupportGroup | int) -> bool:
+    """Facilitators of the group and admins: approve members, act in the room, see alerts."""
+    return is_admin(user) or facilitates(user, group)
+
+
+def can_manage(user: User, group: SupportGroup) -> bool:
+    """Admins and the group's lead facilitator: edit the group and its schedule."""
+    if is_admin(user):
+        return True
+    return GroupFacilitator.objects.filter(group=group, user_id=user.pk, is_lead=True).exists()
+
+
+def active_enrollment(user: User, group: SupportGroup | int) -> Enrollment | None:
+    group_id = group if isinstance(group, int) else group.pk
+    return Enrollment.objects.filter(
+        group_id=group_id, user_id=user.pk, status=EnrollmentStatus.ACTIVE
+    ).first()

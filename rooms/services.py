@@ -1,0 +1,268 @@
+"""Writes to groups, sessions and enrollments. Views validate input and call one of these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rooms.models import (
+    Enrollment,
+    EnrollmentStatus,
+    GroupFacilitator,
+    JoinPolicy,
+    Session,
+    SessionStatus,
+    SupportGroup,
+)
+from rooms.scheduling import facilitator_conflicts, sessions_materialize
+from server.accounts.models import Role, User
+
+SEATED = (EnrollmentStatus.ACTIVE,)
+CURRENT = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED)
+RECURRENCE_FIELDS = {"rrule", "start_date", "start_time", "duration_minutes", "timezone", "drop_in"}
+
+
+def _set_facilitators(group: SupportGroup, facilitator_ids: list[int], lead_id: int | None) -> None:
+    users = list(User.objects.filter(pk__in=facilitator_ids))
+    if len(users) != len(set(facilitator_ids)):
+        raise ValidationError({"facilitators": "Some of these user ids do not exist."})
+    not_facilitators = [u.username for u in users if u.role not in (Role.FACILITATOR, Role.ADMIN)]
+    if not_facilitators:
+        raise ValidationError(
+            {"facilitators": f"Only facilitators can facilitate: {', '.join(not_facilitators)}."}
+        )
+    if lead_id is None and facilitator_ids:
+        lead_id = facilitator_ids[0]
+    if lead_id is not None and lead_id not in facilitator_ids:
+        raise ValidationError({"lead_facilitator": "The lead must be one of the facilitators."})
+    GroupFacilitator.objects.filter(group=group).exclude(user_id__in=facilitator_ids).delete()
+    for uid in facilitator_ids:
+        GroupFacilitator.objects.update_or_create(
+            group=group, user_id=uid, defaults={"is_lead": uid == lead_id}
+        )
+
+
+def _validate_recurrence(group: SupportGroup) -> None:
+    if group.drop_in:
+        return
+    parts = [bool(group.rrule), group.start_date is not None, group.start_time is not None]
+    if any(parts) and not all(parts):
+        raise ValidationError(
+            {"recurrence": "A schedule needs rrule, dtstart and duration_minutes together."}
+        )
+
+
+def group_create(
+    *,
+    fields: dict[str, Any],
+    facilitator_ids: list[int] | None = None,
+    lead_id: int | None = None,
+) -> SupportGroup:
+    group = SupportGroup(**fields)
+    group.full_clean()
+    _validate_recurrence(group)
+    with transaction.atomic():
+        group.save()
+        _set_facilitators(group, facilitator_ids or [], lead_id)
+        sessions_materialize(group=group)
+    return group
+
+
+def group_update(
+    *,
+    group: SupportGroup,
+    fields: dict[str, Any],
+    facilitator_ids: list[int] | None = None,
+    lead_id: int | None = None,
+) -> SupportGroup:
+    old_capacity = group.capacity
+    old_agreement = group.agreement_text
+    for name, value in fields.items():
+        setattr(group, name, value)
+    if group.agreement_text != old_agreement:
+        # Members must accept the new text before they next enter the room.
+        group.agreement_version += 1
+    group.full_clean()
+    _validate_recurrence(group)
+    with transaction.atomic():
+        group.save()
+        if facilitator_ids is not None:
+            _set_facilitators(group, facilitator_ids, lead_id)
+        if RECURRENCE_FIELDS & fields.keys() or facilitator_ids is not None:
+            sessions_materialize(group=group)
+        if group.capacity > old_capacity:
+            waitlist_promote(group=group)
+    return group
+
+
+def group_delete(*, group: SupportGroup) -> None:
+    """Archives the group: it disappears from every list and its room closes. The rows stay for
+    the audit log until retention removes the messages."""
+    now = timezone.now()
+    with transaction.atomic():
+        group.deleted_at = now
+        group.save(update_fields=["deleted_at", "updated_at"])
+        Session.objects.filter(group=group, starts_at__gt=now).update(
+            status=SessionStatus.CANCELLED
+        )
+    from rooms import events  # noqa: PLC0415 — rooms.events imports channels lazily
+
+    events.group_deleted_on_commit(group_id=group.pk)
+
+
+def session_cancel(*, session: Session) -> Session:
+    if session.ends_at <= timezone.now():
+        raise ValidationError({"detail": "This session is already over."})
+    session.status = SessionStatus.CANCELLED
+    session.save(update_fields=["status", "updated_at"])
+    return session
+
+
+def session_move(
+    *, session: Session, starts_at: dt.datetime, ends_at: dt.datetime | None = None
+) -> Session:
+    now = timezone.now()
+    if session.starts_at <= now:
+        raise ValidationError({"detail": "A session that has started cannot be moved."})
+    if starts_at <= now:
+        raise ValidationError({"starts_at": "Move the session to a time in the future."})
+    ends_at = ends_at or starts_at + (session.ends_at - session.starts_at)
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": "The session must end after it starts."})
+    facilitator_ids = list(session.group.facilitators.values_list("pk", flat=True))
+    conflicts = facilitator_conflicts(session.group, [(starts_at, ends_at)], facilitator_ids)
+    if conflicts:
+        raise ValidationError({"starts_at": conflicts[:3]})
+    session.starts_at, session.ends_at, session.moved = starts_at, ends_at, True
+    session.reminder_sent_at = None
+    session.save()
+    return session
+
+
+def _clean_alias(alias: str) -> str:
+    alias = " ".join((alias or "").split())
+    if not 2 <= len(alias) <= 40:
+        raise ValidationError({"alias": "Choose an alias of 2 to 40 characters."})
+    return alias
+
+
+def enrollment_join(
+    *, group: SupportGroup, user: User, alias: str, agreement_accepted: bool
+) -> Enrollment:
+    """Joins, requests to join, or waitlists. Joining again returns the current enrollment (and
+    records acceptance of a newer agreement). Seats are counted under a lock on the group row,
+    so two members racing for the last seat cannot both get it."""
+    if user.role != Role.MEMBER:
+        raise PermissionDenied("Facilitators and admins take part through the group's settings.")
+    if not agreement_accepted:
+        raise ValidationError(
+            {"agreement_accepted": "Read and accept the group agreement to join."}
+        )
+    with transaction.atomic():
+        group = SupportGroup.objects.select_for_update().get(pk=group.pk)
+        if group.deleted_at:
+            raise ValidationError({"detail": "This group no longer exists."})
+        enrollment = Enrollment.objects.filter(group=group, user=user).first()
+        if enrollment and enrollment.status in CURRENT:
+            if enrollment.agreement_version != group.agreement_version:
+                enrollment.agreement_version = group.agreement_version
+                enrollment.save(update_fields=["agreement_version", "updated_at"])
+            return enrollment
+        if enrollment and enrollment.status in (EnrollmentStatus.BANNED, EnrollmentStatus.REMOVED):
+            raise PermissionDenied(
+                "A facilitator has removed you from this group. Contact the group's "
+                "facilitators if you think this is a mistake."
+            )
+        alias = _clean_alias(alias)
+        taken = (
+            Enrollment.objects.filter(group=group, alias__iexact=alias).exclude(user=user).exists()
+        )
+        if taken:
+            raise ValidationError({"alias": "That alias is taken in this group; choose another."})
+        enrollment = enrollment or Enrollment(group=group, user=user)
+        enrollment.alias = alias
+        enrollment.agreement_version = group.agreement_version
+        enrollment.waitlisted_at = None
+        if group.join_policy == JoinPolicy.APPROVAL:
+            enrollment.status = EnrollmentStatus.PENDING
+        else:
+            _seat_or_waitlist(group, enrollment)
+        try:
+            with transaction.atomic():
+                enrollment.save()
+        except IntegrityError as exc:
+            raise ValidationError(
+                {"alias": "That alias is taken in this group; choose another."}
+            ) from exc
+    return enrollment
+
+
+def _seat_or_waitlist(group: SupportGroup, enrollment: Enrollment) -> None:
+    seated = Enrollment.objects.filter(group=group, status__in=SEATED).count()
+    if seated < group.capacity:
+        enrollment.status = EnrollmentStatus.ACTIVE
+    else:
+        enrollment.status = EnrollmentStatus.WAITLISTED
+        enrollment.waitlisted_at = timezone.now()
+
+
+def enrollment_approve(*, enrollment: Enrollment) -> Enrollment:
+    with transaction.atomic():
+        group = SupportGroup.objects.select_for_update().get(pk=enrollment.group_id)
+        enrollment.refresh_from_db()
+        if enrollment.status != EnrollmentStatus.PENDING:
+            raise ValidationError({"detail": f"This request is {enrollment.status}, not pending."})
+        _seat_or_waitlist(group, enrollment)
+        enrollment.save()
+    return enrollment
+
+
+def enrollment_decline(*, enrollment: Enrollment) -> Enrollment:
+    if enrollment.status not in (EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED):
+        raise ValidationError(
+            {
+                "detail": "Only pending or waitlisted requests can be declined; "
+                f"this is {enrollment.status}."
+            }
+        )
+    enrollment.status = EnrollmentStatus.DECLINED
+    enrollment.save(update_fields=["status", "updated_at"])
+    return enrollment
+
+
+def enrollment_end(*, enrollment: Enrollment, status: str = EnrollmentStatus.LEFT) -> Enrollment:
+    """Leaving, removal or ban. A freed seat goes to the first on the waitlist."""
+    with transaction.atomic():
+        group = SupportGroup.objects.select_for_update().get(pk=enrollment.group_id)
+        enrollment.refresh_from_db()
+        was_seated = enrollment.status in SEATED
+        enrollment.status = status
+        enrollment.waitlisted_at = None
+        enrollment.save(update_fields=["status", "waitlisted_at", "updated_at"])
+        if was_seated:
+            waitlist_promote(group=group)
+    from rooms import events  # noqa: PLC0415
+
+    events.user_access_revoked_on_commit(user_id=enrollment.user_id, group_id=group.pk)
+    return enrollment
+
+
+def waitlist_promote(*, group: SupportGroup) -> list[Enrollment]:
+    """Seats waitlisted members in the order they joined the waitlist. Call under the group lock."""
+    promoted = []
+    seated = Enrollment.objects.filter(group=group, status__in=SEATED).count()
+    free = max(group.capacity - seated, 0)
+    if free:
+        waiting = Enrollment.objects.filter(
+            group=group, status=EnrollmentStatus.WAITLISTED
+        ).order_by("waitlisted_at", "id")[:free]
+        for enrollment in waiting:
+            enrollment.status = EnrollmentStatus.ACTIVE
+            enrollment.waitlisted_at = None
+            enrollment.save(update_fields=["status", "waitlisted_at", "updated_at"])
+            promoted.append(enrollment)
+    return promoted

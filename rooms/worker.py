@@ -1,0 +1,116 @@
+"""Timed work: session materialization, reminders (and, later, escalation deadlines and
+retention). Every job reads its due work from the database and claims each item with a
+conditional update inside a transaction, so two workers never do the same item twice and a worker
+that dies mid-item leaves it to be retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from rooms.models import EnrollmentStatus, Session, SessionStatus
+from rooms.scheduling import sessions_materialize_all
+
+log = logging.getLogger(__name__)
+
+
+def reminders_send(now: dt.datetime | None = None) -> int:
+    """Emails enrolled members once per session, REMINDER_BEFORE ahead. Returns sessions done."""
+    now = now or timezone.now()
+    due = Session.objects.filter(
+        status=SessionStatus.SCHEDULED,
+        reminder_sent_at__isnull=True,
+        starts_at__gt=now,
+        starts_at__lte=now + settings.REMINDER_BEFORE,
+        group__deleted_at__isnull=True,
+    ).values_list("pk", flat=True)
+    done = 0
+    for session_id in list(due):
+        with transaction.atomic():
+            # The claim and the send commit together: a second worker blocks on the row and then
+            # finds it claimed; a crash before commit leaves it unclaimed for the next tick.
+            claimed = Session.objects.filter(pk=session_id, reminder_sent_at__isnull=True).update(
+                reminder_sent_at=now
+            )
+            if not claimed:
+                continue
+            session = Session.objects.select_related("group").get(pk=session_id)
+            recipients = [
+                email
+                for email in session.group.enrollments.filter(
+                    status=EnrollmentStatus.ACTIVE
+                ).values_list("user__email", flat=True)
+                if email
+            ]
+            starts = session.starts_at.astimezone(_tz(session.group.timezone))
+            subject = (
+                f"Reminder: {session.group.name} meets at {starts:%H:%M} ({session.group.timezone})"
+            )
+            body = (
+                f"Your support group {session.group.name} meets on {starts:%A %d %B at %H:%M} "
+                f"({session.group.timezone}). The room opens a few minutes before.\n\n"
+                f"{settings.SITE_URL}/\n"
+            )
+            send_mass_mail(
+                [(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients],
+                fail_silently=False,
+            )
+            log.info("reminder sent session=%s recipients=%d", session_id, len(recipients))
+            done += 1
+    return done
+
+
+def _tz(name: str) -> dt.tzinfo:
+    import zoneinfo  # noqa: PLC0415
+
+    return zoneinfo.ZoneInfo(name)
+
+
+@dataclass
+class Job:
+    name: str
+    every: float
+    run: Callable[[], object]
+    last: float = field(default=float("-inf"))
+
+
+def default_jobs() -> list[Job]:
+    return [
+        Job("materialize", 600, sessions_materialize_all),
+        Job("reminders", 15, reminders_send),
+    ]
+
+
+class Worker:
+    def __init__(self, jobs: list[Job] | None = None, tick: float | None = None) -> None:
+        self.jobs = jobs if jobs is not None else default_jobs()
+        self.tick = tick if tick is not None else settings.WORKER_TICK_SECONDS
+        self.stopping = False
+
+    def run_once(self) -> None:
+        now = time.monotonic()
+        for job in self.jobs:
+            if now - job.last < job.every:
+                continue
+            job.last = now
+            try:
+                close_old_connections()
+                job.run()
+            except Exception:  # one failing job must not stop escalations
+                log.exception("worker job failed: %s", job.name)
+
+    def run_forever(self) -> None:
+        log.info("worker started, tick %.1fs", self.tick)
+        while not self.stopping:
+            started = time.monotonic()
+            self.run_once()
+            time.sleep(max(0.0, self.tick - (time.monotonic() - started)))
+        log.info("worker stopped")

@@ -1,0 +1,96 @@
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from server.accounts.services import calendar_token_reset, ws_ticket_issue
+
+
+class LoginThrottle(ScopedRateThrottle):
+    """Counts attempts per client address and per username, so guessing one account's password
+    from many addresses is slowed as well."""
+
+    scope_attr = "throttle_scope"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        username = str(request.data.get("username", "")).lower()[:150] if request.data else ""
+        return f"throttle_login_{self.get_ident(request)}_{username}"
+
+
+class TokenView(ObtainAuthToken):
+    throttle_classes = [LoginThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        summary="Exchange a username and password for an API token",
+        responses={
+            200: inline_serializer("TokenOut", {"token": serializers.CharField()}),
+            400: inline_serializer("TokenError", {"detail": serializers.CharField()}),
+            429: inline_serializer("Throttled", {"detail": serializers.CharField()}),
+        },
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().post(request, *args, **kwargs)
+
+
+class WsTicketView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Issue a single-use WebSocket ticket (valid 30 seconds)",
+        request=None,
+        responses={201: inline_serializer("TicketOut", {"ticket": serializers.CharField()})},
+    )
+    def post(self, request: Request) -> Response:
+        return Response({"ticket": ws_ticket_issue(user=request.user)}, status=201)
+
+
+class MeOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    role = serializers.CharField()
+    on_call = serializers.BooleanField()
+    calendar_feed_url = serializers.CharField()
+
+
+def calendar_feed_url(user) -> str:  # type: ignore[no-untyped-def]
+    return settings.SITE_URL + reverse("member-calendar", args=[user.calendar_token])
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="The signed-in account", responses={200: MeOut})
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "role": user.role,
+            "on_call": user.on_call,
+            "calendar_feed_url": calendar_feed_url(user),
+        }
+        return Response(MeOut(data).data)
+
+
+class CalendarResetView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Reset the secret calendar feed URL (the old one stops working)",
+        request=None,
+        responses={
+            200: inline_serializer("FeedOut", {"calendar_feed_url": serializers.CharField()})
+        },
+    )
+    def post(self, request: Request) -> Response:
+        calendar_token_reset(user=request.user)
+        return Response({"calendar_feed_url": calendar_feed_url(request.user)})

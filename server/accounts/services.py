@@ -1,0 +1,64 @@
+"""Writes to accounts. Views and commands call these; nothing else creates users or tickets."""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from server.accounts.models import Role, User, WsTicket, new_calendar_token
+
+
+def account_create(
+    *, username: str, password: str, role: str = Role.MEMBER, email: str = "", on_call: bool = False
+) -> User:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Role must be one of: {', '.join(Role.values)}."})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": f"The name '{username}' is already taken."})
+    user = User(username=username, email=email, role=role, on_call=on_call)
+    user.is_staff = role == Role.ADMIN
+    user.is_superuser = role == Role.ADMIN
+    user.set_password(password)
+    user.full_clean(exclude=["password", "calendar_token"])
+    user.save()
+    return user
+
+
+def account_set_role(*, user: User, role: str) -> User:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Role must be one of: {', '.join(Role.values)}."})
+    user.role = role
+    user.is_staff = user.is_superuser = role == Role.ADMIN
+    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    return user
+
+
+def calendar_token_reset(*, user: User) -> str:
+    user.calendar_token = new_calendar_token()
+    user.save(update_fields=["calendar_token"])
+    return user.calendar_token
+
+
+def ws_ticket_issue(*, user: User) -> str:
+    key = secrets.token_urlsafe(32)
+    now = timezone.now()
+    WsTicket.objects.create(key=key, user=user, expires_at=now + settings.WS_TICKET_TTL)
+    # Expired tickets are useless; sweep them here rather than in a separate job.
+    WsTicket.objects.filter(expires_at__lt=now - settings.WS_TICKET_TTL).delete()
+    return key
+
+
+def ws_ticket_redeem(*, key: str) -> User | None:
+    """Returns the ticket's user once; a used, expired or unknown ticket gives None."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = WsTicket.objects.filter(key=key, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now
+        )
+        if not claimed:
+            return None
+        ticket = WsTicket.objects.select_related("user").get(key=key)
+    user = ticket.user
+    return user if user.is_active else None

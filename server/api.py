@@ -1,0 +1,35 @@
+"""Shared API plumbing: one error shape for every endpoint."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Errors are `{"detail": "..."}` plus a list of messages per field where there are any.
+    Service-layer (Django) validation errors and refusals map onto 400 and 403."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(detail=str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(data, list):
+        response.data = {"detail": " ".join(str(d) for d in data)}
+    elif isinstance(data, dict) and "detail" not in data:
+        non_field = data.pop("non_field_errors", None)
+        if non_field:
+            detail = " ".join(str(m) for m in non_field)
+        else:
+            detail = "Some fields are not valid: " + ", ".join(sorted(data)) + "."
+        response.data = {"detail": detail, **data}
+    elif isinstance(data, dict) and isinstance(data.get("detail"), list):
+        data["detail"] = " ".join(str(m) for m in data["detail"])
+    return response

@@ -1,0 +1,22 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from rooms.routing import websocket_urlpatterns  # noqa: E402
+from server.ws_auth import TicketOrSessionAuthStack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Only pages of this site may open sockets: a foreign or missing Origin is refused.
+        "websocket": AllowedHostsOriginValidator(
+            TicketOrSessionAuthStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

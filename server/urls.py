@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from rooms import api as rooms_api
+from server.accounts import api as accounts_api
+
+router = DefaultRouter(trailing_slash=True)
+router.register("groups", rooms_api.GroupViewSet, basename="group")
+router.register("sessions", rooms_api.SessionViewSet, basename="session")
+router.register("enrollments", rooms_api.EnrollmentViewSet, basename="enrollment")
+
+api_patterns = [
+    path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
+    path("ws-ticket/", accounts_api.WsTicketView.as_view(), name="api-ws-ticket"),
+    path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("me/calendar/reset/", accounts_api.CalendarResetView.as_view(), name="api-calendar-reset"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path(
+        "calendar/<str:token>.ics",
+        rooms_api.MemberCalendarView.as_view(),
+        name="member-calendar",
+    ),
+    path("admin/", admin.site.urls),
+    path("", include("frontend.urls")),
+]
