@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -21,12 +22,13 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rooms import permissions, selectors, services
-from rooms.calendar import sessions_to_ics
+from rooms.calendar import ICalendarRenderer, sessions_to_ics
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -34,6 +36,7 @@ from rooms.models import (
     Session,
     SupportGroup,
 )
+from rooms.scheduling import parse_rrule
 from server.accounts.models import User
 
 
@@ -55,6 +58,18 @@ class RecurrenceField(serializers.Serializer):
         help_text="Local start in the group's timezone, without offset: 2026-12-01T19:00:00"
     )
     duration_minutes = serializers.IntegerField(min_value=15, max_value=600)
+
+    def validate_rrule(self, value: str) -> str:
+        # Syntax and frequency only; the service checks the rule against the group's timezone.
+        try:
+            parse_rrule(value, dt.datetime(2000, 1, 1))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["rrule"]) from exc
+        if any(f"FREQ={freq}" in value.upper() for freq in ("HOURLY", "MINUTELY", "SECONDLY")):
+            raise serializers.ValidationError(
+                "Groups meet at most daily: use FREQ=DAILY, WEEKLY, MONTHLY or YEARLY."
+            )
+        return value.strip()
 
     def validate_dtstart(self, value: str) -> dt.datetime:
         parsed = parse_datetime(value)
@@ -94,12 +109,13 @@ class GroupIn(serializers.Serializer):
             if rec is None:
                 data.update(rrule="", start_date=None, start_time=None)
             else:
-                data.update(
-                    rrule=rec["rrule"],
-                    start_date=rec["dtstart"].date(),
-                    start_time=rec["dtstart"].time(),
-                    duration_minutes=rec["duration_minutes"],
-                )
+                # A PATCH may send only the parts of the recurrence that change.
+                if "rrule" in rec:
+                    data["rrule"] = rec["rrule"]
+                if "dtstart" in rec:
+                    data.update(start_date=rec["dtstart"].date(), start_time=rec["dtstart"].time())
+                if "duration_minutes" in rec:
+                    data["duration_minutes"] = rec["duration_minutes"]
         return {"fields": data, "facilitator_ids": facilitator_ids, "lead_id": lead_id}
 
 
@@ -243,6 +259,12 @@ def _parse_time_param(request: Request, name: str) -> dt.datetime | None:
 @extend_schema_view(
     list=extend_schema(
         summary="List support groups (the catalogue)",
+        parameters=[
+            OpenApiParameter("facilitator", int, description="Groups this user facilitates"),
+            OpenApiParameter(
+                "mine", bool, description="Groups I am enrolled in (or waiting for) or facilitate"
+            ),
+        ],
         responses={200: GroupOut(many=True), 401: ERRORS[401]},
     ),
     retrieve=extend_schema(
@@ -270,17 +292,17 @@ class GroupViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[SupportGroup]:
-        qs = selectors.groups_visible(self.request.user)
-        facilitator = self.request.query_params.get("facilitator")
-        if facilitator and facilitator.isdigit():
-            qs = qs.filter(facilitators__id=int(facilitator))
-        if self.request.query_params.get("mine") in ("1", "true"):
-            user = self.request.user
-            qs = qs.filter(enrollments__user=user).distinct() | qs.filter(facilitators=user)
+        params = self.request.query_params
+        facilitator = params.get("facilitator", "")
+        qs = selectors.groups_visible(
+            self.request.user,
+            facilitator_id=int(facilitator) if facilitator.isdigit() else None,
+            mine=params.get("mine") in ("1", "true"),
+        )
         return qs.order_by("name", "id")
 
     def _fresh(self, pk: int) -> dict[str, Any]:
-        return GroupOut(self.get_queryset().get(pk=pk)).data
+        return GroupOut(selectors.groups_visible(self.request.user).get(pk=pk)).data
 
     def create(self, request: Request) -> Response:
         if not permissions.is_admin(request.user):
@@ -379,7 +401,12 @@ class GroupViewSet(
     @extend_schema(
         summary="The group's sessions as iCalendar", responses={(200, "text/calendar"): bytes}
     )
-    @action(detail=True, methods=["get"], url_path="calendar.ics")
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="calendar.ics",
+        renderer_classes=[JSONRenderer, ICalendarRenderer],
+    )
     def calendar(self, request: Request, pk: str | None = None) -> HttpResponse:
         group = self.get_object()
         since = timezone.now() - dt.timedelta(days=30)
@@ -476,6 +503,8 @@ class MemberCalendarView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Calendar apps ask for text/calendar; errors still go out as JSON to other clients.
+    renderer_classes = [JSONRenderer, ICalendarRenderer]
 
     @extend_schema(
         summary="A member's calendar feed at their secret URL",

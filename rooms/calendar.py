@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from icalendar import Calendar, Event
+from rest_framework.renderers import BaseRenderer
 
 from rooms.models import Session, SessionStatus
 
@@ -31,3 +32,19 @@ def sessions_to_ics(sessions: Iterable[Session], *, name: str) -> bytes:
         event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         cal.add_component(event)
     return cal.to_ical()
+
+
+class ICalendarRenderer(BaseRenderer):
+    """Lets calendar apps that send `Accept: text/calendar` through content negotiation. The
+    feeds return ready-made bytes; an error (a dict) becomes its plain-text detail."""
+
+    media_type = "text/calendar"
+    format = "ics"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):  # type: ignore[no-untyped-def]
+        if isinstance(data, bytes):
+            return data
+        if isinstance(data, dict) and "detail" in data:
+            return str(data["detail"]).encode()
+        return str(data or "").encode()

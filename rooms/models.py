@@ -53,6 +53,8 @@ class SupportGroup(models.Model):
     room_override = models.CharField(
         max_length=8, choices=RoomOverride.choices, default=RoomOverride.AUTO
     )
+    # A facilitator's open/close lasts until this time, then the schedule rules again.
+    override_until = models.DateTimeField(null=True, blank=True)
     locked = models.BooleanField(default=False)
     facilitators = models.ManyToManyField(  # type: ignore[var-annotated]
         settings.AUTH_USER_MODEL, through="GroupFacilitator", related_name="facilitated_groups"
@@ -130,6 +132,8 @@ class Enrollment(models.Model):
     status = models.CharField(max_length=16, choices=EnrollmentStatus.choices)
     agreement_version = models.PositiveIntegerField(default=0)
     waitlisted_at = models.DateTimeField(null=True, blank=True)
+    muted_until = models.DateTimeField(null=True, blank=True)
+    mute_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -193,3 +197,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} in group {self.group_id}"
+
+
+class RoomConnection(models.Model):
+    """One open socket in a room. Presence is read from here so that every web process agrees;
+    rows of a process that stopped heartbeating are ignored and swept."""
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    group = models.ForeignKey(SupportGroup, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    process = models.CharField(max_length=64, db_index=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "user"])]
+
+
+class ProcessHeartbeat(models.Model):
+    process = models.CharField(max_length=64, primary_key=True)
+    last_seen = models.DateTimeField(db_index=True)

@@ -1,2 +1,7 @@
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from rooms.consumers import RoomConsumer
+
+websocket_urlpatterns = [
+    path("ws/rooms/<int:group_id>/", RoomConsumer.as_asgi()),
+]

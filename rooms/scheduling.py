@@ -9,6 +9,7 @@ that already started are history and never touched.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 
@@ -20,9 +21,24 @@ from django.utils import timezone
 
 from rooms.models import Session, SessionStatus, SupportGroup
 
+_UTC_UNTIL = re.compile(r"UNTIL=(\d{8})(?:T(\d{6}))?Z", re.IGNORECASE)
 
-def parse_rrule(text: str, dtstart: dt.datetime) -> rrule:
-    """Parses a bare RRULE ("FREQ=WEEKLY;BYDAY=TU" or "RRULE:FREQ=...") against a local start."""
+
+def _until_to_local(value: str, tz_name: str) -> str:
+    """RFC 5545 wants UNTIL in UTC (with Z) when the start has a timezone; the rule here runs on
+    local wall-clock times, so a UTC UNTIL becomes the same instant in local time."""
+
+    def local(match: re.Match[str]) -> str:
+        moment = dt.datetime.strptime(match.group(1) + (match.group(2) or "000000"), "%Y%m%d%H%M%S")
+        moment = moment.replace(tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(tz_name))
+        return f"UNTIL={moment:%Y%m%dT%H%M%S}"
+
+    return _UTC_UNTIL.sub(local, value)
+
+
+def parse_rrule(text: str, dtstart: dt.datetime, tz_name: str = "UTC") -> rrule:
+    """Parses a bare RRULE ("FREQ=WEEKLY;BYDAY=TU" or "RRULE:FREQ=...") against a local start
+    (naive, wall-clock time in `tz_name`)."""
     value = text.strip()
     if value.upper().startswith("RRULE:"):
         value = value[6:]
@@ -30,6 +46,7 @@ def parse_rrule(text: str, dtstart: dt.datetime) -> rrule:
         raise ValidationError(
             {"rrule": "Give one RRULE such as 'FREQ=WEEKLY;BYDAY=TU'; the start goes in dtstart."}
         )
+    value = _until_to_local(value, tz_name)
     try:
         rule = rrulestr(value, dtstart=dtstart)
     except (ValueError, TypeError) as exc:
@@ -57,7 +74,7 @@ def occurrences(group: SupportGroup, *, since: dt.datetime, until: dt.datetime) 
         return []
     tz = zoneinfo.ZoneInfo(group.timezone)
     dtstart = dt.datetime.combine(group.start_date, group.start_time)
-    rule = parse_rrule(group.rrule, dtstart)
+    rule = parse_rrule(group.rrule, dtstart, group.timezone)
     duration = dt.timedelta(minutes=group.duration_minutes)
     local_since = since.astimezone(tz).replace(tzinfo=None)
     local_until = until.astimezone(tz).replace(tzinfo=None)

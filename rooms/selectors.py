@@ -4,29 +4,51 @@ import datetime as dt
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from rooms.models import Enrollment, EnrollmentStatus, Session, SessionStatus, SupportGroup
+from rooms.models import (
+    Enrollment,
+    EnrollmentStatus,
+    GroupFacilitator,
+    Session,
+    SessionStatus,
+    SupportGroup,
+)
 from server.accounts.models import User
 
+CURRENT_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED)
 
-def groups_visible(user: User) -> QuerySet[SupportGroup]:
+
+def groups_visible(
+    user: User, *, facilitator_id: int | None = None, mine: bool = False
+) -> QuerySet[SupportGroup]:
     """Every signed-in person sees the catalogue of live groups, with seat counts; members get
-    their own enrollment prefetched as `my_enrollments`."""
-    return (
-        SupportGroup.objects.filter(deleted_at__isnull=True)
-        .annotate(
-            seats_taken=Count("enrollments", filter=Q(enrollments__status=EnrollmentStatus.ACTIVE)),
-            waitlist_length=Count(
-                "enrollments", filter=Q(enrollments__status=EnrollmentStatus.WAITLISTED)
-            ),
+    their own enrollment prefetched as `my_enrollments`.
+
+    `facilitator_id` keeps the groups that person facilitates; `mine` keeps the groups the user
+    is enrolled in (active, pending or waitlisted) or facilitates. Both filter through subqueries
+    so that the seat counts are not multiplied by extra joins."""
+    qs = SupportGroup.objects.filter(deleted_at__isnull=True)
+    if facilitator_id is not None:
+        qs = qs.filter(
+            pk__in=GroupFacilitator.objects.filter(user_id=facilitator_id).values("group_id")
         )
-        .prefetch_related(
-            "groupfacilitator_set",
-            Prefetch(
-                "enrollments",
-                queryset=Enrollment.objects.filter(user_id=user.pk),
-                to_attr="my_enrollments",
-            ),
+    if mine:
+        enrolled = Enrollment.objects.filter(user_id=user.pk, status__in=CURRENT_STATUSES)
+        facilitated = GroupFacilitator.objects.filter(user_id=user.pk)
+        qs = qs.filter(
+            Q(pk__in=enrolled.values("group_id")) | Q(pk__in=facilitated.values("group_id"))
         )
+    return qs.annotate(
+        seats_taken=Count("enrollments", filter=Q(enrollments__status=EnrollmentStatus.ACTIVE)),
+        waitlist_length=Count(
+            "enrollments", filter=Q(enrollments__status=EnrollmentStatus.WAITLISTED)
+        ),
+    ).prefetch_related(
+        "groupfacilitator_set",
+        Prefetch(
+            "enrollments",
+            queryset=Enrollment.objects.filter(user_id=user.pk),
+            to_attr="my_enrollments",
+        ),
     )
 
 

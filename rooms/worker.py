@@ -16,6 +16,7 @@ from django.core.mail import send_mass_mail
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from rooms.actions import connections_sweep
 from rooms.models import EnrollmentStatus, Session, SessionStatus
 from rooms.scheduling import sessions_materialize_all
 
@@ -86,6 +87,7 @@ def default_jobs() -> list[Job]:
     return [
         Job("materialize", 600, sessions_materialize_all),
         Job("reminders", 15, reminders_send),
+        Job("presence-sweep", 10, connections_sweep),
     ]
 
 

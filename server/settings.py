@@ -181,6 +181,12 @@ SESSION_MATERIALIZE_WEEKS = envint("SESSION_MATERIALIZE_WEEKS", 12)
 REMINDER_BEFORE = timedelta(minutes=envint("REMINDER_BEFORE_MINUTES", 60))
 ROOM_OPENS_BEFORE = timedelta(minutes=envint("ROOM_OPENS_BEFORE_MINUTES", 10))
 WORKER_TICK_SECONDS = float(os.environ.get("WORKER_TICK_SECONDS", "1"))
+# Messages per user across all their sockets: a burst, then a steady rate. 0 turns it off.
+RATE_LIMIT_BURST = float(os.environ.get("RATE_LIMIT_BURST", "5"))
+RATE_LIMIT_PER_SECOND = float(os.environ.get("RATE_LIMIT_PER_SECOND", "1"))
+MESSAGE_MAX_CHARS = 4000
+HISTORY_MAX_PAGE = 200
+PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)
 
 # Security. Production (DEBUG off) gets secure cookies and HSTS; `check --deploy` is clean.
 SESSION_COOKIE_SAMESITE = "Lax"

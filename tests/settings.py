@@ -18,6 +18,12 @@ from server.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
+# A file, not memory, so that the daphne and worker processes the live tests start share the
+# test database with the test process.
+_test_dir = tempfile.mkdtemp(prefix="haven-test-")
+atexit.register(lambda: __import__("shutil").rmtree(_test_dir, ignore_errors=True))
+DATABASES["default"]["TEST"] = {"NAME": os.path.join(_test_dir, "test.sqlite3")}  # noqa: F405
+
 if os.environ.get("TEST_DATABASE") == "postgres":
     from tests.services import start_postgres
 

@@ -6,26 +6,35 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from server.accounts.services import calendar_token_reset, ws_ticket_issue
 
 
-class LoginThrottle(ScopedRateThrottle):
-    """Counts attempts per client address and per username, so guessing one account's password
-    from many addresses is slowed as well."""
+class LoginAddressThrottle(SimpleRateThrottle):
+    """Sign-in attempts per client address: slows one address guessing many accounts."""
 
-    scope_attr = "throttle_scope"
+    scope = "login"
 
     def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
-        username = str(request.data.get("username", "")).lower()[:150] if request.data else ""
-        return f"throttle_login_{self.get_ident(request)}_{username}"
+        return f"throttle_login_ip_{self.get_ident(request)}"
+
+
+class LoginUsernameThrottle(SimpleRateThrottle):
+    """Sign-in attempts per username, wherever they come from: slows many addresses (or a
+    spoofed X-Forwarded-For) guessing one account's password."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        data = request.data if isinstance(request.data, dict) else {}
+        username = str(data.get("username", "")).strip().lower()[:150]
+        return f"throttle_login_user_{username}" if username else None
 
 
 class TokenView(ObtainAuthToken):
-    throttle_classes = [LoginThrottle]
-    throttle_scope = "login"
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
 
     @extend_schema(
         summary="Exchange a username and password for an API token",

@@ -1,0 +1,431 @@
+"""Everything that changes a live room: entering and leaving, sending messages, history.
+
+The only code that writes messages and rings the room's bell. Each write commits first; the event
+is published after, pre-serialized once for all recipients. The channel layer is at-most-once:
+clients recover anything they missed from `history`, so the database is the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from moderation.crisis import Context, assess
+from rooms import events
+from rooms.models import (
+    Attendance,
+    Enrollment,
+    EnrollmentStatus,
+    GroupFacilitator,
+    Message,
+    MessageStatus,
+    ProcessHeartbeat,
+    RoomConnection,
+    SupportGroup,
+)
+from rooms.permissions import is_admin
+from rooms.room import RoomState, room_state
+from rooms.sanitize import sanitize
+from server.accounts.models import Role, User
+
+log = logging.getLogger(__name__)
+
+# Close codes of the room socket (docs/protocol.md).
+UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CLOSED = 4401, 4403, 4404, 4409
+CRISIS_WINDOW = dt.timedelta(minutes=30)
+
+
+class Refusal(Exception):  # noqa: N818 — a refusal is an outcome, not a programming error
+    def __init__(self, close_code: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.close_code, self.code, self.detail = close_code, code, detail
+
+
+class SendError(Exception):  # noqa: N818
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.extra = code, detail, extra
+
+    def frame(self, client_id: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "error", "code": self.code, "detail": self.detail}
+        if client_id is not None:
+            out["client_id"] = client_id
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Access:
+    """Who is in the room, as the room sees them. Members are known only by their alias."""
+
+    user_id: int
+    group_id: int
+    role: str
+    alias: str
+    author_id: str
+    moderator: bool
+    enrollment_id: int | None = None
+    hidden_authors: set[str] = field(default_factory=set)
+
+    @property
+    def author(self) -> dict[str, Any]:
+        return {"id": self.author_id, "alias": self.alias, "role": self.role}
+
+
+def member_author_id(enrollment_id: int) -> str:
+    return f"m{enrollment_id}"
+
+
+def staff_author_id(user_id: int) -> str:
+    return f"s{user_id}"
+
+
+# ---------------------------------------------------------------- entering and leaving
+
+
+def room_access(*, user: User, group_id: int) -> Access:
+    """Decides whether this user may be in the room now. Raises Refusal with a close code."""
+    if not user.is_authenticated or not user.is_active:
+        raise Refusal(UNAUTHENTICATED, "unauthenticated", "Sign in to enter the room.")
+    group = SupportGroup.objects.filter(pk=group_id, deleted_at__isnull=True).first()
+    if group is None:
+        raise Refusal(NOT_FOUND, "not_found", "There is no such group.")
+    facilitates = GroupFacilitator.objects.filter(group=group, user=user).exists()
+    if is_admin(user) or facilitates:
+        role = Role.ADMIN if is_admin(user) and not facilitates else Role.FACILITATOR
+        return Access(
+            user_id=user.pk,
+            group_id=group.pk,
+            role=role,
+            alias=user.username,
+            author_id=staff_author_id(user.pk),
+            moderator=True,
+        )
+    enrollment = Enrollment.objects.filter(group=group, user=user).first()
+    if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+        detail = {
+            None: "You are not a member of this group. Join it from the group page first.",
+            EnrollmentStatus.PENDING: "Your request to join is waiting for a facilitator.",
+            EnrollmentStatus.WAITLISTED: "You are on the waitlist; you can enter once a seat frees.",
+        }.get(enrollment.status if enrollment else None, "You are not a member of this group.")
+        raise Refusal(FORBIDDEN, "not_member", detail)
+    if enrollment.agreement_version != group.agreement_version:
+        raise Refusal(
+            FORBIDDEN,
+            "agreement_required",
+            "The group agreement has changed. Read and accept it on the group page to enter.",
+        )
+    state = room_state(group)
+    if not state.open:
+        when = f" It opens at {state.opens_at:%Y-%m-%d %H:%M} UTC." if state.opens_at else ""
+        raise Refusal(CLOSED, "room_closed", "The room is closed." + when)
+    hidden: set[str] = set()
+    return Access(
+        user_id=user.pk,
+        group_id=group.pk,
+        role=Role.MEMBER,
+        alias=enrollment.alias,
+        author_id=member_author_id(enrollment.pk),
+        moderator=False,
+        enrollment_id=enrollment.pk,
+        hidden_authors=hidden,
+    )
+
+
+def present_members(group_id: int) -> list[dict[str, Any]]:
+    """Everyone with a live socket in the room, by alias; facilitators marked by their role."""
+    fresh = timezone.now() - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
+    live = ProcessHeartbeat.objects.filter(last_seen__gte=fresh).values("process")
+    user_ids = set(
+        RoomConnection.objects.filter(group_id=group_id, process__in=live).values_list(
+            "user_id", flat=True
+        )
+    )
+    authors = authors_for(group_id, user_ids)
+    return sorted(authors.values(), key=lambda a: (a["role"] == Role.MEMBER, a["alias"].lower()))
+
+
+def authors_for(group_id: int, user_ids: set[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for e in Enrollment.objects.filter(group_id=group_id, user_id__in=user_ids):
+        out[e.user_id] = {"id": member_author_id(e.pk), "alias": e.alias, "role": Role.MEMBER}
+    staff = User.objects.filter(pk__in=user_ids - out.keys())
+    facilitator_ids = set(
+        GroupFacilitator.objects.filter(group_id=group_id, user_id__in=user_ids).values_list(
+            "user_id", flat=True
+        )
+    )
+    for u in staff:
+        role = Role.FACILITATOR if u.pk in facilitator_ids else u.role
+        out[u.pk] = {"id": staff_author_id(u.pk), "alias": u.username, "role": role}
+    return out
+
+
+def heartbeat(*, process: str) -> None:
+    ProcessHeartbeat.objects.update_or_create(
+        process=process, defaults={"last_seen": timezone.now()}
+    )
+
+
+def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, Any]:
+    """Records the socket and attendance, and returns the `hello` frame."""
+    now = timezone.now()
+    group = SupportGroup.objects.get(pk=access.group_id)
+    state = room_state(group, now)
+    with transaction.atomic():
+        heartbeat(process=process)
+        RoomConnection.objects.update_or_create(
+            channel_name=channel_name,
+            defaults={"group_id": access.group_id, "user_id": access.user_id, "process": process},
+        )
+        if state.session is not None:
+            Attendance.objects.get_or_create(
+                session=state.session, user_id=access.user_id, defaults={"first_joined_at": now}
+            )
+    last = (
+        Message.objects.filter(group_id=access.group_id, status=MessageStatus.VISIBLE)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    you = dict(access.author)
+    mute = _mute_of(access)
+    if mute:
+        you["muted_until"] = mute[0].isoformat()
+    return {
+        "type": "hello",
+        "you": you,
+        "room": state.as_dict(group),
+        "present": present_members(access.group_id),
+        "last_message_id": last or 0,
+    }
+
+
+def room_leave(*, access: Access, channel_name: str) -> None:
+    now = timezone.now()
+    RoomConnection.objects.filter(channel_name=channel_name).delete()
+    still_here = RoomConnection.objects.filter(
+        group_id=access.group_id, user_id=access.user_id
+    ).exists()
+    if not still_here:
+        Attendance.objects.filter(
+            user_id=access.user_id, session__group_id=access.group_id, last_left_at__isnull=True
+        ).update(last_left_at=now)
+        Attendance.objects.filter(
+            user_id=access.user_id, session__group_id=access.group_id, session__ends_at__gt=now
+        ).update(last_left_at=now)
+
+
+def presence_frame(group_id: int) -> str:
+    return json.dumps({"type": "presence", "present": present_members(group_id)})
+
+
+def connections_sweep(*, stale_after: dt.timedelta | None = None) -> int:
+    """Removes sockets of processes that stopped heartbeating (a crashed web process)."""
+    stale_after = stale_after or dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
+    cutoff = timezone.now() - stale_after
+    dead = ProcessHeartbeat.objects.filter(last_seen__lt=cutoff).values("process")
+    removed, _ = RoomConnection.objects.filter(process__in=dead).delete()
+    ProcessHeartbeat.objects.filter(last_seen__lt=cutoff - stale_after).delete()
+    return removed
+
+
+# ---------------------------------------------------------------- messages
+
+
+def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
+    deleted = message.status == MessageStatus.DELETED
+    return {
+        "id": message.pk,
+        "author": author,
+        # `body` is safe to put in HTML; `text` is what the member typed, for text rendering.
+        "body": "" if deleted else sanitize(message.body),
+        "text": "" if deleted else message.body,
+        "created_at": message.created_at.isoformat(),
+        "client_id": str(message.client_id),
+        "deleted": deleted,
+    }
+
+
+@dataclass
+class SendResult:
+    frames_to_sender: list[dict[str, Any]]
+    room_frame: str | None = None
+    duplicate: bool = False
+    message_id: int | None = None
+
+
+def _mute_of(access: Access) -> tuple[dt.datetime, str] | None:
+    if access.enrollment_id is None:
+        return None
+    row = (
+        Enrollment.objects.filter(pk=access.enrollment_id)
+        .values_list("muted_until", "mute_reason", "status")
+        .first()
+    )
+    if row is None or row[2] != EnrollmentStatus.ACTIVE:
+        raise SendError("forbidden", "You are no longer a member of this group.")
+    if row[0] and row[0] > timezone.now():
+        return row[0], row[1]
+    return None
+
+
+def check_room_open(access: Access, state: RoomState) -> None:
+    if access.moderator:
+        return
+    if not state.open:
+        raise SendError("closed", "The room is closed, so messages cannot be sent.")
+    if state.locked:
+        raise SendError("locked", "A facilitator has made the room read-only for now.")
+
+
+def _crisis_context(access: Access, now: dt.datetime) -> Context:
+    recent = (
+        Message.objects.filter(
+            author_id=access.user_id,
+            group_id=access.group_id,
+            created_at__gte=now - CRISIS_WINDOW,
+        )
+        .exclude(rule_ids=[])
+        .order_by("-id")
+        .values_list("created_at", "rule_ids")[:20]
+    )
+    return Context(recent=[((now - at).total_seconds(), ids) for at, ids in recent])
+
+
+def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResult:
+    """Stores a message once per (author, client_id) and returns what to tell whom.
+
+    The checks are repeated here against the database (the consumer's copies may be a moment
+    old): room open and unlocked, member active and not muted, slow mode."""
+    existing = Message.objects.filter(author_id=access.user_id, client_id=client_id).first()
+    if existing is not None:
+        return _replay(access, existing)
+    now = timezone.now()
+    group = SupportGroup.objects.get(pk=access.group_id)
+    state = room_state(group, now)
+    check_room_open(access, state)
+    mute = _mute_of(access)
+    if mute and not access.moderator:
+        until, reason = mute
+        raise SendError(
+            "muted",
+            f"A facilitator has muted you until {until:%H:%M} UTC"
+            + (f": {reason}" if reason else "."),
+            muted_until=until.isoformat(),
+        )
+    if group.slow_mode_seconds and not access.moderator:
+        last_at = (
+            Message.objects.filter(group=group, author_id=access.user_id)
+            .order_by("-id")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if last_at and (now - last_at).total_seconds() < group.slow_mode_seconds:
+            wait = group.slow_mode_seconds - (now - last_at).total_seconds()
+            raise SendError(
+                "slow_mode",
+                f"Slow mode is on: one message every {group.slow_mode_seconds} seconds.",
+                retry_after=round(wait, 1),
+            )
+    assessment = assess(body, _crisis_context(access, now))
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                group=group,
+                session=state.session,
+                author_id=access.user_id,
+                client_id=client_id,
+                body=body,
+                level=assessment.level,
+                category=assessment.category,
+                rule_ids=list(assessment.rule_ids),
+            )
+    except IntegrityError:
+        # The same client_id arrived on two sockets at once; the other one stored it.
+        existing = Message.objects.get(author_id=access.user_id, client_id=client_id)
+        return _replay(access, existing)
+    log.info(
+        "message stored id=%s group=%s author=%s level=%s",
+        message.pk,
+        group.pk,
+        access.user_id,
+        assessment.level,
+    )
+    frame = json.dumps({"type": "message.new", "message": message_dict(message, access.author)})
+    return SendResult(
+        frames_to_sender=[{"type": "message.ack", "client_id": str(client_id), "id": message.pk}],
+        room_frame=frame,
+        message_id=message.pk,
+    )
+
+
+def _replay(access: Access, message: Message) -> SendResult:
+    if message.group_id != access.group_id:
+        raise SendError("invalid", "This client_id was already used in another room.")
+    if message.status in (MessageStatus.HELD, MessageStatus.REJECTED):
+        frames = [
+            {
+                "type": "message.held",
+                "client_id": str(message.client_id),
+                "reason": message.held_reason,
+            }
+        ]
+    else:
+        frames = [{"type": "message.ack", "client_id": str(message.client_id), "id": message.pk}]
+    return SendResult(frames_to_sender=frames, duplicate=True, message_id=message.pk)
+
+
+async def publish(group_name: str, frame: str, **extra: Any) -> None:
+    """Rings the bell: one already-serialized frame for every socket in the group."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name, {"type": "room.frame", "text": frame, **extra})
+
+
+async def publish_room(group_id: int, frame: str, **extra: Any) -> None:
+    await publish(events.room_group(group_id), frame, **extra)
+
+
+# ---------------------------------------------------------------- history
+
+
+def history(
+    *, access: Access, after_id: int | None, before_id: int | None, limit: int
+) -> dict[str, Any]:
+    """A page of the room's messages in id order. `after_id` pages forward (catch-up after a
+    reconnect), `before_id` backward (older history). Deleted messages come as tombstones so a
+    client that missed the deletion event still removes them."""
+    limit = max(1, min(limit, settings.HISTORY_MAX_PAGE))
+    group = SupportGroup.objects.only("retention_days").get(pk=access.group_id)
+    oldest = timezone.now() - dt.timedelta(days=group.retention_days)
+    qs = Message.objects.filter(group_id=access.group_id, created_at__gte=oldest).filter(
+        Q(status__in=[MessageStatus.VISIBLE, MessageStatus.DELETED])
+    )
+    if after_id is not None:
+        rows = list(qs.filter(id__gt=after_id).order_by("id")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    else:
+        if before_id is not None:
+            qs = qs.filter(id__lt=before_id)
+        rows = list(qs.order_by("-id")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+    authors = authors_for(access.group_id, {m.author_id for m in rows})
+    unknown = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
+    return {
+        "type": "history",
+        "messages": [message_dict(m, authors.get(m.author_id, unknown)) for m in rows],
+        "has_more": has_more,
+    }

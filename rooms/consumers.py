@@ -1,0 +1,282 @@
+"""The room socket. Thin: parse a frame, check what can be checked without the database, call
+one action, reply. The protocol is documented in docs/protocol.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from rooms import actions, events
+from rooms.actions import Access, Refusal, SendError
+from rooms.ratelimit import message_bucket, seconds_text
+
+log = logging.getLogger(__name__)
+
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_heartbeats: dict[int, asyncio.Task] = {}
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        try:
+            await database_sync_to_async(actions.heartbeat)(process=PROCESS_ID)
+        except Exception:
+            log.exception("presence heartbeat failed")
+        await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+
+
+def ensure_heartbeat() -> None:
+    """One heartbeat task per event loop keeps this process's sockets counted as present."""
+    loop = asyncio.get_running_loop()
+    task = _heartbeats.get(id(loop))
+    if task is None or task.done():
+        _heartbeats[id(loop)] = loop.create_task(_heartbeat_forever())
+
+
+def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
+    return SendError(code, detail, **extra).frame(client_id if isinstance(client_id, str) else None)
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    access: Access | None = None
+    room: dict[str, Any]
+    muted_until: str | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels 4.2+ closes stale DB connections before every handler, a thread hop per
+        # delivered frame. Our database work goes through database_sync_to_async, which already
+        # does that, so the per-delivery hop is skipped.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def connect(self) -> None:
+        # Accept first: a close code is only visible to the client after the handshake.
+        await self.accept()
+        group_id = int(self.scope["url_route"]["kwargs"]["group_id"])
+        try:
+            access = await database_sync_to_async(actions.room_access)(
+                user=self.scope["user"], group_id=group_id
+            )
+        except Refusal as refusal:
+            await self.send_frame({"type": "error", "code": refusal.code, "detail": refusal.detail})
+            await self.close(code=refusal.close_code, reason=refusal.code)
+            return
+        self.access = access
+        for name in (events.room_group(group_id), events.user_group(access.user_id)):
+            self.groups.append(name)
+            await self.channel_layer.group_add(name, self.channel_name)
+        ensure_heartbeat()
+        hello = await database_sync_to_async(actions.room_join)(
+            access=access, channel_name=self.channel_name, process=PROCESS_ID
+        )
+        self.room = hello["room"]
+        self.muted_until = hello["you"].get("muted_until")
+        await self.send_frame(hello)
+        await self._publish_presence()
+
+    async def disconnect(self, code: int) -> None:
+        if self.access is None:
+            return
+        await database_sync_to_async(actions.room_leave)(
+            access=self.access, channel_name=self.channel_name
+        )
+        await self._publish_presence()
+
+    async def _publish_presence(self) -> None:
+        assert self.access is not None
+        frame = await database_sync_to_async(actions.presence_frame)(self.access.group_id)
+        await actions.publish_room(self.access.group_id, frame)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    # ------------------------------------------------------------ frames from the client
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.access is None:
+            return
+        if text_data is None:
+            await self.send_frame(_error("invalid", "Send text frames that hold a JSON object."))
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_frame(_error("invalid", "That frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_frame(_error("invalid", 'Frames are JSON objects with a "type".'))
+            return
+        handler = {
+            "message.send": self.on_message_send,
+            "history": self.on_history,
+            "typing": self.on_typing,
+            "ping": self.on_ping,
+        }.get(frame["type"])
+        if handler is None:
+            await self.send_frame(
+                _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            )
+            return
+        await handler(frame)
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong"})
+
+    async def on_message_send(self, frame: dict[str, Any]) -> None:
+        assert self.access is not None
+        raw_id, body = frame.get("client_id"), frame.get("body")
+        try:
+            client_id = uuid.UUID(str(raw_id)) if isinstance(raw_id, str) else None
+        except ValueError:
+            client_id = None
+        if client_id is None:
+            await self.send_frame(
+                _error("invalid", "client_id must be a UUID chosen by the client.", raw_id)
+            )
+            return
+        cid = str(raw_id)
+        if not isinstance(body, str):
+            await self.send_frame(_error("invalid", "body must be a string.", cid))
+            return
+        # The checks in the documented order; the action repeats the stateful ones against the
+        # database, these cached copies only spare it obvious refusals.
+        if not self.access.moderator:
+            if not self.room.get("open"):
+                await self.send_frame(_error("closed", "The room is closed.", cid))
+                return
+            if self.room.get("locked"):
+                await self.send_frame(
+                    _error("locked", "A facilitator has made the room read-only for now.", cid)
+                )
+                return
+            until = parse_datetime(self.muted_until) if self.muted_until else None
+            if until and until > timezone.now():
+                await self.send_frame(
+                    _error(
+                        "muted",
+                        f"A facilitator has muted you until {until:%H:%M} UTC.",
+                        cid,
+                        muted_until=self.muted_until,
+                    )
+                )
+                return
+        if not body.strip():
+            await self.send_frame(_error("invalid", "Write something before sending.", cid))
+            return
+        if len(body) > settings.MESSAGE_MAX_CHARS:
+            await self.send_frame(
+                _error(
+                    "too_long",
+                    f"Messages can be up to {settings.MESSAGE_MAX_CHARS} characters; "
+                    f"this one has {len(body)}. Split it into two.",
+                    cid,
+                    max_length=settings.MESSAGE_MAX_CHARS,
+                )
+            )
+            return
+        verdict = await message_bucket().take(f"user:{self.access.user_id}")
+        if not verdict.allowed:
+            await self.send_frame(
+                _error(
+                    "rate_limited",
+                    f"You are sending quickly. Wait {seconds_text(verdict.retry_after)}, "
+                    "then send again.",
+                    cid,
+                    retry_after=round(verdict.retry_after, 2),
+                )
+            )
+            return
+        try:
+            result = await database_sync_to_async(actions.message_send)(
+                access=self.access, client_id=client_id, body=body
+            )
+        except SendError as exc:
+            await self.send_frame(exc.frame(cid))
+            return
+        for out in result.frames_to_sender:
+            await self.send_frame(out)
+        if result.room_frame is not None:
+            await actions.publish_room(
+                self.access.group_id, result.room_frame, author=self.access.author_id
+            )
+
+    async def on_history(self, frame: dict[str, Any]) -> None:
+        assert self.access is not None
+        after_id, before_id, limit = (
+            frame.get("after_id"),
+            frame.get("before_id"),
+            frame.get("limit", 50),
+        )
+        for value in (after_id, before_id, limit):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                await self.send_frame(
+                    _error("invalid", "after_id, before_id and limit must be integers.")
+                )
+                return
+        if after_id is not None and before_id is not None:
+            await self.send_frame(_error("invalid", "Send after_id or before_id, not both."))
+            return
+        page = await database_sync_to_async(actions.history)(
+            access=self.access, after_id=after_id, before_id=before_id, limit=limit or 50
+        )
+        await self.send_frame(page)
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        assert self.access is not None
+        if not self.room.get("typing_indicators"):
+            return
+        text = json.dumps({"type": "typing", "author": self.access.author})
+        await actions.publish_room(self.access.group_id, text, skip=self.channel_name)
+
+    # ------------------------------------------------------------ events from the layer
+
+    async def room_frame(self, event: dict[str, Any]) -> None:
+        if event.get("skip") == self.channel_name:
+            return
+        if self.access and event.get("author") in self.access.hidden_authors:
+            return
+        if event.get("moderators_only") and not (self.access and self.access.moderator):
+            return
+        await self.send(text_data=event["text"])
+
+    async def room_state(self, event: dict[str, Any]) -> None:
+        self.room = event["room"]
+        await self.send_frame({"type": "room.state", "room": self.room})
+
+    async def member_muted(self, event: dict[str, Any]) -> None:
+        self.muted_until = event.get("muted_until")
+        await self.send_frame(
+            {"type": "member.muted", **{k: v for k, v in event.items() if k != "type"}}
+        )
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        if self.access is None:
+            return
+        if event.get("group_id") in (None, self.access.group_id):
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": "forbidden",
+                    "detail": "You no longer have access to this room.",
+                }
+            )
+            await self.close(code=actions.FORBIDDEN, reason="revoked")
+
+    async def room_deleted(self, event: dict[str, Any]) -> None:
+        await self.close(code=actions.NOT_FOUND, reason="deleted")
