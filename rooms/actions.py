@@ -20,7 +20,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from moderation.actions import hidden_authors, unattended_check
 from moderation.crisis import Context, assess
+from moderation.policy import held_reason
+from moderation.services import alert_for_message, support_resources_frame
 from rooms import events
 from rooms.models import (
     Attendance,
@@ -116,9 +119,15 @@ def room_access(*, user: User, group_id: int) -> Access:
         detail = {
             None: "You are not a member of this group. Join it from the group page first.",
             EnrollmentStatus.PENDING: "Your request to join is waiting for a facilitator.",
-            EnrollmentStatus.WAITLISTED: "You are on the waitlist; you can enter once a seat frees.",
+            EnrollmentStatus.WAITLISTED: "You are on the waitlist; you can enter once seated.",
         }.get(enrollment.status if enrollment else None, "You are not a member of this group.")
         raise Refusal(FORBIDDEN, "not_member", detail)
+    if enrollment.removed_until and enrollment.removed_until > timezone.now():
+        raise Refusal(
+            FORBIDDEN,
+            "removed",
+            "A moderator removed you from this session. You can come back to the next one.",
+        )
     if enrollment.agreement_version != group.agreement_version:
         raise Refusal(
             FORBIDDEN,
@@ -129,7 +138,7 @@ def room_access(*, user: User, group_id: int) -> Access:
     if not state.open:
         when = f" It opens at {state.opens_at:%Y-%m-%d %H:%M} UTC." if state.opens_at else ""
         raise Refusal(CLOSED, "room_closed", "The room is closed." + when)
-    hidden: set[str] = set()
+    hidden = hidden_authors(user_id=user.pk, group_id=group.pk)
     return Access(
         user_id=user.pk,
         group_id=group.pk,
@@ -192,6 +201,10 @@ def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, A
             Attendance.objects.get_or_create(
                 session=state.session, user_id=access.user_id, defaults={"first_joined_at": now}
             )
+    if access.moderator:
+        unattended_check(group_id=access.group_id)
+        group.refresh_from_db()
+        state = room_state(group, now)
     last = (
         Message.objects.filter(group_id=access.group_id, status=MessageStatus.VISIBLE)
         .order_by("-id")
@@ -224,6 +237,8 @@ def room_leave(*, access: Access, channel_name: str) -> None:
         Attendance.objects.filter(
             user_id=access.user_id, session__group_id=access.group_id, session__ends_at__gt=now
         ).update(last_left_at=now)
+        if access.moderator:
+            unattended_check(group_id=access.group_id)
 
 
 def presence_frame(group_id: int) -> str:
@@ -235,8 +250,17 @@ def connections_sweep(*, stale_after: dt.timedelta | None = None) -> int:
     stale_after = stale_after or dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
     cutoff = timezone.now() - stale_after
     dead = ProcessHeartbeat.objects.filter(last_seen__lt=cutoff).values("process")
-    removed, _ = RoomConnection.objects.filter(process__in=dead).delete()
+    rows = RoomConnection.objects.filter(process__in=dead)
+    group_ids = set(rows.values_list("group_id", flat=True))
+    removed, _ = rows.delete()
     ProcessHeartbeat.objects.filter(last_seen__lt=cutoff - stale_after).delete()
+    for group_id in group_ids:
+        # Those sockets' owners left without a goodbye: tell the room, and notice a room
+        # whose last facilitator was among them.
+        unattended_check(group_id=group_id)
+        events.send_now(
+            events.room_group(group_id), {"type": "room.frame", "text": presence_frame(group_id)}
+        )
     return removed
 
 
@@ -261,6 +285,7 @@ def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
 class SendResult:
     frames_to_sender: list[dict[str, Any]]
     room_frame: str | None = None
+    moderator_frame: str | None = None
     duplicate: bool = False
     message_id: int | None = None
 
@@ -339,6 +364,12 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
                 retry_after=round(wait, 1),
             )
     assessment = assess(body, _crisis_context(access, now))
+    # Crisis language is never held: a person reaching out must not be silenced.
+    reason = None
+    if assessment.level == "none" and not access.moderator:
+        reason = held_reason(
+            body, harassment=assessment.harassment, held_categories=list(group.held_categories)
+        )
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -347,27 +378,40 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
                 author_id=access.user_id,
                 client_id=client_id,
                 body=body,
+                status=MessageStatus.HELD if reason else MessageStatus.VISIBLE,
+                held_reason=reason or "",
                 level=assessment.level,
                 category=assessment.category,
                 rule_ids=list(assessment.rule_ids),
             )
+            alert = alert_for_message(message=message, assessment=assessment)
     except IntegrityError:
         # The same client_id arrived on two sockets at once; the other one stored it.
         existing = Message.objects.get(author_id=access.user_id, client_id=client_id)
         return _replay(access, existing)
     log.info(
-        "message stored id=%s group=%s author=%s level=%s",
+        "message stored id=%s group=%s author=%s level=%s held=%s alert=%s",
         message.pk,
         group.pk,
         access.user_id,
         assessment.level,
+        reason or "-",
+        alert.pk if alert else "-",
     )
+    cid = str(client_id)
+    if reason:
+        shown = {**message_dict(message, access.author), "reason": reason}
+        held = {"type": "held.new", "message": shown}
+        return SendResult(
+            frames_to_sender=[{"type": "message.held", "client_id": cid, "reason": reason}],
+            moderator_frame=json.dumps(held),
+            message_id=message.pk,
+        )
+    to_sender: list[dict[str, Any]] = [{"type": "message.ack", "client_id": cid, "id": message.pk}]
+    if assessment.level in ("urgent", "emergency"):
+        to_sender.append(support_resources_frame(assessment.level, assessment.category))
     frame = json.dumps({"type": "message.new", "message": message_dict(message, access.author)})
-    return SendResult(
-        frames_to_sender=[{"type": "message.ack", "client_id": str(client_id), "id": message.pk}],
-        room_frame=frame,
-        message_id=message.pk,
-    )
+    return SendResult(frames_to_sender=to_sender, room_frame=frame, message_id=message.pk)
 
 
 def _replay(access: Access, message: Message) -> SendResult:

@@ -15,9 +15,11 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from moderation.actions import ROOM_COMMANDS, author_hide, room_command
 from rooms import actions, events
 from rooms.actions import Access, Refusal, SendError
 from rooms.ratelimit import message_bucket, seconds_text
@@ -43,6 +45,20 @@ def ensure_heartbeat() -> None:
     task = _heartbeats.get(id(loop))
     if task is None or task.done():
         _heartbeats[id(loop)] = loop.create_task(_heartbeat_forever())
+
+
+def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(exc, PermissionDenied):
+        out = _error("forbidden", str(exc) or "You are not allowed to do that.")
+    else:
+        assert isinstance(exc, ValidationError)
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail = " ".join(m for msgs in messages.values() for m in msgs)
+        out = _error("invalid", detail, fields=messages)
+    if frame.get("ref") is not None:
+        out["ref"] = frame["ref"]
+    out["action"] = frame.get("type")
+    return out
 
 
 def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
@@ -127,13 +143,44 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "history": self.on_history,
             "typing": self.on_typing,
             "ping": self.on_ping,
+            "hide": self.on_hide,
+            "unhide": self.on_hide,
         }.get(frame["type"])
+        if frame["type"] in ROOM_COMMANDS:
+            handler = self.on_command
         if handler is None:
             await self.send_frame(
                 _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
             )
             return
         await handler(frame)
+
+    async def on_command(self, frame: dict[str, Any]) -> None:
+        """Moderation commands and reports; permission is checked by the action."""
+        assert self.access is not None
+        try:
+            reply = await database_sync_to_async(room_command)(
+                user=self.scope["user"], group_id=self.access.group_id, frame=frame
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            await self.send_frame(command_error(exc, frame))
+            return
+        await self.send_frame(reply)
+
+    async def on_hide(self, frame: dict[str, Any]) -> None:
+        assert self.access is not None
+        try:
+            hidden = await database_sync_to_async(author_hide)(
+                by=self.scope["user"],
+                group_id=self.access.group_id,
+                author_key=frame.get("author"),
+                hidden=frame["type"] == "hide",
+            )
+        except ValidationError as exc:
+            await self.send_frame(command_error(exc, frame))
+            return
+        self.access.hidden_authors = hidden
+        await self.send_frame({"type": "hidden", "authors": sorted(hidden)})
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
@@ -214,6 +261,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if result.room_frame is not None:
             await actions.publish_room(
                 self.access.group_id, result.room_frame, author=self.access.author_id
+            )
+        if result.moderator_frame is not None:
+            await actions.publish_room(
+                self.access.group_id, result.moderator_frame, moderators_only=True
             )
 
     async def on_history(self, frame: dict[str, Any]) -> None:

@@ -32,8 +32,19 @@ def default_held_categories() -> list[str]:
     return [HeldCategory.HARASSMENT, HeldCategory.CONTACT_DETAILS]
 
 
+class GroupKind(models.TextChoices):
+    GROUP = "group", "Support group"
+    CHECKIN = "checkin", "Private check-in"
+
+
 class SupportGroup(models.Model):
     name = models.CharField(max_length=120)
+    # A private check-in is a one-to-one room (a facilitator and one member) with every guarantee
+    # of a group room; it never appears in the catalogue.
+    kind = models.CharField(max_length=8, choices=GroupKind.choices, default=GroupKind.GROUP)
+    checkin_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="checkins"
+    )
     description = models.TextField(blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     capacity = models.PositiveIntegerField(default=12)
@@ -56,6 +67,9 @@ class SupportGroup(models.Model):
     # A facilitator's open/close lasts until this time, then the schedule rules again.
     override_until = models.DateTimeField(null=True, blank=True)
     locked = models.BooleanField(default=False)
+    # Why the room is read-only: "facilitator" (a facilitator locked it) or "unattended" (no
+    # facilitator came back within the grace period; unlocks when one returns).
+    locked_reason = models.CharField(max_length=16, blank=True)
     facilitators = models.ManyToManyField(  # type: ignore[var-annotated]
         settings.AUTH_USER_MODEL, through="GroupFacilitator", related_name="facilitated_groups"
     )
@@ -134,6 +148,8 @@ class Enrollment(models.Model):
     waitlisted_at = models.DateTimeField(null=True, blank=True)
     muted_until = models.DateTimeField(null=True, blank=True)
     mute_reason = models.CharField(max_length=200, blank=True)
+    # Removed from the current session by a facilitator: may not re-enter before this time.
+    removed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

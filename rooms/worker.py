@@ -5,8 +5,10 @@ that dies mid-item leaves it to be retried."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +18,10 @@ from django.core.mail import send_mass_mail
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from moderation.actions import unattended_enforce
+from moderation.services import alerts_escalate, outbox_send
 from rooms.actions import connections_sweep
-from rooms.models import EnrollmentStatus, Session, SessionStatus
+from rooms.models import EnrollmentStatus, Message, Session, SessionStatus, SupportGroup
 from rooms.scheduling import sessions_materialize_all
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,21 @@ def reminders_send(now: dt.datetime | None = None) -> int:
     return done
 
 
+def messages_purge(now: dt.datetime | None = None) -> int:
+    """Deletes messages older than their group's retention: removed from the database, not
+    hidden. Held, rejected and deleted messages go with them."""
+    now = now or timezone.now()
+    removed = 0
+    for group_id, days in SupportGroup.objects.values_list("pk", "retention_days"):
+        count, _ = Message.objects.filter(
+            group_id=group_id, created_at__lt=now - dt.timedelta(days=days)
+        ).delete()
+        removed += count
+    if removed:
+        log.info("retention removed %d messages", removed)
+    return removed
+
+
 def _tz(name: str) -> dt.tzinfo:
     import zoneinfo  # noqa: PLC0415
 
@@ -88,6 +107,10 @@ def default_jobs() -> list[Job]:
         Job("materialize", 600, sessions_materialize_all),
         Job("reminders", 15, reminders_send),
         Job("presence-sweep", 10, connections_sweep),
+        Job("escalate", 1, alerts_escalate),
+        Job("unattended", 1, unattended_enforce),
+        Job("outbox", 2, outbox_send),
+        Job("retention", 300, messages_purge),
     ]
 
 
@@ -116,3 +139,30 @@ class Worker:
             self.run_once()
             time.sleep(max(0.0, self.tick - (time.monotonic() - started)))
         log.info("worker stopped")
+
+
+async def run_embedded(worker: Worker) -> None:
+    """The worker inside a web process, for the one-process set-up (in-memory channel layer):
+    jobs run in a thread, and the events they publish reach this process's sockets."""
+    from asgiref.sync import sync_to_async
+
+    log.info("embedded worker started, tick %.1fs", worker.tick)
+    while not worker.stopping:
+        started = time.monotonic()
+        await sync_to_async(worker.run_once, thread_sensitive=False)()
+        await asyncio.sleep(max(0.0, worker.tick - (time.monotonic() - started)))
+
+
+def start_embedded_worker() -> None:
+    """Starts the embedded worker when daphne's reactor runs (no ASGI lifespan in daphne)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None:
+        log.warning(
+            "embedded worker not started: not running under daphne; run manage.py run_worker"
+        )
+        return
+
+    def spawn() -> None:
+        asyncio.get_event_loop().create_task(run_embedded(Worker()))
+
+    reactor.callWhenRunning(spawn)  # type: ignore[attr-defined]

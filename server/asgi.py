@@ -7,9 +7,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from server.ws_auth import TicketOrSessionAuthStack  # noqa: E402
+
+if settings.EMBEDDED_WORKER:
+    from rooms.worker import start_embedded_worker
+
+    start_embedded_worker()
 
 application = ProtocolTypeRouter(
     {

@@ -181,12 +181,20 @@ SESSION_MATERIALIZE_WEEKS = envint("SESSION_MATERIALIZE_WEEKS", 12)
 REMINDER_BEFORE = timedelta(minutes=envint("REMINDER_BEFORE_MINUTES", 60))
 ROOM_OPENS_BEFORE = timedelta(minutes=envint("ROOM_OPENS_BEFORE_MINUTES", 10))
 WORKER_TICK_SECONDS = float(os.environ.get("WORKER_TICK_SECONDS", "1"))
+# With the in-memory channel layer there is one process, so the worker runs inside it (its events
+# must reach that process's sockets). With Redis, run `manage.py run_worker` separately.
+EMBEDDED_WORKER = envbool("EMBEDDED_WORKER", not REDIS_URL)
 # Messages per user across all their sockets: a burst, then a steady rate. 0 turns it off.
 RATE_LIMIT_BURST = float(os.environ.get("RATE_LIMIT_BURST", "5"))
 RATE_LIMIT_PER_SECOND = float(os.environ.get("RATE_LIMIT_PER_SECOND", "1"))
 MESSAGE_MAX_CHARS = 4000
 HISTORY_MAX_PAGE = 200
 PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)
+# Crisis alerts: how long facilitators have to acknowledge before the next tier is called.
+ALERT_ACK_SECONDS_EMERGENCY = envint("ALERT_ACK_SECONDS_EMERGENCY", 60)
+ALERT_ACK_SECONDS_URGENT = envint("ALERT_ACK_SECONDS_URGENT", 300)
+# When the last facilitator leaves a live session, how long before the room turns read-only.
+UNATTENDED_GRACE_SECONDS = envint("UNATTENDED_GRACE_SECONDS", 120)
 
 # Security. Production (DEBUG off) gets secure cookies and HSTS; `check --deploy` is clean.
 SESSION_COOKIE_SAMESITE = "Lax"

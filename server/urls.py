@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from moderation import api as moderation_api
 from rooms import api as rooms_api
 from server.accounts import api as accounts_api
 
@@ -10,6 +11,11 @@ router = DefaultRouter(trailing_slash=True)
 router.register("groups", rooms_api.GroupViewSet, basename="group")
 router.register("sessions", rooms_api.SessionViewSet, basename="session")
 router.register("enrollments", rooms_api.EnrollmentViewSet, basename="enrollment")
+router.register("alerts", moderation_api.AlertViewSet, basename="alert")
+router.register("groups", moderation_api.GroupModerationViewSet, basename="group-moderation")
+router.register("messages", moderation_api.MessageModerationViewSet, basename="message")
+router.register("reports", moderation_api.ReportViewSet, basename="report")
+router.register("audit", moderation_api.AuditViewSet, basename="audit")
 
 api_patterns = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
@@ -18,6 +24,8 @@ api_patterns = [
     path("me/calendar/reset/", accounts_api.CalendarResetView.as_view(), name="api-calendar-reset"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("detector-feedback/", moderation_api.DetectorFeedbackView.as_view()),
+    path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
     path("", include(router.urls)),
 ]
 

@@ -1,0 +1,669 @@
+"""Facilitator tools, reports, hiding and unattended rooms: every moderation write.
+
+Each action checks permission (a facilitator acts only in the groups they facilitate, admins
+everywhere), changes state in one transaction, writes the audit entry, and publishes its events
+after commit. Members see actions as taken by "Moderator"; the audit log keeps the real actor.
+The same functions serve the room socket and the REST API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from moderation.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    HiddenAuthor,
+    Report,
+    ReportStatus,
+    Tier,
+)
+from moderation.services import (
+    alert_acknowledge,
+    alert_resolve,
+    audit,
+    moderators_present,
+    publish_alert_on_commit,
+)
+from rooms import events
+from rooms.models import (
+    Enrollment,
+    EnrollmentStatus,
+    GroupFacilitator,
+    GroupKind,
+    JoinPolicy,
+    Message,
+    MessageStatus,
+    RoomOverride,
+    SupportGroup,
+)
+from rooms.permissions import can_moderate
+from rooms.room import room_state
+from server.accounts.models import User
+
+MODERATOR = "Moderator"
+MAX_MUTE_MINUTES = 24 * 60
+
+
+def _require_moderator(user: User, group: SupportGroup | int) -> None:
+    if not can_moderate(user, group):
+        raise PermissionDenied("Only this group's facilitators and admins can do that.")
+
+
+def enrollment_by_key(group_id: int, key: Any) -> Enrollment:
+    """Members are addressed by their room id ("m12") or enrollment id (12)."""
+    raw = str(key or "")
+    pk = raw[1:] if raw.startswith("m") else raw
+    if not pk.isdigit():
+        raise ValidationError({"member": "Name the member by their id, such as 'm12'."})
+    enrollment = Enrollment.objects.filter(group_id=group_id, pk=int(pk)).first()
+    if enrollment is None:
+        raise ValidationError({"member": "That member is not in this group."})
+    return enrollment
+
+
+def _notify_room_state(group: SupportGroup, notice: str = "") -> None:
+    group.refresh_from_db()
+    state = room_state(group).as_dict(group)
+    if notice:
+        state["notice"] = notice
+    events.send_on_commit(events.room_group(group.pk), {"type": "room.state", "room": state})
+
+
+# ---------------------------------------------------------------- members
+
+
+def member_mute(
+    *, by: User, group: SupportGroup, member: Any, minutes: int, reason: str
+) -> Enrollment:
+    _require_moderator(by, group)
+    if not isinstance(minutes, int) or not 1 <= minutes <= MAX_MUTE_MINUTES:
+        raise ValidationError({"minutes": f"Mute for 1 to {MAX_MUTE_MINUTES} minutes."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Give the member a reason; they will see it."})
+    enrollment = enrollment_by_key(group.pk, member)
+    until = timezone.now() + dt.timedelta(minutes=minutes)
+    with transaction.atomic():
+        enrollment.muted_until, enrollment.mute_reason = until, reason[:200]
+        enrollment.save(update_fields=["muted_until", "mute_reason", "updated_at"])
+        audit(
+            action="member.muted",
+            actor=by,
+            group=group,
+            target_user=enrollment.user_id,
+            reason=reason,
+            minutes=minutes,
+        )
+        events.send_on_commit(
+            events.user_group(enrollment.user_id),
+            {
+                "type": "member.muted",
+                "group_id": group.pk,
+                "muted_until": until.isoformat(),
+                "reason": reason[:200],
+                "by": MODERATOR,
+            },
+        )
+    return enrollment
+
+
+def member_unmute(*, by: User, group: SupportGroup, member: Any) -> Enrollment:
+    _require_moderator(by, group)
+    enrollment = enrollment_by_key(group.pk, member)
+    with transaction.atomic():
+        enrollment.muted_until, enrollment.mute_reason = None, ""
+        enrollment.save(update_fields=["muted_until", "mute_reason", "updated_at"])
+        audit(action="member.unmuted", actor=by, group=group, target_user=enrollment.user_id)
+        events.send_on_commit(
+            events.user_group(enrollment.user_id),
+            {
+                "type": "member.muted",
+                "group_id": group.pk,
+                "muted_until": None,
+                "reason": "",
+                "by": MODERATOR,
+            },
+        )
+    return enrollment
+
+
+def member_remove(*, by: User, group: SupportGroup, member: Any, reason: str = "") -> Enrollment:
+    """Removes the member from the current session: their sockets close and they cannot come
+    back until it ends (or for an hour in a drop-in room). They stay in the group."""
+    _require_moderator(by, group)
+    enrollment = enrollment_by_key(group.pk, member)
+    state = room_state(group)
+    until = state.session.ends_at if state.session else timezone.now() + dt.timedelta(hours=1)
+    with transaction.atomic():
+        enrollment.removed_until = until
+        enrollment.save(update_fields=["removed_until", "updated_at"])
+        audit(
+            action="member.removed",
+            actor=by,
+            group=group,
+            target_user=enrollment.user_id,
+            reason=reason,
+            until=until.isoformat(),
+        )
+        events.user_access_revoked_on_commit(user_id=enrollment.user_id, group_id=group.pk)
+    return enrollment
+
+
+def member_ban(*, by: User, group: SupportGroup, member: Any, reason: str) -> Enrollment:
+    from rooms.services import enrollment_end
+
+    _require_moderator(by, group)
+    if not reason.strip():
+        raise ValidationError({"reason": "Record why the member is banned."})
+    enrollment = enrollment_by_key(group.pk, member)
+    with transaction.atomic():
+        enrollment_end(enrollment=enrollment, status=EnrollmentStatus.BANNED)
+        audit(
+            action="member.banned",
+            actor=by,
+            group=group,
+            target_user=enrollment.user_id,
+            reason=reason,
+        )
+    return enrollment
+
+
+# ---------------------------------------------------------------- messages
+
+
+def message_delete(*, by: User, message: Message, reason: str = "") -> Message:
+    """Soft delete: the room gets message.deleted; the text stays for the audit log until the
+    group's retention removes it."""
+    _require_moderator(by, message.group_id)
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=MessageStatus.VISIBLE).update(
+            status=MessageStatus.DELETED, deleted_at=timezone.now()
+        )
+        message.refresh_from_db()
+        if changed:
+            audit(
+                action="message.deleted",
+                actor=by,
+                group=message.group_id,
+                target_user=message.author_id,
+                message_id=message.pk,
+                reason=reason,
+            )
+            frame = json.dumps({"type": "message.deleted", "id": message.pk, "by": MODERATOR})
+            events.send_on_commit(
+                events.room_group(message.group_id), {"type": "room.frame", "text": frame}
+            )
+    return message
+
+
+def held_approve(*, by: User, message: Message) -> Message:
+    """Delivers a held message. It gets a new id so that clients catching up by id see it."""
+    from rooms.actions import authors_for, message_dict
+
+    _require_moderator(by, message.group_id)
+    with transaction.atomic():
+        held = (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, status=MessageStatus.HELD)
+            .first()
+        )
+        if held is None:
+            raise ValidationError({"detail": "This message is no longer waiting for review."})
+        fields = {
+            f: getattr(held, f)
+            for f in (
+                "group_id",
+                "session_id",
+                "author_id",
+                "client_id",
+                "body",
+                "level",
+                "category",
+                "rule_ids",
+            )
+        }
+        held.delete()
+        delivered = Message.objects.create(**fields, status=MessageStatus.VISIBLE)
+        audit(
+            action="held.approved",
+            actor=by,
+            group=delivered.group_id,
+            target_user=delivered.author_id,
+            message_id=delivered.pk,
+            held_id=message.pk,
+        )
+        author = authors_for(delivered.group_id, {delivered.author_id})[delivered.author_id]
+        frame = json.dumps({"type": "message.new", "message": message_dict(delivered, author)})
+        events.send_on_commit(
+            events.room_group(delivered.group_id),
+            {"type": "room.frame", "text": frame, "author": author["id"]},
+        )
+        events.send_on_commit(
+            events.user_group(delivered.author_id),
+            {
+                "type": "room.notice",
+                "group_id": delivered.group_id,
+                "frame": {
+                    "type": "message.ack",
+                    "client_id": str(delivered.client_id),
+                    "id": delivered.pk,
+                },
+            },
+        )
+    return delivered
+
+
+def held_reject(*, by: User, message: Message, reason: str = "") -> Message:
+    _require_moderator(by, message.group_id)
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=MessageStatus.HELD).update(
+            status=MessageStatus.REJECTED
+        )
+        if not changed:
+            raise ValidationError({"detail": "This message is no longer waiting for review."})
+        message.refresh_from_db()
+        audit(
+            action="held.rejected",
+            actor=by,
+            group=message.group_id,
+            target_user=message.author_id,
+            message_id=message.pk,
+            reason=reason,
+        )
+        events.send_on_commit(
+            events.user_group(message.author_id),
+            {
+                "type": "room.notice",
+                "group_id": message.group_id,
+                "frame": {
+                    "type": "message.rejected",
+                    "client_id": str(message.client_id),
+                    "reason": reason or "A moderator decided not to share this message.",
+                    "by": MODERATOR,
+                },
+            },
+        )
+    return message
+
+
+# ---------------------------------------------------------------- the room
+
+
+def room_update(
+    *,
+    by: User,
+    group: SupportGroup,
+    slow_mode_seconds: int | None = None,
+    locked: bool | None = None,
+    open: str | None = None,  # noqa: A002 — "open" | "closed" | "auto", as in the protocol
+) -> SupportGroup:
+    _require_moderator(by, group)
+    now = timezone.now()
+    changes: dict[str, Any] = {}
+    with transaction.atomic():
+        if slow_mode_seconds is not None:
+            if not isinstance(slow_mode_seconds, int) or not 0 <= slow_mode_seconds <= 3600:
+                raise ValidationError({"slow_mode_seconds": "Use 0 (off) to 3600 seconds."})
+            group.slow_mode_seconds = changes["slow_mode_seconds"] = slow_mode_seconds
+        if locked is not None:
+            group.locked = changes["locked"] = bool(locked)
+            group.locked_reason = "facilitator" if locked else ""
+        if open is not None:
+            if open not in RoomOverride.values:
+                raise ValidationError({"open": "Use 'open', 'closed' or 'auto'."})
+            group.room_override = changes["open"] = open
+            state = room_state(group, now)
+            # An override lasts for the session at hand, then the schedule rules again.
+            end = state.session.ends_at if state.session else None
+            if end is None:
+                nxt = (
+                    group.sessions.filter(ends_at__gt=now, status="scheduled")
+                    .order_by("starts_at")
+                    .first()
+                )
+                end = nxt.ends_at if nxt else now + dt.timedelta(hours=3)
+            group.override_until = None if open == RoomOverride.AUTO else end
+        if not changes:
+            raise ValidationError({"detail": "Nothing to change."})
+        group.save()
+        audit(action="room.updated", actor=by, group=group, **changes)
+        _notify_room_state(group)
+    return group
+
+
+# ---------------------------------------------------------------- private check-in
+
+
+def checkin_open(
+    *, by: User, group: SupportGroup, member: Any, alert: Alert | None = None
+) -> SupportGroup:
+    """A one-to-one room between this facilitator and the member, with every guarantee of a
+    group room. Reuses an open check-in between the same two people."""
+    _require_moderator(by, group)
+    enrollment = enrollment_by_key(group.pk, member)
+    with transaction.atomic():
+        existing = SupportGroup.objects.filter(
+            kind=GroupKind.CHECKIN,
+            checkin_of=group,
+            deleted_at__isnull=True,
+            groupfacilitator__user=by,
+            enrollments__user_id=enrollment.user_id,
+        ).first()
+        room = existing or SupportGroup.objects.create(
+            name=f"Check-in: {enrollment.alias}",
+            kind=GroupKind.CHECKIN,
+            checkin_of=group,
+            timezone=group.timezone,
+            capacity=1,
+            join_policy=JoinPolicy.APPROVAL,
+            drop_in=True,
+            retention_days=group.retention_days,
+            held_categories=[],
+            agreement_version=1,
+        )
+        if existing is None:
+            GroupFacilitator.objects.create(group=room, user=by, is_lead=True)
+            Enrollment.objects.create(
+                group=room,
+                user_id=enrollment.user_id,
+                alias=enrollment.alias,
+                status=EnrollmentStatus.ACTIVE,
+                agreement_version=room.agreement_version,
+            )
+            audit(
+                action="checkin.opened",
+                actor=by,
+                group=group,
+                target_user=enrollment.user_id,
+                alert=alert,
+                checkin_group=room.pk,
+            )
+        events.send_on_commit(
+            events.user_group(enrollment.user_id),
+            {
+                "type": "room.notice",
+                "group_id": group.pk,
+                "frame": {
+                    "type": "checkin.invite",
+                    "group_id": room.pk,
+                    "by": MODERATOR,
+                    "detail": "A facilitator would like to check in with you privately.",
+                },
+            },
+        )
+    return room
+
+
+# ---------------------------------------------------------------- reports and hiding
+
+
+def report_create(*, by: User, message: Message, reason: str, note: str = "") -> Report:
+    from rooms.permissions import active_enrollment
+
+    if not (active_enrollment(by, message.group_id) or can_moderate(by, message.group_id)):
+        raise PermissionDenied("You can report messages only in your own groups.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say briefly why you are reporting this message."})
+    with transaction.atomic():
+        report, created = Report.objects.get_or_create(
+            message=message,
+            reporter=by,
+            defaults={"group_id": message.group_id, "reason": reason[:40], "note": note[:2000]},
+        )
+        if created:
+            audit(
+                action="report.created",
+                actor=by,
+                group=message.group_id,
+                message_id=message.pk,
+                reason=reason,
+            )
+            frame = json.dumps({"type": "report.new", "report": report_dict(report)})
+            events.send_on_commit(
+                events.room_group(message.group_id),
+                {"type": "room.frame", "text": frame, "moderators_only": True},
+            )
+    return report
+
+
+def report_resolve(*, by: User, report: Report, note: str = "") -> Report:
+    _require_moderator(by, report.group_id)
+    with transaction.atomic():
+        changed = Report.objects.filter(pk=report.pk, status=ReportStatus.OPEN).update(
+            status=ReportStatus.RESOLVED, resolved_at=timezone.now(), resolved_by=by
+        )
+        report.refresh_from_db()
+        if changed:
+            audit(
+                action="report.resolved",
+                actor=by,
+                group=report.group_id,
+                message_id=report.message_id,
+                reason=note,
+            )
+            events.send_on_commit(
+                events.user_group(report.reporter_id),
+                {
+                    "type": "room.notice",
+                    "group_id": report.group_id,
+                    "frame": {"type": "report.resolved", "report_id": report.pk},
+                },
+            )
+    return report
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "id": report.pk,
+        "message_id": report.message_id,
+        "group_id": report.group_id,
+        "reason": report.reason,
+        "note": report.note,
+        "status": report.status,
+        "created_at": report.created_at.isoformat(),
+        "resolved_at": report.resolved_at.isoformat() if report.resolved_at else None,
+    }
+
+
+def author_hide(*, by: User, group_id: int, author_key: str, hidden: bool = True) -> set[str]:
+    if not (
+        isinstance(author_key, str) and author_key[:1] in ("m", "s") and author_key[1:].isdigit()
+    ):
+        raise ValidationError({"author": "Name the author by their id, such as 'm12'."})
+    if hidden:
+        HiddenAuthor.objects.get_or_create(user=by, group_id=group_id, author_key=author_key)
+    else:
+        HiddenAuthor.objects.filter(user=by, group_id=group_id, author_key=author_key).delete()
+    return hidden_authors(user_id=by.pk, group_id=group_id)
+
+
+def hidden_authors(*, user_id: int, group_id: int) -> set[str]:
+    return set(
+        HiddenAuthor.objects.filter(user_id=user_id, group_id=group_id).values_list(
+            "author_key", flat=True
+        )
+    )
+
+
+# ---------------------------------------------------------------- unattended rooms
+
+
+def unattended_check(*, group_id: int) -> None:
+    """Call when a facilitator leaves or comes back. The last facilitator leaving a live session
+    alerts co-facilitators and on-call; one coming back ends the alert and reopens the room."""
+    group = SupportGroup.objects.get(pk=group_id)
+    if group.kind == GroupKind.CHECKIN:
+        return
+    state = room_state(group)
+    present = moderators_present(group_id)
+    open_alert = Alert.objects.filter(
+        group_id=group_id,
+        kind=AlertKind.UNATTENDED,
+        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+    ).first()
+    with transaction.atomic():
+        if present:
+            if open_alert is not None:
+                Alert.objects.filter(pk=open_alert.pk).update(
+                    status=AlertStatus.RESOLVED,
+                    resolved_at=timezone.now(),
+                    outcome="resolved",
+                    ack_deadline=None,
+                )
+                audit(action="unattended.ended", actor=None, group=group, alert=open_alert)
+                publish_alert_on_commit(open_alert, "alert.updated")
+            if group.locked and group.locked_reason == "unattended":
+                group.locked, group.locked_reason = False, ""
+                group.save(update_fields=["locked", "locked_reason", "updated_at"])
+                _notify_room_state(group, "A facilitator is back. The room is open again.")
+            return
+        if open_alert is None and state.session is not None and state.open:
+            alert = Alert.objects.create(
+                kind=AlertKind.UNATTENDED,
+                group=group,
+                level="urgent",
+                category="none",
+                explanation="The last facilitator left a live session.",
+                tier=Tier.GROUP,
+                ack_deadline=timezone.now()
+                + dt.timedelta(seconds=settings.UNATTENDED_GRACE_SECONDS),
+            )
+            audit(action="unattended.started", actor=None, group=group, alert=alert)
+            publish_alert_on_commit(alert, "alert.new")
+
+
+def unattended_enforce(now: dt.datetime | None = None) -> int:
+    """Makes rooms read-only once the grace period passed with no facilitator back."""
+    now = now or timezone.now()
+    done = 0
+    for alert in Alert.objects.filter(
+        kind=AlertKind.UNATTENDED,
+        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+        ack_deadline__lte=now,
+    ):
+        with transaction.atomic():
+            claimed = Alert.objects.filter(pk=alert.pk, ack_deadline=alert.ack_deadline).update(
+                ack_deadline=None, tier=Tier.ON_CALL, escalated_at=now
+            )
+            if not claimed:
+                continue
+            if moderators_present(alert.group_id):
+                continue
+            group = SupportGroup.objects.get(pk=alert.group_id)
+            group.locked, group.locked_reason = True, "unattended"
+            group.save(update_fields=["locked", "locked_reason", "updated_at"])
+            audit(action="unattended.locked", actor=None, group=group, alert=alert)
+            _notify_room_state(
+                group,
+                "The facilitator had to step away, so the room is read-only for now. It will "
+                "reopen when a facilitator is back. If you need help now, use Get help now.",
+            )
+            publish_alert_on_commit(alert, "alert.updated")
+            done += 1
+    return done
+
+
+# ---------------------------------------------------------------- the room socket's commands
+
+
+def room_command(*, user: User, group_id: int, frame: dict[str, Any]) -> dict[str, Any]:
+    """Runs one moderation frame from a room socket; returns the reply frame."""
+    kind = frame["type"]
+    group = SupportGroup.objects.get(pk=group_id)
+
+    def message_in_room() -> Message:
+        pk = frame.get("message_id")
+        message = (
+            Message.objects.filter(pk=pk, group_id=group_id).first()
+            if isinstance(pk, int)
+            else None
+        )
+        if message is None:
+            raise ValidationError({"message_id": "No such message in this room."})
+        return message
+
+    def alert_of_room() -> Alert:
+        pk = frame.get("alert_id")
+        alert = Alert.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+        if alert is None:
+            raise ValidationError({"alert_id": "No such alert."})
+        return alert
+
+    def text(name: str) -> str:
+        value = frame.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    result: Any = None
+    if kind == "mute":
+        minutes = frame.get("minutes")
+        member_mute(
+            by=user,
+            group=group,
+            member=frame.get("member"),
+            minutes=minutes if isinstance(minutes, int) else 0,
+            reason=text("reason"),
+        )
+    elif kind == "unmute":
+        member_unmute(by=user, group=group, member=frame.get("member"))
+    elif kind == "remove":
+        member_remove(by=user, group=group, member=frame.get("member"), reason=text("reason"))
+    elif kind == "ban":
+        member_ban(by=user, group=group, member=frame.get("member"), reason=text("reason"))
+    elif kind == "delete":
+        message_delete(by=user, message=message_in_room(), reason=text("reason"))
+    elif kind == "room.update":
+        room_update(
+            by=user,
+            group=group,
+            slow_mode_seconds=frame.get("slow_mode_seconds"),
+            locked=frame.get("locked"),
+            open=frame.get("open"),
+        )
+    elif kind == "held.approve":
+        result = {"id": held_approve(by=user, message=message_in_room()).pk}
+    elif kind == "held.reject":
+        held_reject(by=user, message=message_in_room(), reason=text("reason"))
+    elif kind == "alert.acknowledge":
+        alert_acknowledge(alert=alert_of_room(), by=user)
+    elif kind == "alert.resolve":
+        alert_resolve(alert=alert_of_room(), by=user, outcome=text("outcome"), note=text("note"))
+    elif kind == "checkin.open":
+        result = {"group_id": checkin_open(by=user, group=group, member=frame.get("member")).pk}
+    elif kind == "report":
+        result = {
+            "report_id": report_create(
+                by=user, message=message_in_room(), reason=text("reason"), note=text("note")
+            ).pk
+        }
+    else:
+        raise ValidationError({"type": f"Unknown command {kind!r}."})
+    reply: dict[str, Any] = {"type": "action.done", "action": kind}
+    if frame.get("ref") is not None:
+        reply["ref"] = frame["ref"]
+    if result:
+        reply.update(result)
+    return reply
+
+
+ROOM_COMMANDS = {
+    "mute",
+    "unmute",
+    "remove",
+    "ban",
+    "delete",
+    "room.update",
+    "held.approve",
+    "held.reject",
+    "alert.acknowledge",
+    "alert.resolve",
+    "checkin.open",
+    "report",
+}

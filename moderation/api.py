@@ -1,0 +1,481 @@
+"""REST for alerts, facilitator tools, reports, hiding, the audit log and support resources.
+The same actions as the room socket's frames; views parse, authorize (in the action), reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from moderation import actions, services
+from moderation.models import Alert, AuditEntry, Outcome, Report
+from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
+from rooms.permissions import can_moderate, is_admin
+from server.accounts.models import Role
+
+
+class ErrorOut(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus field messages."),
+    401: OpenApiResponse(ErrorOut, description="Not signed in."),
+    403: OpenApiResponse(ErrorOut, description="Not allowed for your role or group."),
+    404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
+}
+
+
+class AlertOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    level = serializers.CharField()
+    category = serializers.CharField()
+    message_id = serializers.IntegerField(allow_null=True)
+    message_text = serializers.CharField()
+    group_id = serializers.IntegerField()
+    group_name = serializers.CharField()
+    member = serializers.DictField(allow_null=True)
+    explanation = serializers.CharField()
+    status = serializers.CharField()
+    tier = serializers.IntegerField()
+    created_at = serializers.CharField()
+    ack_deadline = serializers.CharField(allow_null=True)
+    acknowledged_at = serializers.CharField(allow_null=True)
+    resolved_at = serializers.CharField(allow_null=True)
+    outcome = serializers.CharField()
+
+    def to_representation(self, instance: Alert) -> dict[str, Any]:
+        return services.alert_dict(instance)
+
+
+class ResolveIn(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AlertOut
+
+    def get_queryset(self) -> QuerySet[Alert]:
+        qs = services.alerts_visible(self.request.user)
+        params = self.request.query_params
+        for name in ("status", "level", "kind"):
+            if params.get(name):
+                qs = qs.filter(**{name: params[name]})
+        if params.get("group", "").isdigit():
+            qs = qs.filter(group_id=int(params["group"]))
+        return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=["open", "acknowledged", "resolved"]),
+            OpenApiParameter("level", str, enum=["watch", "urgent", "emergency"]),
+            OpenApiParameter("group", int),
+        ],
+        summary="Alerts you may handle (facilitators: your groups, plus on-call escalations)",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Acknowledge an alert (stops escalation)",
+        request=None,
+        responses={200: AlertOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        alert = services.alert_acknowledge(alert=self.get_object(), by=request.user)
+        return Response(AlertOut(alert).data)
+
+    @extend_schema(
+        summary="Resolve an alert with an outcome and a note",
+        request=ResolveIn,
+        responses={200: AlertOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        data = ResolveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = services.alert_resolve(
+            alert=self.get_object(), by=request.user, **data.validated_data
+        )
+        return Response(AlertOut(alert).data)
+
+    @extend_schema(
+        summary="Open a private check-in room with the alert's member",
+        request=None,
+        responses={201: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def checkin(self, request: Request, pk: str | None = None) -> Response:
+        alert = self.get_object()
+        enrollment = alert.group.enrollments.filter(user_id=alert.member_id).first()
+        if enrollment is None:
+            return Response({"detail": "This alert has no member to check in with."}, status=400)
+        room = actions.checkin_open(
+            by=request.user, group=alert.group, member=enrollment.pk, alert=alert
+        )
+        return Response({"group_id": room.pk}, status=status.HTTP_201_CREATED)
+
+
+class DetectorFeedbackView(APIView):
+    @extend_schema(
+        summary="Rules behind alerts judged 'not a crisis' (admins)",
+        responses={200: serializers.ListField(child=serializers.DictField()), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        if not is_admin(request.user):
+            raise PermissionDenied("Only admins see the detector feedback report.")
+        return Response(services.detector_feedback())
+
+
+class ResourcesView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Crisis resources shown by 'Get help now'",
+        responses={200: serializers.ListField(child=serializers.DictField())},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(services.all_resources())
+
+
+# ---------------------------------------------------------------- facilitator tools
+
+
+class MemberIn(serializers.Serializer):
+    member = serializers.CharField(help_text="The member's room id ('m12') or enrollment id.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class MuteIn(MemberIn):
+    minutes = serializers.IntegerField(min_value=1, max_value=actions.MAX_MUTE_MINUTES)
+
+
+class RoomIn(serializers.Serializer):
+    slow_mode_seconds = serializers.IntegerField(required=False, min_value=0, max_value=3600)
+    locked = serializers.BooleanField(required=False)
+    open = serializers.ChoiceField(choices=RoomOverride.values, required=False)
+
+
+class ReasonIn(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ReportIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=40)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class HideIn(serializers.Serializer):
+    author = serializers.CharField(max_length=24)
+    hidden = serializers.BooleanField(default=True)
+
+
+class HeldOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    group_id = serializers.IntegerField()
+    author = serializers.DictField()
+    text = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _group(pk: str | None) -> SupportGroup:
+    return get_object_or_404(SupportGroup, pk=pk, deleted_at__isnull=True)
+
+
+class GroupModerationViewSet(viewsets.ViewSet):
+    """/api/groups/{id}/moderation/...: the room's tools for its facilitators and admins."""
+
+    def _done(self, kind: str, **extra: Any) -> Response:
+        return Response({"action": kind, **extra})
+
+    @extend_schema(
+        summary="Mute a member for some minutes, with a reason they see",
+        request=MuteIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def mute(self, request: Request, pk: str | None = None) -> Response:
+        data = MuteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.member_mute(by=request.user, group=_group(pk), **data.validated_data)
+        return self._done("mute")
+
+    @extend_schema(
+        summary="Lift a mute", request=MemberIn, responses={200: serializers.DictField(), **ERRORS}
+    )
+    @action(detail=True, methods=["post"])
+    def unmute(self, request: Request, pk: str | None = None) -> Response:
+        data = MemberIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.member_unmute(
+            by=request.user, group=_group(pk), member=data.validated_data["member"]
+        )
+        return self._done("unmute")
+
+    @extend_schema(
+        summary="Remove a member from the current session",
+        request=MemberIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def remove(self, request: Request, pk: str | None = None) -> Response:
+        data = MemberIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.member_remove(by=request.user, group=_group(pk), **data.validated_data)
+        return self._done("remove")
+
+    @extend_schema(
+        summary="Ban a member from the group",
+        request=MemberIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def ban(self, request: Request, pk: str | None = None) -> Response:
+        data = MemberIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.member_ban(
+            by=request.user,
+            group=_group(pk),
+            member=data.validated_data["member"],
+            reason=data.validated_data.get("reason", ""),
+        )
+        return self._done("ban")
+
+    @extend_schema(
+        summary="Slow mode, lock or unlock, open or close the room",
+        request=RoomIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def room(self, request: Request, pk: str | None = None) -> Response:
+        data = RoomIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.room_update(by=request.user, group=_group(pk), **data.validated_data)
+        return self._done("room.update")
+
+    @extend_schema(
+        summary="Open a private check-in with a member",
+        request=MemberIn,
+        responses={201: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def checkin(self, request: Request, pk: str | None = None) -> Response:
+        data = MemberIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = actions.checkin_open(
+            by=request.user, group=_group(pk), member=data.validated_data["member"]
+        )
+        return Response({"action": "checkin.open", "group_id": room.pk}, status=201)
+
+    @extend_schema(
+        summary="Messages held for review", responses={200: HeldOut(many=True), **ERRORS}
+    )
+    @action(detail=True, methods=["get"])
+    def held(self, request: Request, pk: str | None = None) -> Response:
+        from rooms.actions import authors_for
+
+        group = _group(pk)
+        if not can_moderate(request.user, group):
+            raise PermissionDenied("Only this group's facilitators and admins review messages.")
+        held = list(Message.objects.filter(group=group, status=MessageStatus.HELD).order_by("id"))
+        authors = authors_for(group.pk, {m.author_id for m in held})
+        return Response(
+            [
+                {
+                    "id": m.pk,
+                    "group_id": m.group_id,
+                    "author": authors.get(m.author_id, {}),
+                    "text": m.body,
+                    "reason": m.held_reason,
+                    "created_at": m.created_at.isoformat(),
+                }
+                for m in held
+            ]
+        )
+
+    @extend_schema(
+        summary="Hide (or show again) a member's messages in your own view",
+        request=HideIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def hide(self, request: Request, pk: str | None = None) -> Response:
+        data = HideIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        hidden = actions.author_hide(
+            by=request.user,
+            group_id=_group(pk).pk,
+            author_key=data.validated_data["author"],
+            hidden=data.validated_data["hidden"],
+        )
+        return Response({"hidden": sorted(hidden)})
+
+
+class MessageModerationViewSet(viewsets.ViewSet):
+    def _message(self, pk: str | None) -> Message:
+        return get_object_or_404(Message, pk=pk, group__deleted_at__isnull=True)
+
+    @extend_schema(
+        summary="Delete a message (soft; the audit log keeps it)",
+        request=ReasonIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def delete(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.message_delete(by=request.user, message=self._message(pk), **data.validated_data)
+        return Response({"action": "delete"})
+
+    @extend_schema(
+        summary="Approve a held message (delivers it)",
+        request=None,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        delivered = actions.held_approve(by=request.user, message=self._message(pk))
+        return Response({"action": "held.approve", "id": delivered.pk})
+
+    @extend_schema(
+        summary="Reject a held message (tells the author)",
+        request=ReasonIn,
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.held_reject(by=request.user, message=self._message(pk), **data.validated_data)
+        return Response({"action": "held.reject"})
+
+    @extend_schema(
+        summary="Report a message to the group's facilitators",
+        request=ReportIn,
+        responses={201: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def report(self, request: Request, pk: str | None = None) -> Response:
+        data = ReportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = self._message(pk)
+        if message.status != MessageStatus.VISIBLE:
+            return Response({"detail": "This message is no longer shown."}, status=400)
+        report = actions.report_create(by=request.user, message=message, **data.validated_data)
+        return Response(actions.report_dict(report), status=201)
+
+
+class ReportOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField(allow_null=True)
+    group_id = serializers.IntegerField()
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.CharField()
+    resolved_at = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance: Report) -> dict[str, Any]:
+        return actions.report_dict(instance)
+
+
+class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Members see their own reports and whether they were resolved; facilitators see their
+    groups' reports; admins all."""
+
+    serializer_class = ReportOut
+
+    def get_queryset(self) -> QuerySet[Report]:
+        user = self.request.user
+        if user.role == Role.ADMIN:
+            qs = Report.objects.all()
+        elif user.role == Role.FACILITATOR:
+            qs = Report.objects.filter(group__groupfacilitator__user=user)
+        else:
+            qs = Report.objects.filter(reporter=user)
+        if self.request.query_params.get("status"):
+            qs = qs.filter(status=self.request.query_params["status"])
+        return qs.order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="Mark a report resolved (tells the reporter)",
+        request=ReasonIn,
+        responses={200: ReportOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        report = get_object_or_404(Report, pk=pk)
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = actions.report_resolve(
+            by=request.user, report=report, note=data.validated_data.get("reason", "")
+        )
+        return Response(actions.report_dict(report))
+
+
+class AuditOut(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "group",
+            "target_user",
+            "message_id_ref",
+            "alert",
+            "reason",
+            "data",
+        ]
+
+    def get_actor(self, obj: AuditEntry) -> str | None:
+        return obj.actor.username if obj.actor else None
+
+
+class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Read-only by construction: no create, update or delete route exists."""
+
+    serializer_class = AuditOut
+
+    def get_queryset(self) -> QuerySet[AuditEntry]:
+        user = self.request.user
+        qs = AuditEntry.objects.select_related("actor")
+        if user.role == Role.FACILITATOR:
+            qs = qs.filter(group__groupfacilitator__user=user)
+        elif user.role != Role.ADMIN:
+            raise PermissionDenied("Only admins and facilitators read the audit log.")
+        params = self.request.query_params
+        if params.get("group", "").isdigit():
+            qs = qs.filter(group_id=int(params["group"]))
+        if params.get("action"):
+            qs = qs.filter(action=params["action"])
+        if params.get("actor", "").isdigit():
+            qs = qs.filter(actor_id=int(params["actor"]))
+        return qs.order_by("-created_at", "-id")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("group", int),
+            OpenApiParameter("action", str),
+            OpenApiParameter("actor", int),
+        ],
+        summary="The audit log (admins: all; facilitators: their groups)",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)

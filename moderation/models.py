@@ -1,0 +1,185 @@
+from django.conf import settings
+from django.db import models
+
+
+class AlertKind(models.TextChoices):
+    CRISIS = "crisis", "Crisis language"
+    UNATTENDED = "unattended", "Room without a facilitator"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Tier(models.IntegerChoices):
+    SESSION = 1, "Facilitators in the session"
+    GROUP = 2, "All of the group's facilitators"
+    ON_CALL = 3, "On-call facilitators and admins"
+
+
+class Outcome(models.TextChoices):
+    SUPPORTED_IN_ROOM = "supported_in_room", "Supported in the room"
+    PRIVATE_CHECKIN = "private_checkin", "Private check-in"
+    REFERRED = "referred", "Referred to crisis services"
+    EMERGENCY_SERVICES = "emergency_services", "Emergency services contacted"
+    NOT_A_CRISIS = "not_a_crisis", "Not a crisis"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """A person who may need a human now. Deadlines live here so the worker fires them after
+    any restart; the message text is not copied here, only referenced."""
+
+    kind = models.CharField(max_length=16, choices=AlertKind.choices, default=AlertKind.CRISIS)
+    group = models.ForeignKey("rooms.SupportGroup", on_delete=models.CASCADE, related_name="alerts")
+    message = models.ForeignKey(
+        "rooms.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts_about",
+    )
+    level = models.CharField(max_length=16)
+    category = models.CharField(max_length=16, default="none")
+    explanation = models.CharField(max_length=500, blank=True)
+    rule_ids = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.SESSION)
+    ack_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    escalations = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "ack_deadline"])]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.kind} alert {self.pk} in group {self.group_id}"
+
+
+class SupportResource(models.Model):
+    """Where a member in crisis can get help. Configuration, not template text: a deployment
+    elsewhere edits these in the admin."""
+
+    name = models.CharField(max_length=120)
+    how = models.CharField(max_length=200, help_text="e.g. 'Call or text 988'")
+    url = models.URLField(blank=True)
+    categories = models.JSONField(
+        default=list, blank=True, help_text="Crisis categories it serves; empty means all."
+    )
+    immediate_danger = models.BooleanField(
+        default=False, help_text="Shown first for emergencies (e.g. 911)."
+    )
+    order = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditEntry(models.Model):
+    """Append-only record of every alert change, moderation action and held-message decision,
+    with the real actor (members only ever see "Moderator")."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40, db_index=True)
+    group = models.ForeignKey(
+        "rooms.SupportGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message_id_ref = models.BigIntegerField(null=True, blank=True)
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # The invariant of an audit log: rows are written once and never changed.
+        if self.pk is not None and AuditEntry.objects.filter(pk=self.pk).exists():
+            raise PermissionError("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Report(models.Model):
+    message = models.ForeignKey(
+        "rooms.Message", null=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    group = models.ForeignKey("rooms.SupportGroup", on_delete=models.CASCADE, related_name="+")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_made"
+    )
+    reason = models.CharField(max_length=40)
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=ReportStatus.choices, default="open")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reporter"], name="one_report_per_message")
+        ]
+
+
+class HiddenAuthor(models.Model):
+    """A member chose not to see another member's messages (only in their own view)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("rooms.SupportGroup", on_delete=models.CASCADE, related_name="+")
+    author_key = models.CharField(max_length=24)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "group", "author_key"], name="unique_hidden")
+        ]
+
+
+class OutboundEmail(models.Model):
+    """An e-mail written in the same transaction as the change that causes it, and sent by the
+    worker: a crash between the two neither loses nor repeats it."""
+
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)

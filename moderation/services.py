@@ -1,0 +1,463 @@
+"""Alerts, escalation, support resources and the audit log.
+
+The only code that writes alerts and audit entries. Alerts are written in the same transaction as
+the message that raised them; their events are published after commit. Deadlines are rows, so the
+worker fires them after any restart, and each escalation is claimed with a conditional update so
+two workers never send it twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from moderation.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    AuditEntry,
+    OutboundEmail,
+    Outcome,
+    SupportResource,
+    Tier,
+)
+from rooms import events
+from rooms.models import (
+    Enrollment,
+    GroupFacilitator,
+    Message,
+    ProcessHeartbeat,
+    RoomConnection,
+    SupportGroup,
+)
+from server.accounts.models import Role, User
+
+log = logging.getLogger(__name__)
+
+ALERTING_LEVELS = ("watch", "urgent", "emergency")
+ESCALATING_LEVELS = ("urgent", "emergency")
+MAX_ON_CALL_REPEATS = 5
+
+
+def alerts_group(user_id: int) -> str:
+    """The channel-layer group of one facilitator's or admin's /ws/alerts/ sockets."""
+    return f"alerts.{user_id}"
+
+
+def ack_window(level: str) -> dt.timedelta | None:
+    seconds = {
+        "emergency": settings.ALERT_ACK_SECONDS_EMERGENCY,
+        "urgent": settings.ALERT_ACK_SECONDS_URGENT,
+    }.get(level)
+    return dt.timedelta(seconds=seconds) if seconds else None
+
+
+# ---------------------------------------------------------------- audit
+
+
+def audit(
+    *,
+    action: str,
+    actor: User | int | None,
+    group: SupportGroup | int | None = None,
+    target_user: User | int | None = None,
+    message_id: int | None = None,
+    alert: Alert | None = None,
+    reason: str = "",
+    **data: Any,
+) -> AuditEntry:
+    def _id(obj: Any) -> int | None:
+        return obj if isinstance(obj, int) or obj is None else obj.pk
+
+    return AuditEntry.objects.create(
+        action=action,
+        actor_id=_id(actor),
+        group_id=_id(group),
+        target_user_id=_id(target_user),
+        message_id_ref=message_id,
+        alert=alert,
+        reason=reason[:2000],
+        data=data,
+    )
+
+
+# ---------------------------------------------------------------- who is around
+
+
+def present_user_ids(group_id: int) -> set[int]:
+    fresh = timezone.now() - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
+    live = ProcessHeartbeat.objects.filter(last_seen__gte=fresh).values("process")
+    return set(
+        RoomConnection.objects.filter(group_id=group_id, process__in=live).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def moderators_present(group_id: int) -> set[int]:
+    present = present_user_ids(group_id)
+    if not present:
+        return set()
+    facilitators = set(
+        GroupFacilitator.objects.filter(group_id=group_id, user_id__in=present).values_list(
+            "user_id", flat=True
+        )
+    )
+    admins = set(User.objects.filter(pk__in=present, role=Role.ADMIN).values_list("pk", flat=True))
+    return facilitators | admins
+
+
+def tier_recipients(alert: Alert) -> set[int]:
+    """Everyone who should see the alert at its tier: each tier adds people, none drops out."""
+    people = moderators_present(alert.group_id)
+    if alert.tier >= Tier.GROUP:
+        people |= set(
+            GroupFacilitator.objects.filter(group_id=alert.group_id).values_list(
+                "user_id", flat=True
+            )
+        )
+    if alert.tier >= Tier.ON_CALL:
+        people |= set(
+            User.objects.filter(
+                on_call=True, is_active=True, role__in=[Role.FACILITATOR, Role.ADMIN]
+            ).values_list("pk", flat=True)
+        )
+    return people
+
+
+def can_handle_alert(user: User, alert: Alert) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    if GroupFacilitator.objects.filter(group_id=alert.group_id, user=user).exists():
+        return True
+    return bool(user.on_call and user.role == Role.FACILITATOR and alert.tier >= Tier.ON_CALL)
+
+
+def alerts_visible(user: User) -> QuerySet[Alert]:
+    qs = Alert.objects.select_related("group", "message", "member")
+    if user.role == Role.ADMIN:
+        return qs
+    if user.role != Role.FACILITATOR:
+        return qs.none()
+    mine = Q(group__groupfacilitator__user=user)
+    if user.on_call:
+        mine |= Q(tier__gte=Tier.ON_CALL)
+    return qs.filter(mine).distinct()
+
+
+# ---------------------------------------------------------------- frames
+
+
+def member_alias(group_id: int, user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    alias = (
+        Enrollment.objects.filter(group_id=group_id, user_id=user_id)
+        .values_list("alias", flat=True)
+        .first()
+    )
+    return alias or ""
+
+
+def alert_dict(alert: Alert) -> dict[str, Any]:
+    """The alert as facilitators see it, with the message in context (never logged)."""
+    message = alert.message
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "level": alert.level,
+        "category": alert.category,
+        "message_id": alert.message_id,
+        "message_text": message.body if message is not None and message.body else "",
+        "group_id": alert.group_id,
+        "group_name": alert.group.name,
+        "member": (
+            {"id": f"m{e.pk}", "alias": e.alias}
+            if (
+                e := Enrollment.objects.filter(
+                    group_id=alert.group_id, user_id=alert.member_id
+                ).first()
+            )
+            else None
+        ),
+        "explanation": alert.explanation,
+        "status": alert.status,
+        "tier": alert.tier,
+        "created_at": alert.created_at.isoformat(),
+        "ack_deadline": alert.ack_deadline.isoformat() if alert.ack_deadline else None,
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "outcome": alert.outcome,
+    }
+
+
+def alert_frame(alert: Alert, kind: str) -> str:
+    return json.dumps({"type": kind, "alert": alert_dict(alert)})
+
+
+def publish_alert_on_commit(alert: Alert, kind: str) -> None:
+    """alert.new / alert.updated to the room's moderators and every recipient's alert sockets."""
+
+    def send() -> None:
+        fresh = Alert.objects.select_related("group", "message").get(pk=alert.pk)
+        frame = alert_frame(fresh, kind)
+        events.send_now(
+            events.room_group(fresh.group_id),
+            {"type": "room.frame", "text": frame, "moderators_only": True},
+        )
+        for user_id in tier_recipients(fresh):
+            events.send_now(alerts_group(user_id), {"type": "room.frame", "text": frame})
+
+    transaction.on_commit(send)
+
+
+WARM_WORDS = {
+    "emergency": (
+        "We're really glad you told us. You don't have to carry this alone. A facilitator has "
+        "been told and will reach out to you now. If you are in danger right now, please call "
+        "911 or one of the lines below."
+    ),
+    "urgent": (
+        "Thank you for sharing something so heavy. You matter here. A facilitator has been told "
+        "and will check in with you. If you want to talk to someone right now, these people are "
+        "there for you, any time."
+    ),
+}
+
+
+def support_resources_frame(level: str, category: str) -> dict[str, Any]:
+    resources = [
+        {"name": r.name, "how": r.how, "url": r.url, "immediate_danger": r.immediate_danger}
+        for r in SupportResource.objects.filter(active=True)
+        if not r.categories or category in r.categories
+    ]
+    return {
+        "type": "support.resources",
+        "level": level,
+        "category": category,
+        "message": WARM_WORDS.get(level, WARM_WORDS["urgent"]),
+        "resources": resources,
+    }
+
+
+def all_resources() -> list[dict[str, Any]]:
+    return [
+        {"name": r.name, "how": r.how, "url": r.url, "categories": r.categories}
+        for r in SupportResource.objects.filter(active=True)
+    ]
+
+
+# ---------------------------------------------------------------- raising alerts
+
+
+def alert_for_message(*, message: Message, assessment: Any) -> Alert | None:
+    """Call inside the message's transaction. Raises an alert for watch and above; urgent and
+    emergency get an acknowledge deadline, and start at the on-call tier when nobody who can
+    moderate is in the room."""
+    if assessment.level not in ALERTING_LEVELS:
+        return None
+    now = timezone.now()
+    window = ack_window(assessment.level)
+    tier = Tier.SESSION
+    if window is not None and not moderators_present(message.group_id):
+        tier = Tier.ON_CALL
+    alert = Alert.objects.create(
+        kind=AlertKind.CRISIS,
+        group_id=message.group_id,
+        message=message,
+        member_id=message.author_id,
+        level=assessment.level,
+        category=assessment.category,
+        explanation=assessment.explanation[:500],
+        rule_ids=list(assessment.rule_ids),
+        tier=tier,
+        ack_deadline=now + window if window else None,
+    )
+    audit(
+        action="alert.raised",
+        actor=None,
+        group=message.group_id,
+        target_user=message.author_id,
+        message_id=message.pk,
+        alert=alert,
+        level=alert.level,
+        tier=tier,
+    )
+    if tier == Tier.ON_CALL:
+        _email_alert(
+            alert, tier_recipients(alert), "needs a facilitator now (nobody is in the room)"
+        )
+    publish_alert_on_commit(alert, "alert.new")
+    log.info(
+        "alert raised id=%s level=%s tier=%s message=%s", alert.pk, alert.level, tier, message.pk
+    )
+    return alert
+
+
+def _email_alert(alert: Alert, user_ids: set[int], why: str) -> None:
+    group = SupportGroup.objects.get(pk=alert.group_id)
+    subject = f"[{alert.level.upper()}] A member in {group.name} {why}"
+    body = (
+        f"Level: {alert.level}. Category: {alert.category.replace('_', ' ')}. "
+        f"Group: {group.name}.\n\n"
+        f"Please open the alert queue and acknowledge it: {settings.SITE_URL}/facilitate/\n\n"
+        "For the member's privacy their words are shown only inside the app."
+    )
+    for email in (
+        User.objects.filter(pk__in=user_ids).exclude(email="").values_list("email", flat=True)
+    ):
+        OutboundEmail.objects.create(to=email, subject=subject[:200], body=body)
+
+
+def alerts_escalate(now: dt.datetime | None = None) -> int:
+    """Moves every overdue, unacknowledged alert to its next tier. Returns how many moved."""
+    now = now or timezone.now()
+    moved = 0
+    due = Alert.objects.filter(status=AlertStatus.OPEN, ack_deadline__lte=now).values_list(
+        "pk", "tier", "ack_deadline", "escalations", "level"
+    )
+    for pk, tier, deadline, escalations, level in list(due):
+        with transaction.atomic():
+            next_tier = min(tier + 1, Tier.ON_CALL)
+            repeats = escalations + 1
+            window = ack_window(level) or dt.timedelta(minutes=5)
+            give_up = next_tier == tier and repeats > MAX_ON_CALL_REPEATS
+            claimed = Alert.objects.filter(
+                pk=pk, status=AlertStatus.OPEN, tier=tier, ack_deadline=deadline
+            ).update(
+                tier=next_tier,
+                escalations=repeats,
+                escalated_at=now,
+                ack_deadline=None if give_up else now + window,
+                updated_at=now,
+            )
+            if not claimed:
+                continue  # acknowledged meanwhile, or another worker took it
+            alert = Alert.objects.select_related("group").get(pk=pk)
+            before = tier_recipients(Alert(group_id=alert.group_id, tier=tier))
+            after = tier_recipients(alert)
+            # New people hear about it by e-mail; at the top tier, on-call hears again.
+            _email_alert(alert, (after - before) or after, "has not been acknowledged")
+            audit(
+                action="alert.escalated",
+                actor=None,
+                group=alert.group_id,
+                alert=alert,
+                from_tier=tier,
+                to_tier=next_tier,
+            )
+            publish_alert_on_commit(alert, "alert.updated")
+            moved += 1
+            log.info("alert escalated id=%s tier=%s->%s", pk, tier, next_tier)
+    return moved
+
+
+# ---------------------------------------------------------------- acknowledging and resolving
+
+
+def alert_acknowledge(*, alert: Alert, by: User) -> Alert:
+    if not can_handle_alert(by, alert):
+        raise PermissionDenied(
+            "Only the group's facilitators, on-call staff and admins can do that."
+        )
+    with transaction.atomic():
+        now = timezone.now()
+        changed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
+            status=AlertStatus.ACKNOWLEDGED,
+            acknowledged_at=now,
+            acknowledged_by=by,
+            ack_deadline=None,
+            updated_at=now,
+        )
+        alert.refresh_from_db()
+        if changed:
+            audit(
+                action="alert.acknowledged",
+                actor=by,
+                group=alert.group_id,
+                alert=alert,
+                seconds_to_ack=round((now - alert.created_at).total_seconds(), 1),
+            )
+            publish_alert_on_commit(alert, "alert.updated")
+    return alert
+
+
+def alert_resolve(*, alert: Alert, by: User, outcome: str, note: str = "") -> Alert:
+    if not can_handle_alert(by, alert):
+        raise PermissionDenied(
+            "Only the group's facilitators, on-call staff and admins can do that."
+        )
+    if outcome not in Outcome.values:
+        raise ValidationError({"outcome": f"Choose one of: {', '.join(Outcome.values)}."})
+    with transaction.atomic():
+        now = timezone.now()
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == AlertStatus.RESOLVED:
+            raise ValidationError({"detail": "This alert is already resolved."})
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at, alert.acknowledged_by = now, by
+        alert.status, alert.resolved_at, alert.resolved_by = AlertStatus.RESOLVED, now, by
+        alert.outcome, alert.note, alert.ack_deadline = outcome, note[:4000], None
+        alert.save()
+        audit(
+            action="alert.resolved",
+            actor=by,
+            group=alert.group_id,
+            alert=alert,
+            reason=note,
+            outcome=outcome,
+            # "Not a crisis" is feedback on the detector: keep which rules fired.
+            rule_ids=alert.rule_ids if outcome == Outcome.NOT_A_CRISIS else [],
+        )
+        publish_alert_on_commit(alert, "alert.updated")
+    return alert
+
+
+def detector_feedback() -> list[dict[str, Any]]:
+    """Rules behind alerts that facilitators judged 'not a crisis', most frequent first."""
+    counts: dict[str, dict[str, Any]] = {}
+    for alert in Alert.objects.filter(outcome=Outcome.NOT_A_CRISIS).only("rule_ids", "level"):
+        for rule in alert.rule_ids or ["(none)"]:
+            row = counts.setdefault(rule, {"rule_id": rule, "count": 0, "levels": {}})
+            row["count"] += 1
+            row["levels"][alert.level] = row["levels"].get(alert.level, 0) + 1
+    return sorted(counts.values(), key=lambda r: (-r["count"], r["rule_id"]))
+
+
+# ---------------------------------------------------------------- e-mail outbox
+
+
+def outbox_send(limit: int = 50) -> int:
+    from django.core.mail import send_mail
+
+    sent = 0
+    for pk in list(
+        OutboundEmail.objects.filter(sent_at__isnull=True, attempts__lt=5).values_list(
+            "pk", flat=True
+        )[:limit]
+    ):
+        with transaction.atomic():
+            claimed = OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True).update(
+                sent_at=timezone.now()
+            )
+            if not claimed:
+                continue
+            mail = OutboundEmail.objects.get(pk=pk)
+            try:
+                send_mail(mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to])
+            except Exception:
+                log.exception("alert e-mail failed id=%s", pk)
+                OutboundEmail.objects.filter(pk=pk).update(sent_at=None, attempts=mail.attempts + 1)
+                continue
+        sent += 1
+    return sent
