@@ -499,8 +499,8 @@ def hidden_authors(*, user_id: int, group_id: int) -> set[str]:
 def unattended_check(*, group_id: int) -> None:
     """Call when a facilitator leaves or comes back. The last facilitator leaving a live session
     alerts co-facilitators and on-call; one coming back ends the alert and reopens the room."""
-    group = SupportGroup.objects.get(pk=group_id)
-    if group.kind == GroupKind.CHECKIN:
+    group = SupportGroup.objects.filter(pk=group_id).first()
+    if group is None or group.kind == GroupKind.CHECKIN:
         return
     state = room_state(group)
     present = moderators_present(group_id)
@@ -532,7 +532,7 @@ def unattended_check(*, group_id: int) -> None:
                 level="urgent",
                 category="none",
                 explanation="The last facilitator left a live session.",
-                tier=Tier.GROUP,
+                tier=Tier.ON_CALL,
                 ack_deadline=timezone.now()
                 + dt.timedelta(seconds=settings.UNATTENDED_GRACE_SECONDS),
             )

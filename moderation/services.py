@@ -323,7 +323,9 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
     """Moves every overdue, unacknowledged alert to its next tier. Returns how many moved."""
     now = now or timezone.now()
     moved = 0
-    due = Alert.objects.filter(status=AlertStatus.OPEN, ack_deadline__lte=now).values_list(
+    due = Alert.objects.filter(
+        kind=AlertKind.CRISIS, status=AlertStatus.OPEN, ack_deadline__lte=now
+    ).values_list(
         "pk", "tier", "ack_deadline", "escalations", "level"
     )
     for pk, tier, deadline, escalations, level in list(due):

@@ -470,6 +470,10 @@ def history(
     unknown = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
     return {
         "type": "history",
-        "messages": [message_dict(m, authors.get(m.author_id, unknown)) for m in rows],
+        "messages": [
+            message_dict(m, authors.get(m.author_id, unknown))
+            for m in rows
+            if authors.get(m.author_id, unknown)["id"] not in access.hidden_authors
+        ],
         "has_more": has_more,
     }

@@ -311,10 +311,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "room.state", "room": self.room})
 
     async def member_muted(self, event: dict[str, Any]) -> None:
+        if self.access is None or event.get("group_id") != self.access.group_id:
+            return
         self.muted_until = event.get("muted_until")
-        await self.send_frame(
-            {"type": "member.muted", **{k: v for k, v in event.items() if k != "type"}}
-        )
+        await self.send_frame({**event, "type": "member.muted"})
+
+    async def room_notice(self, event: dict[str, Any]) -> None:
+        """A private frame for this user about this room (held decisions, check-in invites)."""
+        if self.access is not None and event.get("group_id") == self.access.group_id:
+            await self.send_frame(event["frame"])
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         if self.access is None:

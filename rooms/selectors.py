@@ -8,6 +8,7 @@ from rooms.models import (
     Enrollment,
     EnrollmentStatus,
     GroupFacilitator,
+    GroupKind,
     Session,
     SessionStatus,
     SupportGroup,
@@ -27,6 +28,12 @@ def groups_visible(
     is enrolled in (active, pending or waitlisted) or facilitates. Both filter through subqueries
     so that the seat counts are not multiplied by extra joins."""
     qs = SupportGroup.objects.filter(deleted_at__isnull=True)
+    # A private check-in is seen only by its two people, never in the catalogue.
+    qs = qs.exclude(
+        Q(kind=GroupKind.CHECKIN)
+        & ~Q(pk__in=Enrollment.objects.filter(user_id=user.pk).values("group_id"))
+        & ~Q(pk__in=GroupFacilitator.objects.filter(user_id=user.pk).values("group_id"))
+    )
     if facilitator_id is not None:
         qs = qs.filter(
             pk__in=GroupFacilitator.objects.filter(user_id=facilitator_id).values("group_id")

@@ -144,6 +144,9 @@ def service_env(**extra: str) -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         SECURE_COOKIES="false",
         PYTHONUNBUFFERED="1",
+        # Test servers share one database: only a server that asks for it runs the worker, so
+        # that deadline events come from the process the test is listening to.
+        EMBEDDED_WORKER="0",
     )
     env.update(extra)
     return env
