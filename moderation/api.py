@@ -27,6 +27,29 @@ class ErrorOut(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class ActionOut(serializers.Serializer):
+    action = serializers.CharField()
+    id = serializers.IntegerField(required=False)
+    group_id = serializers.IntegerField(required=False)
+
+
+class ResourceOut(serializers.Serializer):
+    name = serializers.CharField()
+    how = serializers.CharField()
+    url = serializers.CharField()
+    categories = serializers.ListField(child=serializers.CharField())
+
+
+class FeedbackOut(serializers.Serializer):
+    rule_id = serializers.CharField()
+    count = serializers.IntegerField()
+    levels = serializers.DictField(child=serializers.IntegerField())
+
+
+class HiddenOut(serializers.Serializer):
+    hidden = serializers.ListField(child=serializers.CharField())
+
+
 ERRORS = {
     400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus field messages."),
     401: OpenApiResponse(ErrorOut, description="Not signed in."),
@@ -65,8 +88,11 @@ class ResolveIn(serializers.Serializer):
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = AlertOut
+    queryset = Alert.objects.none()  # for the schema; get_queryset decides what you see
 
     def get_queryset(self) -> QuerySet[Alert]:
+        if getattr(self, "swagger_fake_view", False):
+            return Alert.objects.none()
         qs = services.alerts_visible(self.request.user)
         params = self.request.query_params
         for name in ("status", "level", "kind"):
@@ -114,7 +140,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         summary="Open a private check-in room with the alert's member",
         request=None,
-        responses={201: serializers.DictField(), **ERRORS},
+        responses={201: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def checkin(self, request: Request, pk: str | None = None) -> Response:
@@ -131,7 +157,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 class DetectorFeedbackView(APIView):
     @extend_schema(
         summary="Rules behind alerts judged 'not a crisis' (admins)",
-        responses={200: serializers.ListField(child=serializers.DictField()), **ERRORS},
+        responses={200: FeedbackOut(many=True), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         if not is_admin(request.user):
@@ -144,7 +170,7 @@ class ResourcesView(APIView):
 
     @extend_schema(
         summary="Crisis resources shown by 'Get help now'",
-        responses={200: serializers.ListField(child=serializers.DictField())},
+        responses={200: ResourceOut(many=True)},
     )
     def get(self, request: Request) -> Response:
         return Response(services.all_resources())
@@ -195,8 +221,9 @@ def _group(pk: str | None) -> SupportGroup:
     return get_object_or_404(SupportGroup, pk=pk, deleted_at__isnull=True)
 
 
+@extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
 class GroupModerationViewSet(viewsets.ViewSet):
-    """/api/groups/{id}/moderation/...: the room's tools for its facilitators and admins."""
+    """/api/groups/{id}/<tool>/: the room's tools for its facilitators and admins."""
 
     def _done(self, kind: str, **extra: Any) -> Response:
         return Response({"action": kind, **extra})
@@ -204,7 +231,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Mute a member for some minutes, with a reason they see",
         request=MuteIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def mute(self, request: Request, pk: str | None = None) -> Response:
@@ -213,9 +240,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         actions.member_mute(by=request.user, group=_group(pk), **data.validated_data)
         return self._done("mute")
 
-    @extend_schema(
-        summary="Lift a mute", request=MemberIn, responses={200: serializers.DictField(), **ERRORS}
-    )
+    @extend_schema(summary="Lift a mute", request=MemberIn, responses={200: ActionOut, **ERRORS})
     @action(detail=True, methods=["post"])
     def unmute(self, request: Request, pk: str | None = None) -> Response:
         data = MemberIn(data=request.data)
@@ -228,7 +253,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Remove a member from the current session",
         request=MemberIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def remove(self, request: Request, pk: str | None = None) -> Response:
@@ -240,7 +265,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Ban a member from the group",
         request=MemberIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def ban(self, request: Request, pk: str | None = None) -> Response:
@@ -257,7 +282,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Slow mode, lock or unlock, open or close the room",
         request=RoomIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def room(self, request: Request, pk: str | None = None) -> Response:
@@ -269,7 +294,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Open a private check-in with a member",
         request=MemberIn,
-        responses={201: serializers.DictField(), **ERRORS},
+        responses={201: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def checkin(self, request: Request, pk: str | None = None) -> Response:
@@ -309,7 +334,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Hide (or show again) a member's messages in your own view",
         request=HideIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def hide(self, request: Request, pk: str | None = None) -> Response:
@@ -324,6 +349,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         return Response({"hidden": sorted(hidden)})
 
 
+@extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
 class MessageModerationViewSet(viewsets.ViewSet):
     def _message(self, pk: str | None) -> Message:
         return get_object_or_404(Message, pk=pk, group__deleted_at__isnull=True)
@@ -331,7 +357,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Delete a message (soft; the audit log keeps it)",
         request=ReasonIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def delete(self, request: Request, pk: str | None = None) -> Response:
@@ -343,7 +369,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Approve a held message (delivers it)",
         request=None,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
@@ -353,7 +379,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Reject a held message (tells the author)",
         request=ReasonIn,
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
@@ -365,7 +391,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Report a message to the group's facilitators",
         request=ReportIn,
-        responses={201: serializers.DictField(), **ERRORS},
+        responses={201: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str | None = None) -> Response:
@@ -397,8 +423,11 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     groups' reports; admins all."""
 
     serializer_class = ReportOut
+    queryset = Report.objects.none()
 
     def get_queryset(self) -> QuerySet[Report]:
+        if getattr(self, "swagger_fake_view", False):
+            return Report.objects.none()
         user = self.request.user
         if user.role == Role.ADMIN:
             qs = Report.objects.all()
@@ -452,8 +481,11 @@ class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Read-only by construction: no create, update or delete route exists."""
 
     serializer_class = AuditOut
+    queryset = AuditEntry.objects.none()
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
+        if getattr(self, "swagger_fake_view", False):
+            return AuditEntry.objects.none()
         user = self.request.user
         qs = AuditEntry.objects.select_related("actor")
         if user.role == Role.FACILITATOR:

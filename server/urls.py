@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from moderation import api as moderation_api
 from rooms import api as rooms_api
 from server.accounts import api as accounts_api
+from server.accounts import users_api
 
 router = DefaultRouter(trailing_slash=True)
 router.register("groups", rooms_api.GroupViewSet, basename="group")
@@ -16,6 +17,7 @@ router.register("groups", moderation_api.GroupModerationViewSet, basename="group
 router.register("messages", moderation_api.MessageModerationViewSet, basename="message")
 router.register("reports", moderation_api.ReportViewSet, basename="report")
 router.register("audit", moderation_api.AuditViewSet, basename="audit")
+router.register("users", users_api.UserViewSet, basename="user")
 
 api_patterns = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
@@ -23,7 +25,7 @@ api_patterns = [
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
     path("me/calendar/reset/", accounts_api.CalendarResetView.as_view(), name="api-calendar-reset"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("detector-feedback/", moderation_api.DetectorFeedbackView.as_view()),
     path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
     path("", include(router.urls)),
