@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
+import weakref
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -23,11 +25,16 @@ from moderation.actions import ROOM_COMMANDS, author_hide, room_command
 from rooms import actions, events
 from rooms.actions import Access, Refusal, SendError
 from rooms.ratelimit import message_bucket, seconds_text
+from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
+from server.observability import request_id, user_id
 
 log = logging.getLogger(__name__)
 
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _heartbeats: dict[int, asyncio.Task] = {}
+
+
+_consumers: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
 async def _heartbeat_forever() -> None:
@@ -36,7 +43,42 @@ async def _heartbeat_forever() -> None:
             await database_sync_to_async(actions.heartbeat)(process=PROCESS_ID)
         except Exception:
             log.exception("presence heartbeat failed")
+        try:
+            if await layer_lost_state():
+                await resync_all()
+        except Exception as exc:  # Redis down: sockets recover when it is back
+            log.warning("channel layer unreachable: %s", type(exc).__name__)
         await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+
+
+_epoch_clients: dict[int, Any] = {}
+_seen_epoch: set[int] = set()
+
+
+async def layer_lost_state() -> bool:
+    """True when Redis came back empty (restarted): its group memberships are gone."""
+    if not settings.REDIS_URL:
+        return False
+    import redis.asyncio as aioredis
+
+    loop_id = id(asyncio.get_running_loop())
+    client = _epoch_clients.get(loop_id)
+    if client is None:
+        client = _epoch_clients[loop_id] = aioredis.from_url(settings.REDIS_URL)
+    created = await client.set(f"haven:epoch:{PROCESS_ID}", "1", nx=True, ex=7 * 86400)
+    first = loop_id not in _seen_epoch
+    _seen_epoch.add(loop_id)
+    return bool(created) and not first
+
+
+async def resync_all() -> None:
+    """Re-joins every local socket's groups and asks its client to catch up from the database,
+    since anything published while Redis was away never arrived."""
+    log.warning("channel layer lost its state; resyncing %d sockets", len(_consumers))
+    for consumer in list(_consumers):
+        for name in consumer.groups:
+            await consumer.channel_layer.group_add(name, consumer.channel_name)
+        await consumer.send_frame({"type": "resync", "detail": "Catch up with history."})
 
 
 def ensure_heartbeat() -> None:
@@ -94,6 +136,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=refusal.close_code, reason=refusal.code)
             return
         self.access = access
+        request_id.set(f"ws-{uuid.uuid4().hex[:12]}")
+        user_id.set(str(access.user_id))
         for name in (events.room_group(group_id), events.user_group(access.user_id)):
             self.groups.append(name)
             await self.channel_layer.group_add(name, self.channel_name)
@@ -104,11 +148,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room = hello["room"]
         self.muted_until = hello["you"].get("muted_until")
         await self.send_frame(hello)
+        _consumers.add(self)
+        SOCKETS.labels("room").inc()
+        log.info("room socket open group=%s user=%s", group_id, access.user_id)
         await self._publish_presence()
 
     async def disconnect(self, code: int) -> None:
         if self.access is None:
             return
+        SOCKETS.labels("room").dec()
+        log.info(
+            "room socket closed group=%s user=%s code=%s",
+            self.access.group_id,
+            self.access.user_id,
+            code,
+        )
         await database_sync_to_async(actions.room_leave)(
             access=self.access, channel_name=self.channel_name
         )
@@ -249,6 +303,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
+        started = time.monotonic()
         try:
             result = await database_sync_to_async(actions.message_send)(
                 access=self.access, client_id=client_id, body=body
@@ -258,6 +313,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         for out in result.frames_to_sender:
             await self.send_frame(out)
+        if not result.duplicate:
+            MESSAGE_SECONDS.observe(time.monotonic() - started)
+            MESSAGES.labels("held" if result.moderator_frame else "delivered").inc()
         if result.room_frame is not None:
             await actions.publish_room(
                 self.access.group_id, result.room_frame, author=self.access.author_id
@@ -305,6 +363,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event.get("moderators_only") and not (self.access and self.access.moderator):
             return
         await self.send(text_data=event["text"])
+        DELIVERIES.inc()
 
     async def room_state(self, event: dict[str, Any]) -> None:
         self.room = event["room"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,14 @@ from django.utils import timezone
 from moderation.actions import unattended_enforce
 from moderation.services import alerts_escalate, outbox_send
 from rooms.actions import connections_sweep
-from rooms.models import EnrollmentStatus, Message, Session, SessionStatus, SupportGroup
+from rooms.models import (
+    EnrollmentStatus,
+    Message,
+    ProcessHeartbeat,
+    Session,
+    SessionStatus,
+    SupportGroup,
+)
 from rooms.scheduling import sessions_materialize_all
 
 log = logging.getLogger(__name__)
@@ -121,6 +129,13 @@ class Worker:
         self.stopping = False
 
     def run_once(self) -> None:
+        try:
+            close_old_connections()
+            ProcessHeartbeat.objects.update_or_create(
+                process=f"worker:{socket.gethostname()}", defaults={"last_seen": timezone.now()}
+            )
+        except Exception:
+            log.exception("worker heartbeat failed")
         now = time.monotonic()
         for job in self.jobs:
             if now - job.last < job.every:

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from moderation import api as moderation_api
 from rooms import api as rooms_api
+from server import health, metrics
 from server.accounts import api as accounts_api
 from server.accounts import users_api
 
@@ -32,6 +33,9 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
     path(
         "calendar/<str:token>.ics",
