@@ -20,11 +20,12 @@ run: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+	TEST_DATABASE=postgres $(VENV)/bin/pytest -m postgres tests
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	DEBUG=1 $(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -168,7 +168,11 @@ def authors_for(group_id: int, user_ids: set[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     for e in Enrollment.objects.filter(group_id=group_id, user_id__in=user_ids):
         out[e.user_id] = {"id": member_author_id(e.pk), "alias": e.alias, "role": Role.MEMBER}
-    staff = User.objects.filter(pk__in=user_ids - out.keys())
+    # Only staff appear by name; anyone else without an enrollment (a deleted account) is
+    # left out and shown as "Former member" by the caller.
+    staff = User.objects.filter(
+        pk__in=user_ids - out.keys(), role__in=[Role.FACILITATOR, Role.ADMIN]
+    )
     facilitator_ids = set(
         GroupFacilitator.objects.filter(group_id=group_id, user_id__in=user_ids).values_list(
             "user_id", flat=True
@@ -412,6 +416,12 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
         to_sender.append(support_resources_frame(assessment.level, assessment.category))
     frame = json.dumps({"type": "message.new", "message": message_dict(message, access.author)})
     return SendResult(frames_to_sender=to_sender, room_frame=frame, message_id=message.pk)
+
+
+def message_replay(*, access: Access, client_id: uuid.UUID) -> SendResult | None:
+    """The answer already given to this (author, client_id), if the message was stored."""
+    existing = Message.objects.filter(author_id=access.user_id, client_id=client_id).first()
+    return _replay(access, existing) if existing is not None else None
 
 
 def _replay(access: Access, message: Message) -> SendResult:

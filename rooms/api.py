@@ -38,11 +38,7 @@ from rooms.models import (
 )
 from rooms.scheduling import parse_rrule
 from server.accounts.models import User
-
-
-class ErrorOut(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong and what to do.")
-
+from server.api import ErrorOut
 
 ERRORS = {
     400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus messages per field."),
@@ -244,13 +240,12 @@ def _parse_time_param(request: Request, name: str) -> dt.datetime | None:
     raw = request.query_params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw)
-    if value is None:
-        try:
-            day = dt.date.fromisoformat(raw)
-        except ValueError:
-            raise ValidationError({name: "Use an ISO 8601 date or date-time."}) from None
-        value = dt.datetime.combine(day, dt.time())
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            value = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time())
+    except ValueError:
+        raise ValidationError({name: ["Use an ISO 8601 date or date-time."]}) from None
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt.UTC)
     return value
@@ -399,7 +394,8 @@ class GroupViewSet(
         return self.get_paginated_response(EnrollmentOut(page, many=True).data)
 
     @extend_schema(
-        summary="The group's sessions as iCalendar", responses={(200, "text/calendar"): bytes}
+        summary="The group's sessions as iCalendar",
+        responses={(200, "text/calendar"): bytes, 401: ERRORS[401], 404: ERRORS[404]},
     )
     @action(
         detail=True,
@@ -455,7 +451,9 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
         ],
         responses={200: SessionOut(many=True), 401: ERRORS[401]},
     ),
-    retrieve=extend_schema(summary="One session", responses={200: SessionOut, 404: ERRORS[404]}),
+    retrieve=extend_schema(
+        summary="One session", responses={200: SessionOut, 401: ERRORS[401], 404: ERRORS[404]}
+    ),
 )
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = SessionOut

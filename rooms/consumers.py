@@ -293,6 +293,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         verdict = await message_bucket().take(f"user:{self.access.user_id}")
         if not verdict.allowed:
+            # A client resending after a reconnect gets its ack, not a refusal.
+            replay = await database_sync_to_async(actions.message_replay)(
+                access=self.access, client_id=client_id
+            )
+            if replay is not None:
+                for out in replay.frames_to_sender:
+                    await self.send_frame(out)
+                return
             await self.send_frame(
                 _error(
                     "rate_limited",

@@ -7,7 +7,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
+from django.dispatch import receiver
 
 
 def room_group(group_id: int) -> str:
@@ -35,3 +37,13 @@ def user_access_revoked_on_commit(*, user_id: int, group_id: int | None = None) 
 
 def group_deleted_on_commit(*, group_id: int) -> None:
     send_on_commit(room_group(group_id), {"type": "room.deleted", "group_id": group_id})
+
+
+@receiver(user_logged_out, dispatch_uid="rooms-logout")
+def close_sockets_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Signing out ends every live room socket of this person, on every device: on a shared
+    computer nobody should stay in a support room after "Sign out". A module-level function,
+    because signals hold receivers weakly: one defined inside AppConfig.ready() is collected as
+    soon as ready() returns and never runs."""
+    if user is not None:
+        user_access_revoked_on_commit(user_id=user.pk)

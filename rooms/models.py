@@ -53,6 +53,13 @@ class SupportGroup(models.Model):
     agreement_text = models.TextField(blank=True)
     agreement_version = models.PositiveIntegerField(default=1)
     retention_days = models.PositiveIntegerField(default=30)
+    # When a member deletes their account: remove their messages, or keep them as "Former
+    # member" so a conversation still reads.
+    on_member_delete = models.CharField(
+        max_length=10,
+        choices=[("remove", "Remove their messages"), ("anonymize", "Keep, anonymized")],
+        default="remove",
+    )
     held_categories = models.JSONField(default=default_held_categories, blank=True)
     slow_mode_seconds = models.PositiveIntegerField(default=0)
     typing_indicators = models.BooleanField(default=False)

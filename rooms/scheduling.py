@@ -50,7 +50,9 @@ def parse_rrule(text: str, dtstart: dt.datetime, tz_name: str = "UTC") -> rrule:
     try:
         rule = rrulestr(value, dtstart=dtstart)
     except (ValueError, TypeError) as exc:
-        raise ValidationError({"rrule": f"Not a valid RRULE: {exc}."}) from exc
+        raise ValidationError(
+            {"rrule": f"Not a valid RRULE ({exc}). Write one such as FREQ=WEEKLY;BYDAY=TU."}
+        ) from exc
     if not isinstance(rule, rrule):
         raise ValidationError({"rrule": "Give a single RRULE, not a set."})
     return rule
@@ -157,12 +159,6 @@ def sessions_materialize(
         stale = [s.pk for occ, s in future.items() if occ not in wanted and not s.moved]
         Session.objects.filter(pk__in=stale).delete()
         new = [o for o in planned if o.occurrence not in future and o.starts_at > now]
-        facilitator_ids = list(group.facilitators.values_list("pk", flat=True))
-        conflicts = facilitator_conflicts(
-            group, [(o.starts_at, o.ends_at) for o in new], facilitator_ids
-        )
-        if conflicts and strict:
-            raise ValidationError({"facilitators": conflicts[:3]})
         duration = dt.timedelta(minutes=group.duration_minutes)
         for occ, session in future.items():
             if (
@@ -172,6 +168,20 @@ def sessions_materialize(
             ):
                 session.ends_at = session.starts_at + duration
                 session.save(update_fields=["ends_at", "updated_at"])
+        facilitator_ids = list(group.facilitators.values_list("pk", flat=True))
+        slots = [(o.starts_at, o.ends_at) for o in new]
+        if strict:
+            # The kept sessions count too: a change of facilitators must not double-book the
+            # newcomers at times this group already meets.
+            slots += [
+                (s.starts_at, s.ends_at)
+                for s in Session.objects.filter(
+                    group=group, starts_at__gt=now, status=SessionStatus.SCHEDULED
+                )
+            ]
+        conflicts = facilitator_conflicts(group, slots, facilitator_ids)
+        if conflicts and strict:
+            raise ValidationError({"facilitators": conflicts[:3]})
         if conflicts:
             clashing = set()
             for o in new:

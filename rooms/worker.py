@@ -59,7 +59,7 @@ def reminders_send(now: dt.datetime | None = None) -> int:
             recipients = [
                 email
                 for email in session.group.enrollments.filter(
-                    status=EnrollmentStatus.ACTIVE
+                    status=EnrollmentStatus.ACTIVE, user__is_active=True
                 ).values_list("user__email", flat=True)
                 if email
             ]
@@ -93,7 +93,23 @@ def messages_purge(now: dt.datetime | None = None) -> int:
         removed += count
     if removed:
         log.info("retention removed %d messages", removed)
-    return removed
+    return removed + audit_text_purge(now)
+
+
+def audit_text_purge(now: dt.datetime | None = None) -> int:
+    """Alerts, reports and audit entries keep their metadata and lose their words after
+    AUDIT_TEXT_RETENTION_DAYS. (The one sanctioned change to audit rows.)"""
+    from moderation.models import Alert, AuditEntry, Report
+
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.AUDIT_TEXT_RETENTION_DAYS)
+    changed = (
+        Alert.objects.filter(created_at__lt=cutoff)
+        .exclude(explanation="", note="")
+        .update(explanation="", note="")
+    )
+    changed += Report.objects.filter(created_at__lt=cutoff).exclude(note="").update(note="")
+    changed += AuditEntry.objects.filter(created_at__lt=cutoff).exclude(reason="").update(reason="")
+    return changed
 
 
 def _tz(name: str) -> dt.tzinfo:

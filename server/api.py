@@ -4,10 +4,19 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorOut(serializers.Serializer):
+    """The body of every error response. Validation errors add a list of messages per field
+    (nested objects for nested input, such as `recurrence.rrule`)."""
+
+    detail = serializers.CharField(help_text="What went wrong and what to do.")
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -33,3 +42,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(data, dict) and isinstance(data.get("detail"), list):
         data["detail"] = " ".join(str(m) for m in data["detail"])
     return response
+
+
+def drop_alias_routes(endpoints: list[tuple]) -> list[tuple]:
+    """The schema lists each operation once: routes kept only as aliases (the calendar feed
+    without its trailing slash, for calendar apps) are left out."""
+    return [e for e in endpoints if not e[0].endswith("calendar.ics")]

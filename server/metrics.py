@@ -41,6 +41,10 @@ ACK_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 
 
 class DatabaseCollector:
+    def describe(self):  # type: ignore[no-untyped-def]
+        # Registering must not query the database (it may not exist yet, e.g. in `check`).
+        return []
+
     def collect(self):  # type: ignore[no-untyped-def]
         from moderation.models import Alert, AlertKind, AlertStatus
         from rooms.models import ProcessHeartbeat

@@ -164,6 +164,9 @@ REST_FRAMEWORK = {
         "login": os.environ.get("LOGIN_THROTTLE", "10/min"),
     },
     "EXCEPTION_HANDLER": "server.api.exception_handler",
+    # Behind a reverse proxy set NUM_PROXIES=1 (and run daphne with --proxy-headers) so that
+    # login throttling counts real client addresses, not the proxy's.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0) or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Haven API",
@@ -172,6 +175,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and Redoc served from this site, never from a CDN.
+    "PREPROCESSING_HOOKS": ["server.api.drop_alias_routes"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -193,6 +197,9 @@ MESSAGE_MAX_CHARS = 4000
 HISTORY_MAX_PAGE = 200
 PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Alerts, reports and audit entries keep their metadata but lose their text (excerpts, notes,
+# reasons) after this many days; message bodies go sooner, with each group's retention.
+AUDIT_TEXT_RETENTION_DAYS = envint("AUDIT_TEXT_RETENTION_DAYS", 365)
 # Crisis alerts: how long facilitators have to acknowledge before the next tier is called.
 ALERT_ACK_SECONDS_EMERGENCY = envint("ALERT_ACK_SECONDS_EMERGENCY", 60)
 ALERT_ACK_SECONDS_URGENT = envint("ALERT_ACK_SECONDS_URGENT", 300)

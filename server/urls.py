@@ -24,11 +24,19 @@ api_patterns = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
     path("ws-ticket/", accounts_api.WsTicketView.as_view(), name="api-ws-ticket"),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("me/export/", users_api.MeExportView.as_view(), name="api-me-export"),
+    path("me/delete/", users_api.MeDeleteView.as_view(), name="api-me-delete"),
     path("me/calendar/reset/", accounts_api.CalendarResetView.as_view(), name="api-calendar-reset"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("detector-feedback/", moderation_api.DetectorFeedbackView.as_view()),
     path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
+    # The contract's path has no trailing slash; calendar apps do not all follow redirects.
+    path(
+        "groups/<int:pk>/calendar.ics",
+        rooms_api.GroupViewSet.as_view({"get": "calendar"}),
+        name="group-calendar",
+    ),
     path("", include(router.urls)),
 ]
 

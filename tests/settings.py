@@ -15,7 +15,7 @@ os.environ.setdefault("SECURE_COOKIES", "false")
 
 from server.settings import *  # noqa: E402, F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # A file, not memory, so that the daphne and worker processes the live tests start share the

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import IsAuthenticated
@@ -10,6 +10,9 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from server.accounts.services import calendar_token_reset, ws_ticket_issue
+from server.api import ErrorOut
+
+NOT_SIGNED_IN = OpenApiResponse(ErrorOut, description="Not signed in.")
 
 
 class LoginAddressThrottle(SimpleRateThrottle):
@@ -40,8 +43,8 @@ class TokenView(ObtainAuthToken):
         summary="Exchange a username and password for an API token",
         responses={
             200: inline_serializer("TokenOut", {"token": serializers.CharField()}),
-            400: inline_serializer("TokenError", {"detail": serializers.CharField()}),
-            429: inline_serializer("Throttled", {"detail": serializers.CharField()}),
+            400: OpenApiResponse(ErrorOut, description="Wrong username or password."),
+            429: OpenApiResponse(ErrorOut, description="Too many attempts; see Retry-After."),
         },
     )
     def post(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
@@ -54,7 +57,10 @@ class WsTicketView(APIView):
     @extend_schema(
         summary="Issue a single-use WebSocket ticket (valid 30 seconds)",
         request=None,
-        responses={201: inline_serializer("TicketOut", {"ticket": serializers.CharField()})},
+        responses={
+            201: inline_serializer("TicketOut", {"ticket": serializers.CharField()}),
+            401: NOT_SIGNED_IN,
+        },
     )
     def post(self, request: Request) -> Response:
         return Response({"ticket": ws_ticket_issue(user=request.user)}, status=201)
@@ -76,7 +82,7 @@ def calendar_feed_url(user) -> str:  # type: ignore[no-untyped-def]
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="The signed-in account", responses={200: MeOut})
+    @extend_schema(summary="The signed-in account", responses={200: MeOut, 401: NOT_SIGNED_IN})
     def get(self, request: Request) -> Response:
         user = request.user
         data = {
@@ -97,7 +103,8 @@ class CalendarResetView(APIView):
         summary="Reset the secret calendar feed URL (the old one stops working)",
         request=None,
         responses={
-            200: inline_serializer("FeedOut", {"calendar_feed_url": serializers.CharField()})
+            200: inline_serializer("FeedOut", {"calendar_feed_url": serializers.CharField()}),
+            401: NOT_SIGNED_IN,
         },
     )
     def post(self, request: Request) -> Response:

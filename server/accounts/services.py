@@ -32,6 +32,11 @@ def account_set_role(*, user: User, role: str) -> User:
     user.role = role
     user.is_staff = user.is_superuser = role == Role.ADMIN
     user.save(update_fields=["role", "is_staff", "is_superuser"])
+    if role == Role.MEMBER:
+        # A member facilitates nothing: drop them from every group's facilitators.
+        user.groupfacilitator_set.all().delete()
+        user.on_call = False
+        user.save(update_fields=["on_call"])
     return user
 
 

@@ -3,13 +3,20 @@
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from server.accounts.models import Role, User
+from server.accounts.privacy import account_delete, account_export
 from server.accounts.services import account_set_role
 
 
@@ -36,11 +43,12 @@ class UserPatch(serializers.Serializer):
     partial_update=extend_schema(
         summary="Change an account's role or on-call flag (admins)", request=UserPatch
     ),
+    destroy=extend_schema(summary="Delete an account on the person's request (admins)"),
 )
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = UserOut
     queryset = User.objects.none()
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[User]:
         if getattr(self, "swagger_fake_view", False):
@@ -65,3 +73,52 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             user.on_call = data.validated_data["on_call"]
             user.save(update_fields=["on_call"])
         return Response(UserOut(user).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = self.get_object()
+        if user.pk == request.user.pk:
+            raise ValidationError({"detail": "Delete your own account from your account page."})
+        account_delete(user=user, by=request.user)
+        return Response(status=204)
+
+
+class ExportOut(serializers.Serializer):
+    exported_at = serializers.CharField()
+    profile = serializers.DictField()
+    enrollments = serializers.ListField(child=serializers.DictField())
+    messages = serializers.ListField(child=serializers.DictField())
+    reports_made = serializers.ListField(child=serializers.DictField())
+    attendance = serializers.ListField(child=serializers.DictField())
+    alerts_about_you = serializers.ListField(child=serializers.DictField())
+    hidden_authors = serializers.ListField(child=serializers.DictField())
+
+
+class DeleteIn(serializers.Serializer):
+    password = serializers.CharField(help_text="Your current password, to confirm.")
+
+
+class MeExportView(APIView):
+    @extend_schema(
+        summary="Download everything the service holds about you (JSON)", responses={200: ExportOut}
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(account_export(user=request.user))
+        response["Content-Disposition"] = 'attachment; filename="haven-export.json"'
+        return response
+
+
+class MeDeleteView(APIView):
+    @extend_schema(
+        summary="Delete your account: your messages, enrollments, reports and feed",
+        request=DeleteIn,
+        responses={204: None, 400: OpenApiResponse(description="Wrong password")},
+    )
+    def post(self, request: Request) -> Response:
+        data = DeleteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not request.user.check_password(data.validated_data["password"]):
+            raise ValidationError({"password": ["That password is not right."]})
+        account_delete(user=request.user, by=request.user)
+        if request.session is not None:
+            request.session.flush()
+        return Response(status=204)

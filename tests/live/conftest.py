@@ -3,7 +3,11 @@ started as separate processes against the test database, driven over real socket
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,10 +15,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.services import Daphne, Worker, service_env, start_redis
+from tests.services import Daphne, Redis, Worker, service_env, start_redis
 
 
 def database_url() -> str:
@@ -108,8 +113,38 @@ class Socket:
             if frame["type"] in kinds:
                 return frame
 
+    def recv_message(self, message_id: int, timeout: float = 5) -> dict[str, Any]:
+        """The `message` of the message.new with this id; other frames before it are skipped."""
+        while True:
+            frame = self.recv_type_of(("message.new",), timeout)
+            if frame["message"]["id"] == message_id:
+                return frame["message"]
+
     def close(self) -> None:
         self.ws.close()
+
+    def closed(self, timeout: float = 5) -> tuple[list[dict[str, Any]], int | None]:
+        """Reads until the server closes the socket: the frames it sent first, and the code."""
+        return read_until_closed(self.ws, timeout)
+
+    def quiet(self, kinds: tuple[str, ...], timeout: float = 0.5) -> None:
+        """Asserts that no frame of these types arrives within the timeout. Used only where the
+        test proves an absence; a positive frame sent after it bounds the wait in practice."""
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = self.recv(timeout)
+                assert frame["type"] not in kinds, frame
+
+
+def read_until_closed(
+    ws: ClientConnection, timeout: float = 5
+) -> tuple[list[dict[str, Any]], int | None]:
+    frames: list[dict[str, Any]] = []
+    try:
+        while True:
+            frames.append(json.loads(ws.recv(timeout=timeout)))
+    except ConnectionClosed as closed:
+        return frames, closed.rcvd.code if closed.rcvd else None
 
 
 def session_cookie(user: Any) -> str:
@@ -140,6 +175,71 @@ def open_socket(
     )
     ws.__enter__()  # the caller owns the connection; closing is explicit
     return ws
+
+
+def refusal(
+    server: Daphne, group_id: int, user: Any = None, **kwargs: Any
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Opens a socket that the server is expected to close: what it sent, and the close code."""
+    ws = open_socket(server, group_id, user, **kwargs)
+    try:
+        return read_until_closed(ws)
+    finally:
+        ws.close()
+
+
+def open_room(group: Any) -> None:
+    """Makes a scheduled group's room open at any hour (the fixture's circle meets weekly)."""
+    type(group).objects.filter(pk=group.pk).update(drop_in=True)
+    group.refresh_from_db()
+
+
+def http_logout(server: Daphne, cookie: str) -> int:
+    """Signs out through the site itself, as the browser's "Sign out" button does: a POST with
+    the session cookie and a CSRF token (a cookie and the same value in the header)."""
+    csrf = secrets.token_hex(16)  # 32 characters, the unmasked form Django accepts
+    request = urllib.request.Request(
+        f"{server.url}/logout/",
+        method="POST",
+        data=b"",
+        headers={"Cookie": f"{cookie}; csrftoken={csrf}", "X-CSRFToken": csrf},
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as redirect:
+        return int(redirect.code)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def redis_layers(redis: Redis) -> dict[str, Any]:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis.url]},
+        }
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_daphne(server_factory: Callable[..., Daphne], redis_server: Redis) -> Daphne:
+    """A server on the Redis channel layer, so services run in the test process (as the REST
+    API and the worker run in theirs) reach its sockets."""
+    return server_factory(
+        REDIS_URL=redis_server.url, RATE_LIMIT_PER_SECOND="0", PRESENCE_HEARTBEAT_SECONDS="2"
+    )
+
+
+@pytest.fixture
+def shared_layer(redis_server: Redis) -> Iterator[None]:
+    """Points this test process's channel layer at the servers' Redis."""
+    with override_settings(CHANNEL_LAYERS=redis_layers(redis_server)):
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""Reminder emails: once per session, to enrolled members only, without anything said in the
+room."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from rooms.models import Message, Session
+from rooms.services import (
+    enrollment_end,
+    enrollment_join,
+    group_update,
+    session_cancel,
+    session_move,
+)
+from rooms.worker import reminders_send
+from tests.api.helpers import member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def upcoming(world):
+    """The circle's next session. Alice and `seated` have seats, `waiting` is on the waitlist,
+    `gone` left, carol facilitates; a message was said in the room."""
+    group_update(group=world.circle, fields={"capacity": 2})
+    for name in ("seated", "waiting", "gone"):
+        enrollment_join(
+            group=world.circle, user=member(name), alias=name.title(), agreement_accepted=True
+        )
+    enrollment_end(enrollment=world.circle.enrollments.get(user__username="gone"))
+    assert world.circle.enrollments.get(user__username="waiting").status == "waitlisted"
+    Message.objects.create(
+        group=world.circle, author=world.alice, body="something very private about my marriage"
+    )
+    mail.outbox = []
+    return Session.objects.filter(group=world.circle).earliest("starts_at")
+
+
+def recipients() -> list[str]:
+    return sorted(address for message in mail.outbox for address in message.to)
+
+
+def test_reminder_goes_once_to_enrolled_members_only(world, upcoming):
+    now = upcoming.starts_at - dt.timedelta(minutes=30)
+    assert reminders_send(now=now) == 1
+    assert recipients() == ["alice@example.org", "seated@example.org"]
+    assert all(len(m.to) == 1 for m in mail.outbox), "members must not see each other's address"
+    assert reminders_send(now=now + dt.timedelta(minutes=5)) == 0
+    assert len(mail.outbox) == 2
+    upcoming.refresh_from_db()
+    assert upcoming.reminder_sent_at == now
+
+
+def test_reminder_says_when_and_where_but_nothing_said_in_the_room(world, upcoming):
+    reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=30))
+    message = mail.outbox[0]
+    assert message.subject == "Reminder: Evening Circle meets at 19:00 (America/Los_Angeles)"
+    assert "19:00" in message.body
+    assert "private" not in message.body and "marriage" not in message.body
+    assert "Willow" not in message.body and "alice" not in message.body.lower()
+
+
+def test_a_session_further_away_gets_no_reminder_yet(world, upcoming):
+    assert reminders_send(now=upcoming.starts_at - dt.timedelta(hours=2)) == 0
+    assert mail.outbox == []
+    assert reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=59)) == 1
+
+
+def test_a_session_that_already_started_gets_no_reminder(world, upcoming):
+    assert reminders_send(now=upcoming.starts_at + dt.timedelta(minutes=1)) == 0
+    assert mail.outbox == []
+
+
+def test_a_cancelled_session_gets_no_reminder(world, upcoming):
+    session_cancel(session=upcoming)
+    assert reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=30)) == 0
+    assert mail.outbox == []
+
+
+def test_a_moved_session_gets_a_fresh_reminder(world, upcoming, clock):
+    clock.set(upcoming.starts_at - dt.timedelta(minutes=30))
+    reminders_send()
+    assert len(mail.outbox) == 2
+
+    later = upcoming.starts_at + dt.timedelta(days=1)
+    session_move(session=upcoming, starts_at=later)
+    clock.set(later - dt.timedelta(minutes=30))
+    assert reminders_send() == 1
+    assert len(mail.outbox) == 4
+
+
+def test_a_deleted_groups_sessions_get_no_reminder(world, upcoming):
+    world.client(world.dave).delete(f"/api/groups/{world.circle.pk}/")
+    assert reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=30)) == 0
