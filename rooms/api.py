@@ -89,6 +89,12 @@ class GroupIn(serializers.Serializer):
     lead_facilitator = serializers.IntegerField(required=False, allow_null=True)
     agreement_text = serializers.CharField(required=False, allow_blank=True)
     retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    on_member_delete = serializers.ChoiceField(
+        choices=["remove", "anonymize"],
+        required=False,
+        help_text="When a member deletes their account: remove their messages, or keep them "
+        "as 'Former member'.",
+    )
     held_categories = serializers.ListField(
         child=serializers.ChoiceField(choices=HeldCategory.values), required=False
     )
@@ -159,6 +165,7 @@ class GroupOut(serializers.Serializer):
     agreement_text = serializers.CharField()
     agreement_version = serializers.IntegerField()
     retention_days = serializers.IntegerField()
+    on_member_delete = serializers.CharField()
     held_categories = serializers.ListField(child=serializers.CharField())
     slow_mode_seconds = serializers.IntegerField()
     typing_indicators = serializers.BooleanField()
@@ -192,6 +199,7 @@ class GroupOut(serializers.Serializer):
             "agreement_text": group.agreement_text,
             "agreement_version": group.agreement_version,
             "retention_days": group.retention_days,
+            "on_member_delete": group.on_member_delete,
             "held_categories": list(group.held_categories),
             "slow_mode_seconds": group.slow_mode_seconds,
             "typing_indicators": group.typing_indicators,
