@@ -21,6 +21,7 @@ from moderation.models import Alert, AuditEntry, Outcome, Report
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import can_moderate, is_admin
 from server.accounts.models import Role
+from server.api import current_user
 
 
 class ErrorOut(serializers.Serializer):
@@ -93,7 +94,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self) -> QuerySet[Alert]:
         if getattr(self, "swagger_fake_view", False):
             return Alert.objects.none()
-        qs = services.alerts_visible(self.request.user)
+        qs = services.alerts_visible(current_user(self.request))
         params = self.request.query_params
         for name in ("status", "level", "kind"):
             if params.get(name):
@@ -120,7 +121,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
-        alert = services.alert_acknowledge(alert=self.get_object(), by=request.user)
+        alert = services.alert_acknowledge(alert=self.get_object(), by=current_user(request))
         return Response(AlertOut(alert).data)
 
     @extend_schema(
@@ -133,7 +134,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = ResolveIn(data=request.data)
         data.is_valid(raise_exception=True)
         alert = services.alert_resolve(
-            alert=self.get_object(), by=request.user, **data.validated_data
+            alert=self.get_object(), by=current_user(request), **data.validated_data
         )
         return Response(AlertOut(alert).data)
 
@@ -149,7 +150,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if enrollment is None:
             return Response({"detail": "This alert has no member to check in with."}, status=400)
         room = actions.checkin_open(
-            by=request.user, group=alert.group, member=enrollment.pk, alert=alert
+            by=current_user(request), group=alert.group, member=enrollment.pk, alert=alert
         )
         return Response({"group_id": room.pk}, status=status.HTTP_201_CREATED)
 
@@ -160,7 +161,7 @@ class DetectorFeedbackView(APIView):
         responses={200: FeedbackOut(many=True), **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        if not is_admin(request.user):
+        if not is_admin(current_user(request)):
             raise PermissionDenied("Only admins see the detector feedback report.")
         return Response(services.detector_feedback())
 
@@ -237,7 +238,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     def mute(self, request: Request, pk: str | None = None) -> Response:
         data = MuteIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.member_mute(by=request.user, group=_group(pk), **data.validated_data)
+        actions.member_mute(by=current_user(request), group=_group(pk), **data.validated_data)
         return self._done("mute")
 
     @extend_schema(summary="Lift a mute", request=MemberIn, responses={200: ActionOut, **ERRORS})
@@ -246,7 +247,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.member_unmute(
-            by=request.user, group=_group(pk), member=data.validated_data["member"]
+            by=current_user(request), group=_group(pk), member=data.validated_data["member"]
         )
         return self._done("unmute")
 
@@ -259,7 +260,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     def remove(self, request: Request, pk: str | None = None) -> Response:
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.member_remove(by=request.user, group=_group(pk), **data.validated_data)
+        actions.member_remove(by=current_user(request), group=_group(pk), **data.validated_data)
         return self._done("remove")
 
     @extend_schema(
@@ -272,7 +273,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.member_ban(
-            by=request.user,
+            by=current_user(request),
             group=_group(pk),
             member=data.validated_data["member"],
             reason=data.validated_data.get("reason", ""),
@@ -288,7 +289,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     def room(self, request: Request, pk: str | None = None) -> Response:
         data = RoomIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.room_update(by=request.user, group=_group(pk), **data.validated_data)
+        actions.room_update(by=current_user(request), group=_group(pk), **data.validated_data)
         return self._done("room.update")
 
     @extend_schema(
@@ -301,7 +302,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
         room = actions.checkin_open(
-            by=request.user, group=_group(pk), member=data.validated_data["member"]
+            by=current_user(request), group=_group(pk), member=data.validated_data["member"]
         )
         return Response({"action": "checkin.open", "group_id": room.pk}, status=201)
 
@@ -313,7 +314,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         from rooms.actions import authors_for
 
         group = _group(pk)
-        if not can_moderate(request.user, group):
+        if not can_moderate(current_user(request), group):
             raise PermissionDenied("Only this group's facilitators and admins review messages.")
         held = list(Message.objects.filter(group=group, status=MessageStatus.HELD).order_by("id"))
         authors = authors_for(group.pk, {m.author_id for m in held})
@@ -341,7 +342,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
         data = HideIn(data=request.data)
         data.is_valid(raise_exception=True)
         hidden = actions.author_hide(
-            by=request.user,
+            by=current_user(request),
             group_id=_group(pk).pk,
             author_key=data.validated_data["author"],
             hidden=data.validated_data["hidden"],
@@ -363,7 +364,9 @@ class MessageModerationViewSet(viewsets.ViewSet):
     def delete(self, request: Request, pk: str | None = None) -> Response:
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.message_delete(by=request.user, message=self._message(pk), **data.validated_data)
+        actions.message_delete(
+            by=current_user(request), message=self._message(pk), **data.validated_data
+        )
         return Response({"action": "delete"})
 
     @extend_schema(
@@ -373,7 +376,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        delivered = actions.held_approve(by=request.user, message=self._message(pk))
+        delivered = actions.held_approve(by=current_user(request), message=self._message(pk))
         return Response({"action": "held.approve", "id": delivered.pk})
 
     @extend_schema(
@@ -385,7 +388,9 @@ class MessageModerationViewSet(viewsets.ViewSet):
     def reject(self, request: Request, pk: str | None = None) -> Response:
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.held_reject(by=request.user, message=self._message(pk), **data.validated_data)
+        actions.held_reject(
+            by=current_user(request), message=self._message(pk), **data.validated_data
+        )
         return Response({"action": "held.reject"})
 
     @extend_schema(
@@ -400,7 +405,9 @@ class MessageModerationViewSet(viewsets.ViewSet):
         message = self._message(pk)
         if message.status != MessageStatus.VISIBLE:
             return Response({"detail": "This message is no longer shown."}, status=400)
-        report = actions.report_create(by=request.user, message=message, **data.validated_data)
+        report = actions.report_create(
+            by=current_user(request), message=message, **data.validated_data
+        )
         return Response(actions.report_dict(report), status=201)
 
 
@@ -428,7 +435,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Report]:
         if getattr(self, "swagger_fake_view", False):
             return Report.objects.none()
-        user = self.request.user
+        user = current_user(self.request)
         if user.role == Role.ADMIN:
             qs = Report.objects.all()
         elif user.role == Role.FACILITATOR:
@@ -450,7 +457,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
         report = actions.report_resolve(
-            by=request.user, report=report, note=data.validated_data.get("reason", "")
+            by=current_user(request), report=report, note=data.validated_data.get("reason", "")
         )
         return Response(actions.report_dict(report))
 
@@ -486,7 +493,7 @@ class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self) -> QuerySet[AuditEntry]:
         if getattr(self, "swagger_fake_view", False):
             return AuditEntry.objects.none()
-        user = self.request.user
+        user = current_user(self.request)
         qs = AuditEntry.objects.select_related("actor")
         if user.role == Role.FACILITATOR:
             qs = qs.filter(group__groupfacilitator__user=user)

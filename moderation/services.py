@@ -185,7 +185,7 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
             {"id": f"m{e.pk}", "alias": e.alias}
             if (
                 e := Enrollment.objects.filter(
-                    group_id=alert.group_id, user_id=alert.member_id
+                    group_id=alert.group_id, user_id=alert.member_id or 0
                 ).first()
             )
             else None
@@ -325,9 +325,7 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
     moved = 0
     due = Alert.objects.filter(
         kind=AlertKind.CRISIS, status=AlertStatus.OPEN, ack_deadline__lte=now
-    ).values_list(
-        "pk", "tier", "ack_deadline", "escalations", "level"
-    )
+    ).values_list("pk", "tier", "ack_deadline", "escalations", "level")
     for pk, tier, deadline, escalations, level in list(due):
         with transaction.atomic():
             next_tier = min(tier + 1, Tier.ON_CALL)

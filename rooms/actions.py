@@ -116,11 +116,14 @@ def room_access(*, user: User, group_id: int) -> Access:
         )
     enrollment = Enrollment.objects.filter(group=group, user=user).first()
     if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
-        detail = {
+        messages: dict[str | None, str] = {
             None: "You are not a member of this group. Join it from the group page first.",
             EnrollmentStatus.PENDING: "Your request to join is waiting for a facilitator.",
             EnrollmentStatus.WAITLISTED: "You are on the waitlist; you can enter once seated.",
-        }.get(enrollment.status if enrollment else None, "You are not a member of this group.")
+        }
+        detail = messages.get(
+            str(enrollment.status) if enrollment else None, "You are not a member of this group."
+        )
         raise Refusal(FORBIDDEN, "not_member", detail)
     if enrollment.removed_until and enrollment.removed_until > timezone.now():
         raise Refusal(
@@ -346,11 +349,10 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
     check_room_open(access, state)
     mute = _mute_of(access)
     if mute and not access.moderator:
-        until, reason = mute
+        until, why = mute
         raise SendError(
             "muted",
-            f"A facilitator has muted you until {until:%H:%M} UTC"
-            + (f": {reason}" if reason else "."),
+            f"A facilitator has muted you until {until:%H:%M} UTC" + (f": {why}" if why else "."),
             muted_until=until.isoformat(),
         )
     if group.slow_mode_seconds and not access.moderator:
@@ -369,7 +371,7 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
             )
     assessment = assess(body, _crisis_context(access, now))
     # Crisis language is never held: a person reaching out must not be silenced.
-    reason = None
+    reason: str | None = None
     if assessment.level == "none" and not access.moderator:
         reason = held_reason(
             body, harassment=assessment.harassment, held_categories=list(group.held_categories)
@@ -427,6 +429,7 @@ def message_replay(*, access: Access, client_id: uuid.UUID) -> SendResult | None
 def _replay(access: Access, message: Message) -> SendResult:
     if message.group_id != access.group_id:
         raise SendError("invalid", "This client_id was already used in another room.")
+    frames: list[dict[str, Any]]
     if message.status in (MessageStatus.HELD, MessageStatus.REJECTED):
         frames = [
             {

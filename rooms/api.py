@@ -38,7 +38,7 @@ from rooms.models import (
 )
 from rooms.scheduling import parse_rrule
 from server.accounts.models import User
-from server.api import ErrorOut
+from server.api import ErrorOut, current_user
 
 ERRORS = {
     400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus messages per field."),
@@ -298,17 +298,17 @@ class GroupViewSet(
         params = self.request.query_params
         facilitator = params.get("facilitator", "")
         qs = selectors.groups_visible(
-            self.request.user,
+            current_user(self.request),
             facilitator_id=int(facilitator) if facilitator.isdigit() else None,
             mine=params.get("mine") in ("1", "true"),
         )
         return qs.order_by("name", "id")
 
     def _fresh(self, pk: int) -> dict[str, Any]:
-        return GroupOut(selectors.groups_visible(self.request.user).get(pk=pk)).data
+        return GroupOut(selectors.groups_visible(current_user(self.request)).get(pk=pk)).data
 
     def create(self, request: Request) -> Response:
-        if not permissions.is_admin(request.user):
+        if not permissions.is_admin(current_user(request)):
             raise PermissionDenied("Only admins create groups.")
         data = GroupIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -317,7 +317,7 @@ class GroupViewSet(
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
-        if not permissions.can_manage(request.user, group):
+        if not permissions.can_manage(current_user(request), group):
             raise PermissionDenied("Only admins and the group's lead facilitator edit a group.")
         data = GroupIn(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -329,7 +329,7 @@ class GroupViewSet(
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
-        if not permissions.is_admin(request.user):
+        if not permissions.is_admin(current_user(request)):
             raise PermissionDenied("Only admins delete groups.")
         services.group_delete(group=group)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -362,9 +362,11 @@ class GroupViewSet(
         data = JoinIn(data=request.data)
         data.is_valid(raise_exception=True)
         existed = Enrollment.objects.filter(
-            group=group, user=request.user, status__in=services.CURRENT
+            group=group, user=current_user(request), status__in=services.CURRENT
         ).exists()
-        enrollment = services.enrollment_join(group=group, user=request.user, **data.validated_data)
+        enrollment = services.enrollment_join(
+            group=group, user=current_user(request), **data.validated_data
+        )
         group.refresh_from_db()
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
         return Response(enrollment_brief(enrollment, group), status=code)
@@ -378,7 +380,7 @@ class GroupViewSet(
     def leave(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
         enrollment = Enrollment.objects.filter(
-            group=group, user=request.user, status__in=services.CURRENT
+            group=group, user=current_user(request), status__in=services.CURRENT
         ).first()
         if enrollment is None:
             raise ValidationError({"detail": "You are not in this group."})
@@ -393,7 +395,7 @@ class GroupViewSet(
     @action(detail=True, methods=["get"])
     def enrollments(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
-        if not permissions.can_moderate(request.user, group):
+        if not permissions.can_moderate(current_user(request), group):
             raise PermissionDenied("Only the group's facilitators and admins see its members.")
         qs = Enrollment.objects.filter(group=group).select_related("user")
         if request.query_params.get("status"):
@@ -426,7 +428,7 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
 
     def _moderated(self, pk: str | None) -> Enrollment:
         enrollment = get_object_or_404(self.get_queryset(), pk=pk, group__deleted_at__isnull=True)
-        if not permissions.can_moderate(self.request.user, enrollment.group):
+        if not permissions.can_moderate(current_user(self.request), enrollment.group):
             raise PermissionDenied("Only the group's facilitators and admins decide on requests.")
         return enrollment
 
@@ -480,7 +482,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def _managed(self, pk: str | None) -> Session:
         session = get_object_or_404(self.get_queryset(), pk=pk)
-        if not permissions.can_manage(self.request.user, session.group):
+        if not permissions.can_manage(current_user(self.request), session.group):
             raise PermissionDenied("Only admins and the group's lead facilitator change sessions.")
         return session
 

@@ -159,14 +159,12 @@ class Cluster:
                 str(self.data_dir), cleanup_mode="stop" if self.persistent else "delete"
             )
         except Exception as exc:
-            raise ClusterError(f"PostgreSQL did not start: {exc}") from exc
-        import psycopg
-
-        with psycopg.connect(self.postgres.url, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'haven'").fetchone()
-            if not exists:
-                conn.execute("CREATE DATABASE haven")
-        return f"postgres://{self.postgres.user}@/haven?host={self.postgres.host}"
+            log = self.data_dir / "pgdata" / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ClusterError(
+                f"PostgreSQL did not start: {type(exc).__name__}: {exc}\n{tail}"
+            ) from exc
+        return self.postgres.create_database("haven")
 
     def start(self) -> Cluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,10 @@ class Balancer:
     # ------------------------------------------------------------------ proxying
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         peer = client_w.get_extra_info("peername")
         client = f"{peer[0]}:{peer[1]}" if peer else "?"
         opened = await self._open_backend()
@@ -175,10 +179,13 @@ class Balancer:
         self._tasks.add(task)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Stops listening and drops every proxied connection (clients see them close)."""
         if self._server is not None:
             self._server.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def serve_forever(self) -> None:
         await self.start()

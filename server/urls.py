@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -20,7 +20,7 @@ router.register("reports", moderation_api.ReportViewSet, basename="report")
 router.register("audit", moderation_api.AuditViewSet, basename="audit")
 router.register("users", users_api.UserViewSet, basename="user")
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
     path("ws-ticket/", accounts_api.WsTicketView.as_view(), name="api-ws-ticket"),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),

@@ -10,7 +10,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from server.accounts.services import calendar_token_reset, ws_ticket_issue
-from server.api import ErrorOut
+from server.api import ErrorOut, current_user
 
 NOT_SIGNED_IN = OpenApiResponse(ErrorOut, description="Not signed in.")
 
@@ -63,7 +63,7 @@ class WsTicketView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        return Response({"ticket": ws_ticket_issue(user=request.user)}, status=201)
+        return Response({"ticket": ws_ticket_issue(user=current_user(request))}, status=201)
 
 
 class MeOut(serializers.Serializer):
@@ -84,7 +84,7 @@ class MeView(APIView):
 
     @extend_schema(summary="The signed-in account", responses={200: MeOut, 401: NOT_SIGNED_IN})
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = current_user(request)
         data = {
             "id": user.pk,
             "username": user.username,
@@ -108,5 +108,5 @@ class CalendarResetView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        calendar_token_reset(user=request.user)
-        return Response({"calendar_feed_url": calendar_feed_url(request.user)})
+        calendar_token_reset(user=current_user(request))
+        return Response({"calendar_feed_url": calendar_feed_url(current_user(request))})

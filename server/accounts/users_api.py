@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from server.accounts.models import Role, User
 from server.accounts.privacy import account_delete, account_export
 from server.accounts.services import account_set_role
+from server.api import current_user
 
 
 class UserOut(serializers.ModelSerializer):
@@ -53,7 +54,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self) -> QuerySet[User]:
         if getattr(self, "swagger_fake_view", False):
             return User.objects.none()
-        if self.request.user.role != Role.ADMIN:
+        if current_user(self.request).role != Role.ADMIN:
             raise PermissionDenied("Only admins manage accounts.")
         qs = User.objects.filter(is_active=True).order_by("username")
         params = self.request.query_params
@@ -76,9 +77,9 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = self.get_object()
-        if user.pk == request.user.pk:
+        if user.pk == current_user(request).pk:
             raise ValidationError({"detail": "Delete your own account from your account page."})
-        account_delete(user=user, by=request.user)
+        account_delete(user=user, by=current_user(request))
         return Response(status=204)
 
 
@@ -102,7 +103,7 @@ class MeExportView(APIView):
         summary="Download everything the service holds about you (JSON)", responses={200: ExportOut}
     )
     def get(self, request: Request) -> Response:
-        response = Response(account_export(user=request.user))
+        response = Response(account_export(user=current_user(request)))
         response["Content-Disposition"] = 'attachment; filename="haven-export.json"'
         return response
 
@@ -116,9 +117,9 @@ class MeDeleteView(APIView):
     def post(self, request: Request) -> Response:
         data = DeleteIn(data=request.data)
         data.is_valid(raise_exception=True)
-        if not request.user.check_password(data.validated_data["password"]):
+        if not current_user(request).check_password(data.validated_data["password"]):
             raise ValidationError({"password": ["That password is not right."]})
-        account_delete(user=request.user, by=request.user)
+        account_delete(user=current_user(request), by=current_user(request))
         if request.session is not None:
             request.session.flush()
         return Response(status=204)
