@@ -26,9 +26,11 @@ CONFUSABLES: dict[str, str] = _DATA["confusables"]
 PUNCTUATION: dict[str, str] = _DATA["punctuation"]
 LEET: dict[str, str] = _DATA["leet"]
 SPELLING: dict[str, str] = _DATA["spelling"]
+CENSORED: tuple[str, ...] = tuple(_DATA["censored"])
 
 _SPELLING_RE = re.compile(
-    r"(?<![a-z'])(?:" + "|".join(re.escape(w) for w in sorted(SPELLING, key=len, reverse=True))
+    r"(?<![a-z'])(?:"
+    + "|".join(re.escape(w) for w in sorted(SPELLING, key=len, reverse=True))
     + r")(?![a-z'])"
 )
 _LEET_CLASS = "[" + re.escape("".join(sorted(LEET))) + "]"
@@ -42,18 +44,40 @@ _LEET_RE = re.compile(
 )
 # Three or more single letters (or leet characters) joined by one separator each: "k i l l",
 # "s.u.i.c.i.d.e", "k-m-s". Two letters ("a.m.") are left alone.
-_SPACED_RE = re.compile(
-    r"(?<![a-z0-9])[a-z0-9@$!](?:[ .\-_*/][a-z0-9@$!]){2,}(?![a-z0-9])"
-)
+_SPACED_RE = re.compile(r"(?<![a-z0-9])[a-z0-9@$!](?:[ .\-_*/][a-z0-9@$!]){2,}(?![a-z0-9])")
 _STRETCHED_RE = re.compile(r"([a-z])\1\1+")
+# A word with letters masked by "*" ("k*ll", "su*c*de"); at least one real letter.
+_CENSORED_RE = re.compile(r"(?<![a-z*])(?=[a-z*]*[a-z])[a-z]*\*[a-z*]*(?![a-z*])")
 _SPACE_RE = re.compile(r"\s\s+|[\t\n\r\f\v]")
-# Decides whether an ASCII message can skip the character-by-character pass entirely.
-# (The stretched pattern's group stays group 1: the others have no capturing groups.)
-_NEEDS_WORK_RE = re.compile(
+# Cheap tests that let most ASCII messages skip the offset-keeping passes entirely; each
+# pass below runs only when its quick test says it might change something.
+_TRIPLE_QUICK = re.compile(r"(.)\1\1")
+_LEET_QUICK = re.compile(r"[0134579@$!|\t\n\r]")
+_SPACED_QUICK = re.compile(
+    r"[ .\-_*/][a-z0-9@$!][ .\-_*/][a-z0-9@$!][ .\-_*/]|^[a-z0-9@$!][ .\-_*/]"
+)
+WORD_RE = re.compile(r"[a-z0-9']+")
+_SPELLING_WORDS = frozenset(k for k in SPELLING if WORD_RE.fullmatch(k))
+_SPELLING_PHRASES = re.compile(
     "|".join(
-        r.pattern for r in (_STRETCHED_RE, _LEET_RE, _SPACED_RE, _SPACE_RE, _SPELLING_RE)
+        re.escape(k) for k in sorted(SPELLING, key=len, reverse=True) if not WORD_RE.fullmatch(k)
     )
 )
+
+
+def _needs_work(low: str, words: list[str]) -> bool:
+    return bool(
+        (_TRIPLE_QUICK.search(low) and _STRETCHED_RE.search(low))
+        or (_LEET_QUICK.search(low) and (_LEET_RE.search(low) or _SPACE_RE.search(low)))
+        or (_SPACED_QUICK.search(low) and _SPACED_RE.search(low))
+        or "  " in low
+        or "*" in low
+        or "\n" in low
+        or "\t" in low
+        or "\r" in low
+        or not _SPELLING_WORDS.isdisjoint(words)
+        or _SPELLING_PHRASES.search(low)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +88,8 @@ class Normalized:
     original: str
     starts: tuple[int, ...] | None = None
     ends: tuple[int, ...] | None = None
+    # The words of ``text`` (``WORD_RE``), when the fast path already split them.
+    words: tuple[str, ...] | None = None
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalized half-open range to the original text."""
@@ -115,12 +141,16 @@ def _char_pass(text: str) -> tuple[str, list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     pos = 0
+    # Emoji become " word "; never emit two spaces in a row, so the whitespace pass is rare.
+    last_space = True
     for m in _NON_ASCII_RE.finditer(text):
         if m.start() > pos:
             chunk = text[pos : m.start()].lower()
-            chars.append(chunk)
-            starts.extend(range(pos, m.start()))
-            ends.extend(range(pos + 1, m.start() + 1))
+            skip = 1 if (last_space and chunk[0] == " ") else 0
+            chars.append(chunk[skip:])
+            starts.extend(range(pos + skip, m.start()))
+            ends.extend(range(pos + skip + 1, m.start() + 1))
+            last_space = chunk[-1] == " " if len(chunk) > skip else last_space
         for i in range(m.start(), m.end()):
             mapped = _map_char(text[i])
             if not mapped:
@@ -129,14 +159,21 @@ def _char_pass(text: str) -> tuple[str, list[int], list[int]]:
                     # character before it, so spans cover the whole visible glyph.
                     ends[-1] = i + 1
                 continue
+            if last_space and mapped[0] == " ":
+                mapped = mapped[1:]
+                if not mapped:
+                    continue
             chars.append(mapped)
             starts.extend([i] * len(mapped))
             ends.extend([i + 1] * len(mapped))
+            last_space = mapped[-1] == " "
         pos = m.end()
     if pos < len(text):
-        chars.append(text[pos:].lower())
-        starts.extend(range(pos, len(text)))
-        ends.extend(range(pos + 1, len(text) + 1))
+        chunk = text[pos:].lower()
+        skip = 1 if (last_space and chunk[0] == " ") else 0
+        chars.append(chunk[skip:])
+        starts.extend(range(pos + skip, len(text)))
+        ends.extend(range(pos + skip + 1, len(text) + 1))
     return "".join(chars), starts, ends
 
 
@@ -186,6 +223,18 @@ def _unspace(m: re.Match[str]) -> tuple[str, list[int]]:
     return "".join(s[k] for k in kept), kept
 
 
+@lru_cache(maxsize=1024)
+def _uncensor_word(word: str) -> str:
+    pattern = re.compile(word.replace("*", "[a-z]"))
+    fits = [w for w in CENSORED if len(w) == len(word) and pattern.fullmatch(w)]
+    return fits[0] if len(fits) == 1 else word
+
+
+def _uncensor(m: re.Match[str]) -> tuple[str, list[int]]:
+    s = m.group()
+    return _uncensor_word(s), list(range(len(s)))
+
+
 def _unstretch(m: re.Match[str]) -> str:
     return m.group(1)
 
@@ -207,22 +256,27 @@ def normalize(text: str) -> Normalized:
     """Return the normalized form of ``text`` with its offset map (see module docstring)."""
     if text.isascii():
         low = text.lower()
-        if not _NEEDS_WORK_RE.search(low):
-            return Normalized(low, text)
+        words = WORD_RE.findall(low)
+        if not _needs_work(low, words):
+            return Normalized(low, text, words=tuple(words))
         s = low
         starts = list(range(len(text)))
         ends = list(range(1, len(text) + 1))
     else:
         s, starts, ends = _char_pass(text)
     # Order matters: spaced letters may hide leet ("k 1 l l"), leet may hide stretched letters.
-    if _SPACED_RE.search(s):
+    if _SPACED_QUICK.search(s) and _SPACED_RE.search(s):
         s, starts, ends = _rewrite(s, starts, ends, _SPACED_RE, _unspace)
-    if _LEET_RE.search(s):
+    if _LEET_QUICK.search(s) and _LEET_RE.search(s):
         s, starts, ends = _rewrite(s, starts, ends, _LEET_RE, _unleet)
-    if _STRETCHED_RE.search(s):
+    if _TRIPLE_QUICK.search(s) and _STRETCHED_RE.search(s):
         s, starts, ends = _rewrite(s, starts, ends, _STRETCHED_RE, _unstretch)
-    if _SPELLING_RE.search(s):
+    if "*" in s:
+        s, starts, ends = _rewrite(s, starts, ends, _CENSORED_RE, _uncensor)
+    words = WORD_RE.findall(s)
+    if not _SPELLING_WORDS.isdisjoint(words) or _SPELLING_PHRASES.search(s):
         s, starts, ends = _rewrite(s, starts, ends, _SPELLING_RE, _respell)
-    if _SPACE_RE.search(s):
+        words = WORD_RE.findall(s)
+    if "  " in s or "\n" in s or "\t" in s or "\r" in s or "\f" in s or "\v" in s:
         s, starts, ends = _rewrite(s, starts, ends, _SPACE_RE, _space)
-    return Normalized(s, text, tuple(starts), tuple(ends))
+    return Normalized(s, text, tuple(starts), tuple(ends), tuple(words))
