@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 export DJANGO_SETTINGS_MODULE := server.settings
 
-.PHONY: setup run test lint format eval bench
+.PHONY: setup run test lint format eval bench cluster
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ setup: $(STAMP)
 
 run: setup
 	DEBUG=$${DEBUG:-1} ./bin/run
+
+# The production topology on this machine: Postgres, Redis, two web processes behind a load
+# balancer, the worker (docs/operations.md). PORT overrides 8000; data in var/cluster/.
+cluster: setup
+	$(VENV)/bin/python -m server.cluster
 
 test: setup
 	$(VENV)/bin/ruff check .

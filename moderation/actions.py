@@ -426,7 +426,9 @@ def report_create(*, by: User, message: Message, reason: str, note: str = "") ->
                 message_id=message.pk,
                 reason=reason,
             )
-            frame = json.dumps({"type": "report.new", "report": report_dict(report)})
+            frame = json.dumps(
+                {"type": "report.new", "report": report_dict(report, with_text=True)}
+            )
             events.send_on_commit(
                 events.room_group(message.group_id),
                 {"type": "room.frame", "text": frame, "moderators_only": True},
@@ -460,8 +462,14 @@ def report_resolve(*, by: User, report: Report, note: str = "") -> Report:
     return report
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report, *, with_text: bool = False) -> dict[str, Any]:
+    """`with_text` adds the reported message's words, for the group's facilitators only."""
+    extra: dict[str, Any] = {}
+    if with_text:
+        message = report.message
+        extra["message_text"] = message.body if message is not None else ""
     return {
+        **extra,
         "id": report.pk,
         "message_id": report.message_id,
         "group_id": report.group_id,

@@ -39,6 +39,7 @@ class ResourceOut(serializers.Serializer):
     how = serializers.CharField()
     url = serializers.CharField()
     categories = serializers.ListField(child=serializers.CharField())
+    immediate_danger = serializers.BooleanField()
 
 
 class FeedbackOut(serializers.Serializer):
@@ -422,7 +423,9 @@ class ReportOut(serializers.Serializer):
     resolved_at = serializers.CharField(allow_null=True)
 
     def to_representation(self, instance: Report) -> dict[str, Any]:
-        return actions.report_dict(instance)
+        request = self.context.get("request")
+        moderator = request is not None and can_moderate(current_user(request), instance.group_id)
+        return actions.report_dict(instance, with_text=moderator)
 
 
 class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

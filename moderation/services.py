@@ -252,7 +252,13 @@ def support_resources_frame(level: str, category: str) -> dict[str, Any]:
 
 def all_resources() -> list[dict[str, Any]]:
     return [
-        {"name": r.name, "how": r.how, "url": r.url, "categories": r.categories}
+        {
+            "name": r.name,
+            "how": r.how,
+            "url": r.url,
+            "categories": r.categories,
+            "immediate_danger": r.immediate_danger,
+        }
         for r in SupportResource.objects.filter(active=True)
     ]
 
@@ -268,7 +274,9 @@ def alert_for_message(*, message: Message, assessment: Any) -> Alert | None:
         return None
     now = timezone.now()
     window = ack_window(assessment.level)
-    tier = Tier.SESSION
+    # Watch signs are a low-priority queue entry for all the group's facilitators; urgent and
+    # emergency go first to those in the room, or straight to on-call when nobody is.
+    tier = Tier.SESSION if window is not None else Tier.GROUP
     if window is not None and not moderators_present(message.group_id):
         tier = Tier.ON_CALL
     alert = Alert.objects.create(

@@ -153,9 +153,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         log.info("room socket open group=%s user=%s", group_id, access.user_id)
         await self._publish_presence()
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # When the channel layer fails (Redis gone), Channels ends the consumer without calling
+        # disconnect(): presence rows and the socket gauge would outlive the socket, and a
+        # facilitator who left would still count as present for escalation.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.access is not None and not self._left:
+                await self.disconnect(1011)
+
+    _left = False
+
     async def disconnect(self, code: int) -> None:
-        if self.access is None:
+        if self.access is None or self._left:
             return
+        self._left = True
         SOCKETS.labels("room").dec()
         log.info(
             "room socket closed group=%s user=%s code=%s",

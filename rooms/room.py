@@ -17,6 +17,7 @@ class RoomState:
     locked: bool
     session: Session | None
     opens_at: dt.datetime | None  # when a closed room next opens, if scheduled
+    override: str = RoomOverride.AUTO  # a facilitator's open/close in effect, or "auto"
 
     def as_dict(self, group: SupportGroup) -> dict:
         return {
@@ -27,6 +28,7 @@ class RoomState:
             "slow_mode_seconds": group.slow_mode_seconds,
             "typing_indicators": group.typing_indicators,
             "drop_in": group.drop_in,
+            "override": self.override,
             "opens_at": self.opens_at.isoformat() if self.opens_at else None,
             "session": (
                 {
@@ -70,4 +72,6 @@ def room_state(group: SupportGroup, now: dt.datetime | None = None) -> RoomState
             .first()
         )
         opens_at = upcoming.starts_at - lead if upcoming else None
-    return RoomState(open=is_open, locked=group.locked, session=session, opens_at=opens_at)
+    return RoomState(
+        open=is_open, locked=group.locked, session=session, opens_at=opens_at, override=override
+    )

@@ -39,7 +39,7 @@ from tests.services import (
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_ENV = ROOT / "deploy" / "haven.env"
 # Inherited variables that would change what the processes do; the cluster sets its own.
-_DROP = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "METRICS_TOKEN", "DEBUG", "PORT")
+_DROP = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "METRICS_TOKEN", "DEBUG", "PORT", "NUM_PROXIES")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -107,13 +107,15 @@ class Cluster:
         """SECRET_KEY and METRICS_TOKEN: from the environment, else generated once and kept
         next to the database (sessions and tokens stay valid across restarts)."""
         path = self.data_dir / "secrets.json"
-        stored = json.loads(path.read_text()) if path.exists() else {}
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         values = {
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or stored.get("SECRET_KEY"),
-            "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or stored.get("METRICS_TOKEN"),
+            "SECRET_KEY": os.environ.get("SECRET_KEY")
+            or stored.get("SECRET_KEY")
+            or secrets.token_urlsafe(50),
+            "METRICS_TOKEN": os.environ.get("METRICS_TOKEN")
+            or stored.get("METRICS_TOKEN")
+            or secrets.token_urlsafe(24),
         }
-        values["SECRET_KEY"] = values["SECRET_KEY"] or secrets.token_urlsafe(50)
-        values["METRICS_TOKEN"] = values["METRICS_TOKEN"] or secrets.token_urlsafe(24)
         if self.persistent and values != stored:
             path.write_text(json.dumps(values))
             path.chmod(0o600)
@@ -131,6 +133,8 @@ class Cluster:
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             SITE_URL=origin,
+            # The TCP balancer adds no X-Forwarded-For (nginx does: compose sets 1).
+            NUM_PROXIES="0",
             CSRF_TRUSTED_ORIGINS=f"{origin},http://localhost:{self.port}",
             **self._secrets(),
         )
@@ -238,6 +242,8 @@ class Cluster:
     def supervise(self) -> None:
         """Restarts a web process or the worker that exits, as compose's restart policy does;
         returns on Ctrl-C or SIGTERM."""
+        # Installed explicitly: a shell that starts this in the background ignores SIGINT.
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:

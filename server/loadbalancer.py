@@ -29,9 +29,11 @@ CONNECT_TIMEOUT = 2.0
 HEALTH_TIMEOUT = 2.0
 HALF_CLOSE_LINGER = 30.0
 CHUNK = 64 * 1024
+_UNAVAILABLE_BODY = b"No web process is available. Try again in a moment.\n"
 UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 54\r\n"
-    b"Connection: close\r\n\r\nNo web process is available. Try again in a moment.\r\n\r\n"
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    + f"Content-Length: {len(_UNAVAILABLE_BODY)}\r\nConnection: close\r\n\r\n".encode()
+    + _UNAVAILABLE_BODY
 )
 
 

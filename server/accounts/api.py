@@ -75,8 +75,10 @@ class MeOut(serializers.Serializer):
     calendar_feed_url = serializers.CharField()
 
 
-def calendar_feed_url(user) -> str:  # type: ignore[no-untyped-def]
-    return settings.SITE_URL + reverse("member-calendar", args=[user.calendar_token])
+def calendar_feed_url(user, request: Request | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The secret feed URL, on the host the member is using (SITE_URL outside a request)."""
+    path = reverse("member-calendar", args=[user.calendar_token])
+    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL + path
 
 
 class MeView(APIView):
@@ -91,7 +93,7 @@ class MeView(APIView):
             "email": user.email,
             "role": user.role,
             "on_call": user.on_call,
-            "calendar_feed_url": calendar_feed_url(user),
+            "calendar_feed_url": calendar_feed_url(user, request),
         }
         return Response(MeOut(data).data)
 
@@ -109,4 +111,4 @@ class CalendarResetView(APIView):
     )
     def post(self, request: Request) -> Response:
         calendar_token_reset(user=current_user(request))
-        return Response({"calendar_feed_url": calendar_feed_url(current_user(request))})
+        return Response({"calendar_feed_url": calendar_feed_url(current_user(request), request)})

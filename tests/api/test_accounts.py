@@ -189,7 +189,7 @@ def test_me_describes_the_signed_in_account(world, settings):
         "email": "carol@example.org",
         "role": "facilitator",
         "on_call": False,
-        "calendar_feed_url": f"{settings.SITE_URL}/calendar/{world.carol.calendar_token}.ics",
+        "calendar_feed_url": f"http://testserver/calendar/{world.carol.calendar_token}.ics",
     }
 
 

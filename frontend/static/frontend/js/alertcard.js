@@ -1,0 +1,192 @@
+// One alert as facilitators see it, used by the alert queue and the room's side panel:
+// level, member, the message in context, the deadline, and acknowledge / resolve / check-in.
+import {
+  add,
+  ago,
+  api,
+  CATEGORY_LABEL,
+  clear,
+  fmtTime,
+  h,
+  LEVEL_LABEL,
+  LEVEL_ORDER,
+  nextId,
+  OUTCOMES,
+} from "./common.js";
+
+export function sortAlerts(alerts) {
+  return alerts.sort(
+    (a, b) =>
+      (LEVEL_ORDER[a.level] ?? 3) - (LEVEL_ORDER[b.level] ?? 3) ||
+      a.created_at.localeCompare(b.created_at),
+  );
+}
+
+function deadlineText(alert) {
+  if (alert.status !== "open" || !alert.ack_deadline) return null;
+  const left = new Date(alert.ack_deadline).getTime() - Date.now();
+  if (left <= 0) return "Past its deadline: escalated to the next people";
+  return `Acknowledge within ${Math.ceil(left / 1000)} s`;
+}
+
+/** Updates the deadline lines of rendered alerts; call every second. */
+export function tickDeadlines(root) {
+  for (const el of root.querySelectorAll("[data-deadline]")) {
+    const left = new Date(el.dataset.deadline).getTime() - Date.now();
+    el.textContent =
+      left <= 0
+        ? "Past its deadline: escalated to the next people"
+        : `Acknowledge within ${Math.ceil(left / 1000)} s`;
+  }
+}
+
+/**
+ * options: { showGroup, context: [{alias, text, id}] messages around it, onChange(alert) }
+ */
+export function alertCard(alert, options = {}) {
+  const titleId = nextId("alert");
+  const status = h("p", { class: "small action-status", role: "status" });
+  const level = LEVEL_LABEL[alert.level] ?? alert.level;
+  const who = alert.member?.alias ?? (alert.kind === "unattended" ? "" : "a member");
+  const category = CATEGORY_LABEL[alert.category] || "";
+  const card = h("li", {
+    class: `alert-card level-${alert.level} status-${alert.status}`,
+    "aria-labelledby": titleId,
+    dataset: { alertId: alert.id },
+  });
+
+  async function call(path, body) {
+    try {
+      const updated = await api(`/api/alerts/${alert.id}/${path}/`, { method: "POST", body });
+      options.onChange?.(updated);
+      return updated;
+    } catch (err) {
+      status.textContent = err.message;
+      status.dataset.kind = "error";
+      return null;
+    }
+  }
+
+  const actions = h("div", { class: "alert-actions" });
+  if (alert.status === "open") {
+    actions.appendChild(
+      h(
+        "button",
+        { type: "button", class: "primary", onclick: () => call("acknowledge") },
+        "Acknowledge",
+        h("span", { class: "visually-hidden" }, ` alert about ${who}`),
+      ),
+    );
+  }
+  if (alert.status !== "resolved") {
+    const outcomeId = nextId("outcome");
+    const noteId = nextId("note");
+    const outcome = h(
+      "select",
+      { id: outcomeId, required: true },
+      h("option", { value: "" }, "Choose an outcome…"),
+      OUTCOMES.map(([value, label]) => h("option", { value }, label)),
+    );
+    const note = h("textarea", { id: noteId, rows: "2", maxlength: "4000" });
+    const form = h(
+      "form",
+      { class: "resolve-form stack tight" },
+      h("div", { class: "field" }, h("label", { for: outcomeId }, "Outcome"), outcome),
+      h("div", { class: "field" }, h("label", { for: noteId }, "Note (for the team)"), note),
+      h("button", { type: "submit", class: "secondary" }, "Resolve"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!outcome.value) {
+        status.textContent = "Choose an outcome first.";
+        status.dataset.kind = "error";
+        outcome.focus();
+        return;
+      }
+      await call("resolve", { outcome: outcome.value, note: note.value });
+    });
+    const details = h(
+      "details",
+      { class: "resolve" },
+      h("summary", {}, "Resolve with an outcome"),
+      form,
+    );
+    actions.appendChild(details);
+    if (alert.member) {
+      actions.appendChild(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            onclick: async () => {
+              try {
+                const out = await api(`/api/alerts/${alert.id}/checkin/`, { method: "POST" });
+                clear(status).appendChild(
+                  h(
+                    "a",
+                    { href: `/rooms/${out.group_id}/`, target: "_blank", rel: "noopener" },
+                    `Open the private check-in with ${alert.member.alias} (new tab)`,
+                  ),
+                );
+                status.dataset.kind = "ok";
+              } catch (err) {
+                status.textContent = err.message;
+                status.dataset.kind = "error";
+              }
+            },
+          },
+          "Open private check-in",
+        ),
+      );
+    }
+  }
+
+  const deadline = deadlineText(alert);
+  add(card, 
+    h(
+      "h3",
+      { id: titleId, class: "alert-title" },
+      h("span", { class: `level-badge level-${alert.level}` }, level),
+      " ",
+      alert.kind === "unattended"
+        ? "Room without a facilitator"
+        : `${who}${category ? ` · ${category}` : ""}`,
+    ),
+    h(
+      "p",
+      { class: "small muted" },
+      options.showGroup ? h("a", { href: `/rooms/${alert.group_id}/` }, alert.group_name) : null,
+      options.showGroup ? " · " : null,
+      h("time", { datetime: alert.created_at }, `${fmtTime(alert.created_at)} (${ago(alert.created_at)})`),
+      alert.tier > 1 ? ` · escalation tier ${alert.tier}` : null,
+    ),
+    options.context?.length
+      ? h(
+          "ol",
+          { class: "context", "aria-label": "The conversation around it" },
+          options.context.map((m) =>
+            h(
+              "li",
+              { class: m.id === alert.message_id ? "flagged" : "" },
+              h("span", { class: "alias" }, `${m.alias}: `),
+              m.text,
+            ),
+          ),
+        )
+      : alert.message_text
+        ? h("blockquote", { class: "flagged-text" }, alert.message_text)
+        : null,
+    alert.explanation ? h("p", { class: "small" }, `Why: ${alert.explanation}`) : null,
+    deadline ? h("p", { class: "deadline", "data-deadline": alert.ack_deadline }, deadline) : null,
+    alert.status === "acknowledged"
+      ? h("p", { class: "small ok" }, "Acknowledged: someone is on it.")
+      : null,
+    alert.status === "resolved"
+      ? h("p", { class: "small ok" }, `Resolved: ${OUTCOMES.find(([v]) => v === alert.outcome)?.[1] ?? alert.outcome}`)
+      : null,
+    actions,
+    status,
+  );
+  return card;
+}

@@ -1,0 +1,161 @@
+"""Browser tests: Playwright (sync API) driving Debian's Chromium against a real daphne with the
+embedded worker, on the shared test database. Pages are found by role and label, as a screen
+reader finds them. Screenshots of every page, at desktop and phone width, go to
+test-artifacts/screenshots/.
+
+In CI (CI=true) a missing Chromium fails the tests; elsewhere they are skipped with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live.conftest import server_factory  # noqa: F401 — the fixture, reused
+from tests.services import ROOT, Daphne
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.live)
+
+
+@pytest.fixture(scope="package")
+def web(server_factory: Callable[..., Daphne], django_db_blocker: Any) -> Iterator[Daphne]:  # noqa: F811
+    """The whole product in one process: daphne with the embedded worker, deadlines long enough
+    that an alert is still open while a test looks at it, the rate limit off (the tests type
+    faster than people do).
+
+    It stops when the browser tests end: a worker left running on the shared database would
+    fire the deadlines that later tests expect from their own server. And the crisis resources
+    (seeded by a migration, emptied by each transactional test's flush) are put back for them."""
+    server = server_factory(
+        EMBEDDED_WORKER="1",
+        WORKER_TICK_SECONDS="0.2",
+        ALERT_ACK_SECONDS_EMERGENCY="120",
+        ALERT_ACK_SECONDS_URGENT="300",
+        UNATTENDED_GRACE_SECONDS="600",
+        RATE_LIMIT_PER_SECOND="0",
+        PRESENCE_HEARTBEAT_SECONDS="2",
+        DJANGO_ALLOW_ASYNC_UNSAFE="",
+    )
+    yield server
+    server.stop()
+    with django_db_blocker.unblock():
+        ensure_resources()
+
+
+@pytest.fixture
+def playwright_browser(web: Daphne) -> Iterator[Any]:
+    """A Chromium for one test. Playwright's sync API keeps an event loop running in this
+    thread, which Django's ORM takes for an async context; the tests' own ORM calls are safe
+    (no loop runs them), so the check is relaxed while the browser is up, and both end before
+    the database is flushed. The servers are started with the check on."""
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM}: apt-get install chromium"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    manager = sync_playwright().start()
+    try:
+        browser = manager.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+    finally:
+        manager.stop()
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def new_page(web: Daphne, playwright_browser: Any) -> Iterator[Callable[..., Any]]:
+    """Pages in separate browser contexts: separate people with separate cookies."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def _new(**options: Any) -> Any:
+        context = playwright_browser.new_context(
+            viewport=DESKTOP, base_url=web.url, timezone_id="America/Chicago", **options
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield _new
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the pages: {errors}"
+
+
+def sign_in(page: Any, username: str, password: str | None = None) -> None:
+    """Through the real sign-in page, finding the fields by their labels."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or f"pw-{username}-long")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def shoot(page: Any, name: str) -> None:
+    """Saves the page at desktop and at phone width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size or DESKTOP
+    page.evaluate("window.scrollTo(0, 0)")
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(150)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(150)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def live_session(group: Any) -> None:
+    """A session of a scheduled group that is on now, so its room is open to members."""
+    from rooms.models import Session
+
+    now = dt.datetime.now(dt.UTC)
+    Session.objects.create(
+        group=group, starts_at=now - dt.timedelta(minutes=5), ends_at=now + dt.timedelta(hours=2)
+    )
+
+
+def ensure_resources() -> None:
+    """The crisis resources are seeded by a migration, which a transactional test's flush
+    empties; put them back as the migration does."""
+    import importlib
+
+    from django.apps import apps
+
+    from moderation.models import SupportResource
+
+    if SupportResource.objects.exists():
+        return
+    seed = importlib.import_module("moderation.migrations.0002_seed_resources").seed
+    seed(apps, None)

@@ -1,0 +1,216 @@
+"""A member's evening in the browser: signing in, joining a group, chatting, losing the
+connection, and finding help."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ensure_resources, live_session, shoot, sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def room_log(page: Any) -> Any:
+    return page.get_by_role("list", name="Messages")
+
+
+def say(page: Any, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def enter_room(page: Any, group_id: int) -> None:
+    page.goto(f"/rooms/{group_id}/")
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+
+def test_member_signs_in_accepts_the_agreement_and_chats_with_another_member(
+    world: Any, new_page: Any
+) -> None:
+    live_session(world.circle)
+    charlie = new_page()
+
+    # A wrong password says so, in words, and keeps the username.
+    charlie.goto("/login/")
+    shoot(charlie, "login")
+    charlie.get_by_label("Username").fill("charlie")
+    charlie.get_by_label("Password").fill("not-my-password")
+    charlie.get_by_role("button", name="Sign in").click()
+    expect(charlie.get_by_role("alert")).to_contain_text("don't match")
+    expect(charlie.get_by_label("Username")).to_have_value("charlie")
+    shoot(charlie, "login-error")
+    sign_in(charlie, "charlie")
+    expect(charlie.get_by_text("You haven't joined a group yet.")).to_be_visible()
+    shoot(charlie, "member-home-empty")
+
+    charlie.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+    expect(charlie.get_by_role("heading", name="Evening Circle")).to_be_visible()
+    shoot(charlie, "catalogue")
+    charlie.get_by_role("link", name=re.compile(r"Read more and join\s*: Evening Circle")).click()
+    expect(charlie.get_by_role("heading", name="Group agreement")).to_be_visible()
+    expect(charlie.get_by_text("Be kind.")).to_be_visible()
+    shoot(charlie, "group-page")
+
+    # The agreement must be accepted and an alias chosen; each refusal says what to do.
+    charlie.get_by_label("Your name in this group").fill("Fern")
+    charlie.get_by_role("button", name="Join the group").click()
+    expect(charlie.get_by_role("alert")).to_contain_text("tick the box")
+    charlie.get_by_label("I have read the group agreement and I accept it").check()
+    charlie.get_by_role("button", name="Join the group").click()
+    expect(charlie.get_by_role("status").filter(has_text="Welcome, Fern")).to_be_visible()
+    shoot(charlie, "group-joined")
+
+    alice = new_page()
+    sign_in(alice, "alice")
+    expect(alice.get_by_role("link", name=re.compile("Join room"))).to_be_visible()
+    expect(alice.get_by_text("Next session:")).to_be_visible()
+    shoot(alice, "member-home")
+    alice.get_by_role("link", name=re.compile("Join room")).click()
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+    charlie.get_by_role("link", name="Go to the room").click()
+    expect(charlie.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    present = alice.get_by_role("list", name=re.compile("^Here now")).filter(has_text="Fern")
+    expect(present).to_be_visible()
+
+    say(charlie, "Hello everyone, first time here.")
+    mine = room_log(charlie).get_by_role("listitem").filter(has_text="first time here")
+    expect(mine).to_contain_text("Fern (you)")
+    expect(mine).not_to_contain_text("Sending")
+    expect(room_log(alice).get_by_text("Hello everyone, first time here.")).to_be_visible()
+
+    say(alice, "Welcome, Fern. Glad you came.")
+    expect(room_log(charlie).get_by_text("Welcome, Fern. Glad you came.")).to_be_visible()
+    reply = room_log(charlie).get_by_role("listitem").filter(has_text="Glad you came")
+    expect(reply).to_contain_text("Willow")
+    expect(room_log(charlie).get_by_role("listitem")).to_have_count(2)
+    shoot(charlie, "room-member")
+
+
+def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.models import Message
+    from rooms.services import enrollment_join
+
+    live_session(world.circle)
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+
+    # Alice's socket goes through a relay the test controls. On cue, it sends the server a frame
+    # over daphne's size limit, and the server closes the socket (1009); until released, new
+    # connections are turned away, as when the network is gone.
+    relay: dict[str, Any] = {"blocked": False, "upstream": None, "connections": 0}
+
+    def route(ws: Any) -> None:
+        relay["connections"] += 1
+        if relay["blocked"]:
+            ws.close(code=1011, reason="network down")
+            return
+        relay["upstream"] = ws.connect_to_server()
+
+    alice = new_page()
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+
+    say(fern, "Before the drop.")
+    expect(room_log(alice).get_by_text("Before the drop.")).to_be_visible()
+
+    relay["blocked"] = True
+    relay["upstream"].send("x" * 70_000)
+    expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+
+    # Fern keeps talking while Alice is away; Alice writes too, and her message waits.
+    for n in range(1, 4):
+        say(fern, f"While you were away {n}.")
+    expect(room_log(fern).get_by_text("While you were away 3.")).to_be_visible()
+    say(alice, "Typed while offline.")
+    waiting = room_log(alice).get_by_role("listitem").filter(has_text="Typed while offline.")
+    expect(waiting).to_contain_text("Waiting for the connection")
+    shoot(alice, "room-reconnecting")
+
+    relay["blocked"] = False
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    log = room_log(alice)
+    for n in range(1, 4):
+        expect(log.get_by_text(f"While you were away {n}.")).to_have_count(1)
+    expect(log.get_by_text("Before the drop.")).to_have_count(1)
+    expect(log.get_by_role("separator", name="New since you were away")).to_be_visible()
+    expect(waiting).not_to_contain_text("Waiting")
+    expect(room_log(fern).get_by_text("Typed while offline.")).to_have_count(1)
+    shoot(alice, "room-caught-up")
+
+    # In order, once each, and the page holds exactly what the database holds.
+    texts = log.locator(".msg-text").all_inner_texts()
+    stored = list(
+        Message.objects.filter(group=world.circle).order_by("id").values_list("body", flat=True)
+    )
+    assert texts == stored
+    assert stored.count("Typed while offline.") == 1
+    assert relay["connections"] >= 2
+
+
+def test_an_xss_payload_renders_as_text(world: Any, new_page: Any) -> None:
+    from rooms.services import enrollment_join
+
+    live_session(world.circle)
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+
+    payloads = [
+        '<img src=x onerror="window.__pwned=1">',
+        "<script>window.__pwned=2</script>",
+        '<a href="javascript:window.__pwned=3">click</a> &lt;b&gt;',
+        "see https://example.org/a?b=<svg/onload=alert(1)>",
+    ]
+    for text in payloads:
+        say(alice, text)
+    for text in payloads:
+        expect(room_log(fern).get_by_text(text, exact=True)).to_be_visible()
+    log = room_log(fern)
+    expect(log.locator("img, script, svg, b")).to_have_count(0)
+    links = log.get_by_role("link")
+    expect(links).to_have_count(1)
+    assert links.first.get_attribute("href") == "https://example.org/a?b="
+    assert fern.evaluate("window.__pwned") is None
+    assert alice.evaluate("window.__pwned") is None
+    shoot(fern, "room-xss-as-text")
+
+
+def test_get_help_now_shows_the_crisis_resources_on_every_page(world: Any, new_page: Any) -> None:
+    ensure_resources()
+    page = new_page()
+    page.goto("/login/")
+    page.get_by_role("button", name="Get help now").click()
+    dialog = page.get_by_role("dialog", name="Help, right now")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_text("Call or text 988, any time")).to_be_visible()
+    expect(dialog.get_by_text("Text HOME to 741741")).to_be_visible()
+    shoot(page, "help-dialog")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("button", name="Get help now")).to_be_focused()
+
+    live_session(world.circle)
+    sign_in(page, "alice")
+    enter_room(page, world.circle.pk)
+    say(page, "Still here.")
+    page.get_by_role("button", name="Get help now").click()
+    expect(dialog.get_by_text("Call or text 988, any time")).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+    # The room was never left: same socket, same messages.
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    expect(room_log(page).get_by_text("Still here.")).to_be_visible()
+    assert page.url.endswith(f"/rooms/{world.circle.pk}/")
