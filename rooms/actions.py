@@ -335,88 +335,209 @@ def _crisis_context(access: Access, now: dt.datetime) -> Context:
     return Context(recent=[((now - at).total_seconds(), ids) for at, ids in recent])
 
 
-def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResult:
-    """Stores a message once per (author, client_id) and returns what to tell whom.
+@dataclass
+class SendRequest:
+    access: Access
+    client_id: uuid.UUID
+    body: str
 
-    The checks are repeated here against the database (the consumer's copies may be a moment
-    old): room open and unlocked, member active and not muted, slow mode."""
-    existing = Message.objects.filter(author_id=access.user_id, client_id=client_id).first()
-    if existing is not None:
-        return _replay(access, existing)
+
+def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResult:
+    """Stores one message; see message_send_many."""
+    result = message_send_many([SendRequest(access, client_id, body)])[0]
+    if isinstance(result, SendError):
+        raise result
+    return result
+
+
+def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendError]:
+    """Stores messages once per (author, client_id) and returns, for each, what to tell whom.
+
+    A web process hands every send that arrives while the database is busy to one call, so the
+    reads are shared and the inserts commit together. The checks are repeated here against the
+    database (the consumer's copies may be a moment old): room open and unlocked, member active
+    and not muted, slow mode."""
     now = timezone.now()
-    group = SupportGroup.objects.get(pk=access.group_id)
-    state = room_state(group, now)
-    check_room_open(access, state)
-    mute = _mute_of(access)
-    if mute and not access.moderator:
-        until, why = mute
+    results: list[SendResult | SendError | None] = [None] * len(requests)
+    existing = {
+        (m.author_id, m.client_id): m
+        for m in Message.objects.filter(
+            author_id__in={r.access.user_id for r in requests},
+            client_id__in={r.client_id for r in requests},
+        )
+    }
+    groups = SupportGroup.objects.in_bulk({r.access.group_id for r in requests})
+    states = {pk: room_state(group, now) for pk, group in groups.items()}
+    enrollments = {
+        pk: (muted_until, reason, status)
+        for pk, muted_until, reason, status in Enrollment.objects.filter(
+            pk__in={r.access.enrollment_id for r in requests if r.access.enrollment_id}
+        ).values_list("pk", "muted_until", "mute_reason", "status")
+    }
+    pending: list[tuple[int, Message, Any, Access]] = []
+    seen: dict[tuple[int, uuid.UUID], Message] = {}
+    last_sent: dict[tuple[int, int], dt.datetime] = {}
+    for i, req in enumerate(requests):
+        access, key = req.access, (req.access.user_id, req.client_id)
+        if key in existing:
+            try:
+                results[i] = _replay(access, existing[key])
+            except SendError as refusal:
+                results[i] = refusal
+            continue
+        if key in seen:  # the same retry twice in one batch: answered with the first
+            continue
+        try:
+            group = groups[access.group_id]
+            check_room_open(access, states[group.pk])
+            _check_member(access, enrollments, now)
+            _check_slow_mode(access, group, now, last_sent)
+        except SendError as refusal:
+            results[i] = refusal
+            continue
+        message, assessment = _prepare(access, group, states[group.pk], req, now)
+        seen[key] = message
+        pending.append((i, message, assessment, access))
+    if pending:
+        _store(pending, results)
+    for j, req in enumerate(requests):
+        # The same retry twice in one batch: the second gets the first one's ack, no broadcast.
+        first = seen.get((req.access.user_id, req.client_id))
+        if results[j] is None and first is not None and first.pk is not None:
+            results[j] = _replay(req.access, first)
+    return [r if r is not None else SendError("invalid", "Please send again.") for r in results]
+
+
+def _check_member(
+    access: Access, enrollments: dict[int, tuple[Any, str, str]], now: dt.datetime
+) -> None:
+    if access.enrollment_id is None:
+        return
+    row = enrollments.get(access.enrollment_id)
+    if row is None or row[2] != EnrollmentStatus.ACTIVE:
+        raise SendError("forbidden", "You are no longer a member of this group.")
+    until, why = row[0], row[1]
+    if until and until > now and not access.moderator:
         raise SendError(
             "muted",
             f"A facilitator has muted you until {until:%H:%M} UTC" + (f": {why}" if why else "."),
             muted_until=until.isoformat(),
         )
-    if group.slow_mode_seconds and not access.moderator:
-        last_at = (
+
+
+def _check_slow_mode(
+    access: Access,
+    group: SupportGroup,
+    now: dt.datetime,
+    last_sent: dict[tuple[int, int], dt.datetime],
+) -> None:
+    if not group.slow_mode_seconds or access.moderator:
+        return
+    key = (group.pk, access.user_id)
+    if key not in last_sent:
+        stored = (
             Message.objects.filter(group=group, author_id=access.user_id)
             .order_by("-id")
             .values_list("created_at", flat=True)
             .first()
         )
-        if last_at and (now - last_at).total_seconds() < group.slow_mode_seconds:
-            wait = group.slow_mode_seconds - (now - last_at).total_seconds()
-            raise SendError(
-                "slow_mode",
-                f"Slow mode is on: one message every {group.slow_mode_seconds} seconds.",
-                retry_after=round(wait, 1),
-            )
-    assessment = assess(body, _crisis_context(access, now))
+        if stored:
+            last_sent[key] = stored
+    last_at = last_sent.get(key)
+    if last_at and (now - last_at).total_seconds() < group.slow_mode_seconds:
+        wait = group.slow_mode_seconds - (now - last_at).total_seconds()
+        raise SendError(
+            "slow_mode",
+            f"Slow mode is on: one message every {group.slow_mode_seconds} seconds.",
+            retry_after=round(wait, 1),
+        )
+    last_sent[key] = now
+
+
+def _prepare(
+    access: Access, group: SupportGroup, state: RoomState, req: SendRequest, now: dt.datetime
+) -> tuple[Message, Any]:
+    assessment = assess(req.body)
+    if assessment.rule_ids:
+        # Earlier signals can only raise a message that carries a signal itself, so the
+        # member's recent history is read only then.
+        assessment = assess(req.body, _crisis_context(access, now))
     # Crisis language is never held: a person reaching out must not be silenced.
     reason: str | None = None
     if assessment.level == "none" and not access.moderator:
         reason = held_reason(
-            body, harassment=assessment.harassment, held_categories=list(group.held_categories)
+            req.body, harassment=assessment.harassment, held_categories=list(group.held_categories)
         )
+    message = Message(
+        group=group,
+        session=state.session,
+        author_id=access.user_id,
+        client_id=req.client_id,
+        body=req.body,
+        status=MessageStatus.HELD if reason else MessageStatus.VISIBLE,
+        held_reason=reason or "",
+        level=assessment.level,
+        category=assessment.category,
+        rule_ids=list(assessment.rule_ids),
+    )
+    return message, assessment
+
+
+def _store(
+    pending: list[tuple[int, Message, Any, Access]],
+    results: list[SendResult | SendError | None],
+) -> None:
+    """Inserts the batch in one transaction, with its alerts. A unique-key clash (another process
+    stored one of these client_ids at the same moment) falls back to one savepoint each."""
+    alerts: dict[int, Any] = {}
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                group=group,
-                session=state.session,
-                author_id=access.user_id,
-                client_id=client_id,
-                body=body,
-                status=MessageStatus.HELD if reason else MessageStatus.VISIBLE,
-                held_reason=reason or "",
-                level=assessment.level,
-                category=assessment.category,
-                rule_ids=list(assessment.rule_ids),
-            )
-            alert = alert_for_message(message=message, assessment=assessment)
+            Message.objects.bulk_create([m for _, m, _, _ in pending])
+            for i, message, assessment, _ in pending:
+                alerts[i] = alert_for_message(message=message, assessment=assessment)
     except IntegrityError:
-        # The same client_id arrived on two sockets at once; the other one stored it.
-        existing = Message.objects.get(author_id=access.user_id, client_id=client_id)
-        return _replay(access, existing)
-    log.info(
-        "message stored id=%s group=%s author=%s level=%s held=%s alert=%s",
-        message.pk,
-        group.pk,
-        access.user_id,
-        assessment.level,
-        reason or "-",
-        alert.pk if alert else "-",
-    )
-    cid = str(client_id)
-    if reason:
-        shown = {**message_dict(message, access.author), "reason": reason}
-        held = {"type": "held.new", "message": shown}
+        alerts = {}
+        for i, message, assessment, access in pending:
+            message.pk = None
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+                    alerts[i] = alert_for_message(message=message, assessment=assessment)
+            except IntegrityError:
+                message.pk = None
+                stored = Message.objects.get(author_id=access.user_id, client_id=message.client_id)
+                results[i] = _replay(access, stored)
+    for i, message, assessment, access in pending:
+        if results[i] is not None:
+            continue
+        alert = alerts.get(i)
+        log.info(
+            "message stored id=%s group=%s author=%s level=%s held=%s alert=%s",
+            message.pk,
+            message.group_id,
+            message.author_id,
+            assessment.level,
+            message.held_reason or "-",
+            alert.pk if alert else "-",
+        )
+        results[i] = _result_for_new(message, assessment, access.author)
+
+
+def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -> SendResult:
+    cid = str(message.client_id)
+    if message.status == MessageStatus.HELD:
+        shown = {**message_dict(message, author), "reason": message.held_reason}
         return SendResult(
-            frames_to_sender=[{"type": "message.held", "client_id": cid, "reason": reason}],
-            moderator_frame=json.dumps(held),
+            frames_to_sender=[
+                {"type": "message.held", "client_id": cid, "reason": message.held_reason}
+            ],
+            moderator_frame=json.dumps({"type": "held.new", "message": shown}),
             message_id=message.pk,
         )
     to_sender: list[dict[str, Any]] = [{"type": "message.ack", "client_id": cid, "id": message.pk}]
     if assessment.level in ("urgent", "emergency"):
         to_sender.append(support_resources_frame(assessment.level, assessment.category))
-    frame = json.dumps({"type": "message.new", "message": message_dict(message, access.author)})
+    frame = json.dumps({"type": "message.new", "message": message_dict(message, author)})
     return SendResult(frames_to_sender=to_sender, room_frame=frame, message_id=message.pk)
 
 

@@ -23,8 +23,9 @@ from django.utils.dateparse import parse_datetime
 
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
 from rooms import actions, events
-from rooms.actions import Access, Refusal, SendError
+from rooms.actions import Access, Refusal, SendError, SendRequest
 from rooms.ratelimit import message_bucket, seconds_text
+from rooms.sending import batcher
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
 from server.observability import request_id, user_id
 
@@ -169,6 +170,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or self._left:
             return
         self._left = True
+        if self._sender is not None:
+            self._sender.cancel()
         SOCKETS.labels("room").dec()
         log.info(
             "room socket closed group=%s user=%s code=%s",
@@ -253,6 +256,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "pong"})
 
     async def on_message_send(self, frame: dict[str, Any]) -> None:
+        """Queued to this socket's sender task: the socket keeps delivering the room's frames
+        while its own sends wait for the database, and its sends keep their order."""
+        if self._sends is None:
+            self._sends = asyncio.Queue()
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+        self._sends.put_nowait(frame)
+
+    _sends: asyncio.Queue | None = None
+    _sender: asyncio.Task | None = None
+
+    async def _send_loop(self) -> None:
+        assert self._sends is not None
+        while True:
+            frame = await self._sends.get()
+            try:
+                await self._handle_send(frame)
+            except Exception:
+                log.exception("message.send failed")
+                cid = frame.get("client_id")
+                await self.send_frame(
+                    _error("unavailable", "That message was not sent. Please send it again.", cid)
+                )
+
+    async def _handle_send(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
         raw_id, body = frame.get("client_id"), frame.get("body")
         try:
@@ -325,12 +352,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             return
         started = time.monotonic()
-        try:
-            result = await database_sync_to_async(actions.message_send)(
-                access=self.access, client_id=client_id, body=body
-            )
-        except SendError as exc:
-            await self.send_frame(exc.frame(cid))
+        result = await batcher().submit(SendRequest(self.access, client_id, body))
+        if isinstance(result, SendError):
+            await self.send_frame(result.frame(cid))
             return
         for out in result.frames_to_sender:
             await self.send_frame(out)

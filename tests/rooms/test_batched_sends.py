@@ -1,0 +1,63 @@
+"""Sends that arrive together are stored together, each with its own answer."""
+
+import datetime as dt
+import uuid
+
+from django.utils import timezone
+
+from moderation.models import Alert
+from rooms.actions import Access, SendError, SendRequest, SendResult, message_send_many, room_access
+from rooms.models import Enrollment, Message
+
+
+def access_for(user, group) -> Access:  # noqa: ANN001
+    return room_access(user=user, group_id=group.pk)
+
+
+def test_a_batch_stores_each_message_once_and_answers_each_sender(world):
+    world.other.save()
+    from rooms.services import enrollment_join
+    from server.accounts.services import account_create
+
+    erin = account_create(username="erin", password="pw-erin-long")
+    enrollment_join(group=world.other, user=erin, alias="Fern", agreement_accepted=True)
+    bob, fern = access_for(world.bob, world.other), access_for(erin, world.other)
+    repeated = uuid.uuid4()
+    results = message_send_many(
+        [
+            SendRequest(bob, repeated, "first"),
+            SendRequest(fern, uuid.uuid4(), "second"),
+            SendRequest(bob, repeated, "first"),  # a retry inside the same batch
+            SendRequest(bob, uuid.uuid4(), "I want to end my life tonight"),
+        ]
+    )
+    assert all(isinstance(r, SendResult) for r in results)
+    first, second, retry, crisis = results
+    assert retry.duplicate and retry.message_id == first.message_id and retry.room_frame is None
+    assert first.room_frame and second.room_frame and crisis.room_frame
+    assert Message.objects.count() == 3
+    assert Alert.objects.get().message_id == crisis.message_id
+    assert [f["type"] for f in crisis.frames_to_sender] == ["message.ack", "support.resources"]
+
+
+def test_one_refused_send_does_not_stop_the_others_in_its_batch(world):
+    bob = access_for(world.bob, world.other)
+    Enrollment.objects.filter(user=world.bob).update(
+        muted_until=timezone.now() + dt.timedelta(minutes=5), mute_reason="breathe"
+    )
+    frank = access_for(world.frank, world.other)
+    muted, fine = message_send_many(
+        [SendRequest(bob, uuid.uuid4(), "hello"), SendRequest(frank, uuid.uuid4(), "welcome")]
+    )
+    assert isinstance(muted, SendError) and muted.code == "muted"
+    assert isinstance(fine, SendResult)
+    assert list(Message.objects.values_list("author_id", flat=True)) == [world.frank.pk]
+
+
+def test_a_batch_retried_after_it_was_stored_is_answered_from_the_database(world):
+    bob = access_for(world.bob, world.other)
+    request = SendRequest(bob, uuid.uuid4(), "once")
+    (stored,) = message_send_many([request])
+    (again,) = message_send_many([request])
+    assert isinstance(again, SendResult) and again.duplicate
+    assert again.message_id == stored.message_id and again.room_frame is None
