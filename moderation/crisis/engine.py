@@ -107,6 +107,9 @@ _QUOTE = re.compile(r"\"[^\"]{1,240}\"|(?<![a-z])'(?:[^']|(?<=[a-z])'(?=[a-z])){
 
 _SELF_CORE = frozenset({"ideation", "intent", "farewell"})
 _SELF_EXTRA = frozenset({"plan", "means", "time", "prep"})
+# Watch-level signs of the writer's own risk that become an emergency next to a concrete
+# component: "i can't do this anymore" + "the pills are counted out".
+_WEAK_CORE = frozenset({"hopeless", "burden", "intent", "ideation", "farewell", "urge"})
 # Signals that count as a "watch sign" when several arrive within the context window.
 _WATCH_SIGNS = frozenset(
     {"burden", "hopeless", "farewell", "prep", "urge", "intent", "means", "plan", "ideation"}
@@ -404,6 +407,18 @@ def _scope_hit(t: _Text, hit: _Hit) -> _Hit | None:
     return hit
 
 
+def _own_component(t: _Text, hit: _Hit, check_subject: bool = True) -> bool:
+    """A means, plan or preparation that is the writer's own and current.
+
+    "he took the gun when he left" or "used to keep pills in my bag" next to hopelessness
+    is not a plan; "the pills are counted out" or "my dad's gun is in the closet" is.
+    """
+    if check_subject and t.subject(hit.start) == "third":
+        return False
+    sent = t.sentence(hit.start)
+    return not (t.any("past", *sent) and not t.any("recent", *sent))
+
+
 def _rid(hit: _Hit) -> str:
     """Rule id as reported; a first-person rule said about someone else is marked so."""
     if hit.at_risk == "other" and hit.entry.at_risk != "other":
@@ -455,7 +470,12 @@ def assess(text: str, context: Context | None = None) -> Assessment:
         return NONE
     if all(e.level == "none" for e, _, _ in raw) and not history:
         present = {e.signal for e, _, _ in raw}
-        if not (present & {"act", "danger", "harassment"}) and len(present) < 2:
+        several_preps = present == {"prep"} and len(raw) >= 2
+        if (
+            not (present & {"act", "danger", "harassment"})
+            and len(present) < 2
+            and not several_preps
+        ):
             # A lone "tonight" or "pills" is ordinary chat; skip the scoping work.
             return Assessment(rule_ids=tuple(sorted({e.id for e, _, _ in raw})))
     t = _Text(norm)
@@ -509,25 +529,45 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
     reasons: set[str] = set()
 
     # Self-harm combination. Core: ideation or a farewell that still stands at urgent after
-    # scoping, or any intent; a "watch" intent ("i'm done.") needs more than a time word.
+    # scoping, or any intent. Weak core: a current watch-level sign of the writer's own risk
+    # (hopelessness, burden, "i'm done", a watch-level farewell or wish, an urge); it needs a
+    # concrete component (means, plan, preparation, a method place), not only a time word.
     own = [h for h in risk if h.category in ("self_harm", "none") and h.at_risk != "other"]
     passive_clauses = {t.clause_start(h.start) for h in own if "passive" in h.entry.flags}
     core: set[str] = set()
     weak_core: set[str] = set()
     extra: set[str] = set()
+    own_extra: set[str] = set()
+    preps: set[str] = set()
     for h in own:
         if h.signal in ("ideation", "farewell", "method") and _RANK[h.level] >= 2:
             core.add("ideation" if h.signal == "method" else h.signal)
-        elif h.signal == "intent":
-            (core if h.level in ("none", "urgent", "emergency") else weak_core).add("intent")
+        elif h.signal == "intent" and h.level in ("none", "urgent", "emergency"):
+            core.add("intent")
+        elif h.signal in _WEAK_CORE and h.level == "watch":
+            if not resolved and "past" not in h.notes:
+                weak_core.add(h.signal)
         elif h.signal in _SELF_EXTRA:
             if h.signal == "time" and t.clause_start(h.start) in passive_clauses:
                 continue  # "i wish i wouldn't wake up tomorrow": the time is part of the wish
             if h.signal == "time" and t.conditional(h.start):
                 continue  # "if the ruling goes against me friday": a date, not a plan
             extra.add(h.signal)
+            if _own_component(t, h, h.signal != "prep"):
+                own_extra.add(h.signal)
+                if h.signal == "prep":
+                    preps.add(h.entry.id if h.entry.id != "prep.affairs" else f"prep@{h.start}")
     strong_extra = extra - {"time"}
     farewells = {h.start for h in own if h.signal == "farewell" and _RANK[h.level] >= 2}
+    # A farewell of any strength (even a bare "goodbye everyone") next to ideation or intent.
+    any_farewell_hits = any(h.signal == "farewell" for h in own) and bool(
+        {h.start for h in own if h.signal == "farewell"}
+        - {h.start for h in own if h.signal in ("ideation", "intent")}
+    )
+    # Farewell signs of any strength; two of them count when at least one is not a bare "bye".
+    any_farewells = {h.start for h in own if h.signal == "farewell"}
+    if not any(h.signal == "farewell" and h.level != "none" for h in own):
+        any_farewells = set()
     hurt_now = {h.signal for h in own if h.signal in ("self_harm", "act", "ideation", "means")}
     place_hits = [h for h in own if h.signal == "place"]
     place_now = bool(place_hits) and bool(
@@ -535,32 +575,48 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
         or any(t.in_sentence("recent", h.start) for h in place_hits)
     )
     # Two different watch-level self signs in one message ("i hate my life ... i want it to
-    # end") read as ideation, not as two separate low-priority notes.
+    # end") read as ideation, not as two separate low-priority notes; so does a watch-level
+    # farewell ("last time i log on") next to hopelessness or burden, or two separate acts of
+    # preparation ("wrote letters to the kids", "updated my will").
     watch_signs = {
         h.signal
         for h in own
-        if h.level == "watch" and h.signal in ("ideation", "hopeless", "burden")
+        if h.level == "watch"
+        and h.signal in ("ideation", "hopeless", "burden")
+        and not resolved
+        and "past" not in h.notes
     }
     if len(watch_signs) >= 2 and "ideation" in watch_signs and _RANK[level] < 2:
         level = "urgent"
         reasons |= watch_signs
+    if _RANK[level] < 2 and (
+        ("farewell" in weak_core and weak_core - {"farewell"})
+        or len(preps) >= 2
+        or len(any_farewells) >= 2
+    ):
+        level = "urgent"
+        reasons |= weak_core | ({"prep"} if preps else set()) | ({"farewell"} & live)
+        category, at_risk = "self_harm", "writer"
     # A bare "bye" or "i love you all" is ordinary chat; next to the means or a note it is not.
     weak_farewell = any(h.signal == "farewell" and h.level == "none" for h in own)
     emergency_self = bool(
         (core and extra)
         or (weak_farewell and (extra - {"time"}))
-        or (weak_core and strong_extra)
+        or (weak_core and (own_extra - {"time"}))
         or ("act" in {h.signal for h in own})
         or ("symptom" in live and hurt_now)
         or place_now
         or len(farewells) >= 2
+        or ((core & {"ideation", "intent"} or "intent" in weak_core) and any_farewell_hits)
+        or (len(any_farewells) >= 2 and "time" in extra)
         or (len(strong_extra) >= 2 and (extra - {"means"}))
         or ("plan" in extra and "time" in extra)
         or ("prep" in extra and "time" in extra)
     )
     if emergency_self:
         level = "emergency"
-        reasons |= core | weak_core | extra | (live & {"act", "symptom", "place", "self_harm"})
+        reasons |= core | weak_core | extra
+        reasons |= live & {"act", "symptom", "place", "self_harm", "farewell"}
         category, at_risk = "self_harm", "writer"
     # Someone else at risk who cannot be reached, or who took something.
     third_now = any(h.signal == "third_person" and t.in_sentence("now", h.start) for h in risk)

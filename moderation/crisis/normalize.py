@@ -36,15 +36,22 @@ _SPELLING_RE = re.compile(
 _LEET_CLASS = "[" + re.escape("".join(sorted(LEET))) + "]"
 # A leet character counts only when it sits inside a word: between letters ("k1ll", "d!e"),
 # or a symbol leading into letters ("$uicide"), or a digit trailing two letters ("di3"); so
-# "$14k", "20 min", "wow!", "1am" and "2nd" stay as typed.
+# "$14k", "20 min", "wow!", "1am" and "2nd" stay as typed. A leading 0 or 3 counts before two
+# letters ("3nd it", "0ff myself"); "3rd" becomes "erd", which no rule reads.
 _LEET_RE = re.compile(
     r"(?<=[a-z])" + _LEET_CLASS + r"+(?=[a-z])"
     r"|(?<![a-z0-9])[$@](?=[a-z]{2})"
-    r"|(?<=[a-z]{2})[013457](?![a-z0-9])"
+    r"|(?<=[a-z013457][a-z])[013457](?![a-z0-9])"
+    r"|(?<![a-z0-9])[03](?!(?:am|pm|rd|th|st)(?![a-z]))(?=[a-z]{2,}(?![0-9]))"
 )
 # Three or more single letters (or leet characters) joined by one separator each: "k i l l",
 # "s.u.i.c.i.d.e", "k-m-s". Two letters ("a.m.") are left alone.
 _SPACED_RE = re.compile(r"(?<![a-z0-9])[a-z0-9@$!](?:[ .\-_*/][a-z0-9@$!]){2,}(?![a-z0-9])")
+# Whole words spelled out letter by letter, with wider gaps between the words:
+# "c a n t  d o  t h i s" -> "cant do this".
+_SPACED_WORDS_RE = re.compile(
+    r"(?<![a-z0-9])[a-z0-9@$!](?: [a-z0-9@$!]|  +[a-z0-9@$!]){3,}(?![a-z0-9])"
+)
 _STRETCHED_RE = re.compile(r"([a-z])\1\1+")
 # A word with letters masked by "*" ("k*ll", "su*c*de"); at least one real letter.
 _CENSORED_RE = re.compile(r"(?<![a-z*])(?=[a-z*]*[a-z])[a-z]*\*[a-z*]*(?![a-z*])")
@@ -64,6 +71,20 @@ _SPELLING_PHRASES = re.compile(
     )
 )
 
+# Every respelled phrase ("sewer slide", "my self") has a first and a last word; a message
+# lacking either cannot contain it, which spares most chat the phrase scan.
+_PHRASE_WORDS = [WORD_RE.findall(k) for k in SPELLING if not WORD_RE.fullmatch(k)]
+_PHRASE_FIRST = frozenset(p[0] for p in _PHRASE_WORDS if p)
+_PHRASE_LAST = frozenset(p[-1] for p in _PHRASE_WORDS if p)
+
+
+def _may_hold_phrase(text: str, words: list[str] | tuple[str, ...]) -> bool:
+    return (
+        not _PHRASE_FIRST.isdisjoint(words)
+        and not _PHRASE_LAST.isdisjoint(words)
+        and _SPELLING_PHRASES.search(text) is not None
+    )
+
 
 def _needs_work(low: str, words: list[str]) -> bool:
     return bool(
@@ -76,7 +97,7 @@ def _needs_work(low: str, words: list[str]) -> bool:
         or "\t" in low
         or "\r" in low
         or not _SPELLING_WORDS.isdisjoint(words)
-        or _SPELLING_PHRASES.search(low)
+        or _may_hold_phrase(low, words)
     )
 
 
@@ -223,6 +244,29 @@ def _unspace(m: re.Match[str]) -> tuple[str, list[int]]:
     return "".join(s[k] for k in kept), kept
 
 
+def _unspace_words(m: re.Match[str]) -> tuple[str, list[int]]:
+    s = m.group()
+    if "  " not in s:
+        return s, list(range(len(s)))
+    out: list[str] = []
+    kept: list[int] = []
+    i = 0
+    while i < len(s):
+        if s[i] != " ":
+            out.append(s[i])
+            kept.append(i)
+            i += 1
+            continue
+        j = i
+        while j < len(s) and s[j] == " ":
+            j += 1
+        if j - i >= 2:
+            out.append(" ")
+            kept.append(i)
+        i = j
+    return "".join(out), kept
+
+
 @lru_cache(maxsize=1024)
 def _uncensor_word(word: str) -> str:
     pattern = re.compile(word.replace("*", "[a-z]"))
@@ -266,6 +310,8 @@ def normalize(text: str) -> Normalized:
         s, starts, ends = _char_pass(text)
     # Order matters: spaced letters may hide leet ("k 1 l l"), leet may hide stretched letters.
     if _SPACED_QUICK.search(s) and _SPACED_RE.search(s):
+        if "  " in s:
+            s, starts, ends = _rewrite(s, starts, ends, _SPACED_WORDS_RE, _unspace_words)
         s, starts, ends = _rewrite(s, starts, ends, _SPACED_RE, _unspace)
     if _LEET_QUICK.search(s) and _LEET_RE.search(s):
         s, starts, ends = _rewrite(s, starts, ends, _LEET_RE, _unleet)
@@ -274,7 +320,7 @@ def normalize(text: str) -> Normalized:
     if "*" in s:
         s, starts, ends = _rewrite(s, starts, ends, _CENSORED_RE, _uncensor)
     words = WORD_RE.findall(s)
-    if not _SPELLING_WORDS.isdisjoint(words) or _SPELLING_PHRASES.search(s):
+    if not _SPELLING_WORDS.isdisjoint(words) or _may_hold_phrase(s, words):
         s, starts, ends = _rewrite(s, starts, ends, _SPELLING_RE, _respell)
         words = WORD_RE.findall(s)
     if "  " in s or "\n" in s or "\t" in s or "\r" in s or "\f" in s or "\v" in s:
