@@ -108,6 +108,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return _page(request, "account.html", page="account")
+
+
+def account_deleted(request: HttpRequest) -> HttpResponse:
+    return _page(request, "account_deleted.html")
+
+
+@login_required
 def catalogue(request: HttpRequest) -> HttpResponse:
     return _page(request, "groups.html", page="groups")
 

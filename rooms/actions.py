@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -350,6 +351,55 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
     return result
 
 
+# Room and member state change rarely (a facilitator locks a room, mutes someone) and every
+# change also reaches the sockets as an event, which the consumers check first. The database
+# re-check below therefore reads through a snapshot at most SNAPSHOT_SECONDS old, refreshed at
+# once in this process when such an event passes through it.
+SNAPSHOT_SECONDS = 1.0
+_rooms: dict[int, tuple[float, SupportGroup, RoomState]] = {}
+_members: dict[int, tuple[float, tuple[Any, str, str]]] = {}
+
+
+def forget_snapshots(
+    *, group_id: int | None = None, enrollment_id: int | None = None, everything: bool = False
+) -> None:
+    if everything:
+        _rooms.clear()
+        _members.clear()
+    if group_id is not None:
+        _rooms.pop(group_id, None)
+    if enrollment_id is not None:
+        _members.pop(enrollment_id, None)
+
+
+def _room_snapshots(
+    group_ids: set[int], now: dt.datetime
+) -> dict[int, tuple[SupportGroup, RoomState]]:
+    clock = time.monotonic()
+    stale = {pk for pk in group_ids if pk not in _rooms or clock - _rooms[pk][0] > SNAPSHOT_SECONDS}
+    if stale:
+        for pk, group in SupportGroup.objects.in_bulk(stale).items():
+            _rooms[pk] = (clock, group, room_state(group, now))
+    return {pk: (_rooms[pk][1], _rooms[pk][2]) for pk in group_ids if pk in _rooms}
+
+
+def _member_snapshots(enrollment_ids: set[int]) -> dict[int, tuple[Any, str, str]]:
+    clock = time.monotonic()
+    stale = {
+        pk
+        for pk in enrollment_ids
+        if pk not in _members or clock - _members[pk][0] > SNAPSHOT_SECONDS
+    }
+    if stale:
+        for pk, muted_until, reason, status in Enrollment.objects.filter(pk__in=stale).values_list(
+            "pk", "muted_until", "mute_reason", "status"
+        ):
+            _members[pk] = (clock, (muted_until, reason, status))
+        for pk in stale - {pk for pk in stale if pk in _members and _members[pk][0] == clock}:
+            _members.pop(pk, None)  # gone: the member left or was removed
+    return {pk: _members[pk][1] for pk in enrollment_ids if pk in _members}
+
+
 def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendError]:
     """Stores messages once per (author, client_id) and returns, for each, what to tell whom.
 
@@ -359,43 +409,29 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
     and not muted, slow mode."""
     now = timezone.now()
     results: list[SendResult | SendError | None] = [None] * len(requests)
-    existing = {
-        (m.author_id, m.client_id): m
-        for m in Message.objects.filter(
-            author_id__in={r.access.user_id for r in requests},
-            client_id__in={r.client_id for r in requests},
-        )
-    }
-    groups = SupportGroup.objects.in_bulk({r.access.group_id for r in requests})
-    states = {pk: room_state(group, now) for pk, group in groups.items()}
-    enrollments = {
-        pk: (muted_until, reason, status)
-        for pk, muted_until, reason, status in Enrollment.objects.filter(
-            pk__in={r.access.enrollment_id for r in requests if r.access.enrollment_id}
-        ).values_list("pk", "muted_until", "mute_reason", "status")
-    }
+    # A retry of a stored message is recognised by the unique key when inserting (see _store),
+    # so the common case reads nothing here but the short-lived room and member snapshots.
+    states = _room_snapshots({r.access.group_id for r in requests}, now)
+    groups = {pk: group for pk, (group, _) in states.items()}
+    enrollments = _member_snapshots(
+        {r.access.enrollment_id for r in requests if r.access.enrollment_id}
+    )
     pending: list[tuple[int, Message, Any, Access]] = []
     seen: dict[tuple[int, uuid.UUID], Message] = {}
     last_sent: dict[tuple[int, int], dt.datetime] = {}
     for i, req in enumerate(requests):
         access, key = req.access, (req.access.user_id, req.client_id)
-        if key in existing:
-            try:
-                results[i] = _replay(access, existing[key])
-            except SendError as refusal:
-                results[i] = refusal
-            continue
         if key in seen:  # the same retry twice in one batch: answered with the first
             continue
         try:
             group = groups[access.group_id]
-            check_room_open(access, states[group.pk])
+            check_room_open(access, states[group.pk][1])
             _check_member(access, enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
         except SendError as refusal:
             results[i] = refusal
             continue
-        message, assessment = _prepare(access, group, states[group.pk], req, now)
+        message, assessment = _prepare(access, group, states[group.pk][1], req, now)
         seen[key] = message
         pending.append((i, message, assessment, access))
     if pending:
@@ -506,7 +542,10 @@ def _store(
             except IntegrityError:
                 message.pk = None
                 stored = Message.objects.get(author_id=access.user_id, client_id=message.client_id)
-                results[i] = _replay(access, stored)
+                try:
+                    results[i] = _replay(access, stored)
+                except SendError as refusal:
+                    results[i] = refusal
     for i, message, assessment, access in pending:
         if results[i] is not None:
             continue

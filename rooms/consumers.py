@@ -38,18 +38,26 @@ _heartbeats: dict[int, asyncio.Task] = {}
 _consumers: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
+LAYER_CHECK_SECONDS = 2.0
+
+
 async def _heartbeat_forever() -> None:
+    """Every few seconds: notice a Redis that came back empty (and resync the sockets); every
+    PRESENCE_HEARTBEAT_SECONDS: mark this process alive for presence."""
+    last_beat = float("-inf")
     while True:
-        try:
-            await database_sync_to_async(actions.heartbeat)(process=PROCESS_ID)
-        except Exception:
-            log.exception("presence heartbeat failed")
+        if time.monotonic() - last_beat >= settings.PRESENCE_HEARTBEAT_SECONDS:
+            try:
+                await database_sync_to_async(actions.heartbeat)(process=PROCESS_ID)
+                last_beat = time.monotonic()
+            except Exception:
+                log.exception("presence heartbeat failed")
         try:
             if await layer_lost_state():
                 await resync_all()
         except Exception as exc:  # Redis down: sockets recover when it is back
             log.warning("channel layer unreachable: %s", type(exc).__name__)
-        await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+        await asyncio.sleep(min(LAYER_CHECK_SECONDS, settings.PRESENCE_HEARTBEAT_SECONDS))
 
 
 _epoch_clients: dict[int, Any] = {}
@@ -412,12 +420,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_state(self, event: dict[str, Any]) -> None:
         self.room = event["room"]
+        actions.forget_snapshots(group_id=self.room.get("group_id"))
         await self.send_frame({"type": "room.state", "room": self.room})
 
     async def member_muted(self, event: dict[str, Any]) -> None:
         if self.access is None or event.get("group_id") != self.access.group_id:
             return
         self.muted_until = event.get("muted_until")
+        actions.forget_snapshots(enrollment_id=self.access.enrollment_id)
         await self.send_frame({**event, "type": "member.muted"})
 
     async def room_notice(self, event: dict[str, Any]) -> None:

@@ -37,6 +37,11 @@ DELIVERIES = Counter(
 SOCKETS = Gauge(
     "haven_open_sockets", "Open WebSockets in this process", ["kind"], registry=REGISTRY
 )
+# Every series exists from the start, so a fresh process reports zeros rather than nothing.
+for _kind in ("room", "alerts"):
+    SOCKETS.labels(_kind)
+for _outcome in ("delivered", "held"):
+    MESSAGES.labels(_outcome)
 ACK_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 
 

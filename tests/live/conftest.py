@@ -220,7 +220,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def redis_layers(redis: Redis) -> dict[str, Any]:
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # The same layer the servers use with REDIS_URL set (server/settings.py).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [redis.url]},
         }
     }
