@@ -4,11 +4,14 @@ in Redis (one atomic script), so it holds across web processes; without, in this
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,15 @@ class TokenBucket:
         if client is None:
             client = aioredis.from_url(self.redis_url)
             self._clients[loop_id] = client
-        allowed, tokens = await client.eval(  # type: ignore[attr-defined]
-            _LUA, 1, f"ratelimit:{key}", self.burst, self.per_second
-        )
+        try:
+            allowed, tokens = await client.eval(  # type: ignore[attr-defined]
+                _LUA, 1, f"ratelimit:{key}", self.burst, self.per_second
+            )
+        except Exception as exc:
+            # Fail open: while Redis is away a member's words must still get through; the
+            # database stores them and the limit resumes when Redis is back.
+            log.warning("rate limit unavailable: %s", type(exc).__name__)
+            return Verdict(True, 0.0)
         tokens_f = float(tokens)
         return Verdict(bool(allowed), 0.0 if allowed else self._retry_after(tokens_f))
 
