@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
-from rooms import actions, events
+from rooms import actions, events, hub
 from rooms.actions import Access, Refusal, SendError, SendRequest
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
@@ -84,6 +84,7 @@ async def resync_all() -> None:
     """Re-joins every local socket's groups and asks its client to catch up from the database,
     since anything published while Redis was away never arrived."""
     log.warning("channel layer lost its state; resyncing %d sockets", len(_consumers))
+    await hub.rejoin_all()
     for consumer in list(_consumers):
         for name in consumer.groups:
             await consumer.channel_layer.group_add(name, consumer.channel_name)
@@ -147,9 +148,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.access = access
         request_id.set(f"ws-{uuid.uuid4().hex[:12]}")
         user_id.set(str(access.user_id))
-        for name in (events.room_group(group_id), events.user_group(access.user_id)):
-            self.groups.append(name)
-            await self.channel_layer.group_add(name, self.channel_name)
+        # Room events arrive through the process's one subscription to the room (rooms/hub.py);
+        # events for this person (revocation, mutes, private notices) through their own group.
+        await hub.join(events.room_group(group_id), self)
+        self.groups.append(events.user_group(access.user_id))
+        await self.channel_layer.group_add(events.user_group(access.user_id), self.channel_name)
         ensure_heartbeat()
         hello = await database_sync_to_async(actions.room_join)(
             access=access, channel_name=self.channel_name, process=PROCESS_ID
@@ -157,6 +160,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room = hello["room"]
         self.muted_until = hello["you"].get("muted_until")
         await self.send_frame(hello)
+        # hello comes first; room events that arrived meanwhile follow it, in order.
+        self._ready = True
+        while self._early:
+            await self.dispatch(self._early.pop(0))
         _consumers.add(self)
         SOCKETS.labels("room").inc()
         log.info("room socket open group=%s user=%s", group_id, access.user_id)
@@ -173,6 +180,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.disconnect(1011)
 
     _left = False
+    _ready = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._early: list[dict[str, Any]] = []  # room events that arrived before hello
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """Called by the room subscription (rooms/hub.py) for each room event."""
+        if not self._ready:
+            self._early.append(event)
+            return
+        await self.dispatch(event)
 
     async def disconnect(self, code: int) -> None:
         if self.access is None or self._left:
@@ -180,6 +199,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._left = True
         if self._sender is not None:
             self._sender.cancel()
+        await hub.leave(events.room_group(self.access.group_id), self)
         SOCKETS.labels("room").dec()
         log.info(
             "room socket closed group=%s user=%s code=%s",

@@ -54,10 +54,25 @@ class World:
         return client
 
 
+def seed_support_resources() -> None:
+    """The data migration's crisis resources; a transactional test's flush removes them."""
+    import importlib
+
+    from django.apps import apps
+
+    from moderation.models import SupportResource
+
+    if not SupportResource.objects.exists():
+        seed = importlib.import_module("moderation.migrations.0002_seed_resources").seed
+        seed(apps, None)
+
+
 @pytest.fixture
 def world(db) -> World:  # noqa: ANN001
     from rooms.services import enrollment_join, group_create
     from server.accounts.services import account_create
+
+    seed_support_resources()
 
     def make(name: str, role: str = "member"):  # noqa: ANN202
         return account_create(

@@ -86,11 +86,15 @@ class Socket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        self.backlog: list[dict[str, Any]] = []
 
     def send(self, frame: dict[str, Any] | str) -> None:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     def recv(self, timeout: float = 5) -> dict[str, Any]:
+        """The next frame: one set aside by recv_type_of first, then the socket's."""
+        if self.backlog:
+            return self.backlog.pop(0)
         return json.loads(self.ws.recv(timeout=timeout))
 
     def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
@@ -108,10 +112,17 @@ class Socket:
         return self.recv_type_of(("message.ack", "error", "message.held"))
 
     def recv_type_of(self, kinds: tuple[str, ...], timeout: float = 5) -> dict[str, Any]:
+        """The first frame of these types. Frames of other types are set aside for later
+        calls: the server does not promise an order between, say, a command's action.done and
+        the events the command caused."""
+        for i, frame in enumerate(self.backlog):
+            if frame["type"] in kinds:
+                return self.backlog.pop(i)
         while True:
-            frame = self.recv(timeout)
+            frame = json.loads(self.ws.recv(timeout=timeout))
             if frame["type"] in kinds:
                 return frame
+            self.backlog.append(frame)
 
     def recv_message(self, message_id: int, timeout: float = 5) -> dict[str, Any]:
         """The `message` of the message.new with this id; other frames before it are skipped."""
