@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
-export DJANGO_SETTINGS_MODULE := server.settings
 
 .PHONY: setup run test lint format eval bench cluster
 

@@ -249,6 +249,10 @@ def room_leave(*, access: Access, channel_name: str) -> None:
             unattended_check(group_id=access.group_id)
 
 
+def last_message_id() -> int:
+    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
 def presence_frame(group_id: int) -> str:
     return json.dumps({"type": "presence", "present": present_members(group_id)})
 

@@ -39,12 +39,14 @@ _consumers: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
 LAYER_CHECK_SECONDS = 2.0
+RESYNC_AGAIN_AFTER = (3.0, 5.0)  # seconds after the first resync, then after the second
 
 
 async def _heartbeat_forever() -> None:
     """Every few seconds: notice a Redis that came back empty (and resync the sockets); every
     PRESENCE_HEARTBEAT_SECONDS: mark this process alive for presence."""
     last_beat = float("-inf")
+    last_good_id = 0
     while True:
         if time.monotonic() - last_beat >= settings.PRESENCE_HEARTBEAT_SECONDS:
             try:
@@ -54,7 +56,13 @@ async def _heartbeat_forever() -> None:
                 log.exception("presence heartbeat failed")
         try:
             if await layer_lost_state():
-                await resync_all()
+                # Everything after the last id known while the layer was fine may have been
+                # missed; a second and third resync cover the moments the layer needs to
+                # subscribe again.
+                await resync_all(after_id=last_good_id)
+                asyncio.get_running_loop().create_task(resync_later(last_good_id))
+            elif settings.REDIS_URL:
+                last_good_id = await database_sync_to_async(actions.last_message_id)()
         except Exception as exc:  # Redis down: sockets recover when it is back
             log.warning("channel layer unreachable: %s", type(exc).__name__)
         await asyncio.sleep(min(LAYER_CHECK_SECONDS, settings.PRESENCE_HEARTBEAT_SECONDS))
@@ -80,15 +88,28 @@ async def layer_lost_state() -> bool:
     return bool(created) and not first
 
 
-async def resync_all() -> None:
+async def resync_later(after_id: int) -> None:
+    for delay in RESYNC_AGAIN_AFTER:
+        await asyncio.sleep(delay)
+        await resync_all(after_id=after_id)
+
+
+async def resync_all(*, after_id: int = 0) -> None:
     """Re-joins every local socket's groups and asks its client to catch up from the database,
-    since anything published while Redis was away never arrived."""
+    since anything published while Redis was away never arrived. `after_id` is the last message
+    id known before the outage: the client catches up from there or from its own last id,
+    whichever is lower."""
     log.warning("channel layer lost its state; resyncing %d sockets", len(_consumers))
-    await hub.rejoin_all()
+    try:
+        await hub.rejoin_all()
+        for consumer in list(_consumers):
+            for name in consumer.groups:
+                await consumer.channel_layer.group_add(name, consumer.channel_name)
+    except Exception as exc:
+        log.warning("rejoining after the outage failed: %s", type(exc).__name__)
+    frame = {"type": "resync", "after_id": after_id, "detail": "Catch up with history."}
     for consumer in list(_consumers):
-        for name in consumer.groups:
-            await consumer.channel_layer.group_add(name, consumer.channel_name)
-        await consumer.send_frame({"type": "resync", "detail": "Catch up with history."})
+        await consumer.send_frame(frame)
 
 
 def ensure_heartbeat() -> None:

@@ -20,7 +20,7 @@ def test_a_member_downloads_their_data_and_deletes_their_account(world: Any, new
     page = new_page()
     sign_in(page, "alice")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_visible()
     shoot(page, "account")
 
     with page.expect_download() as download:
@@ -37,7 +37,7 @@ def test_a_member_downloads_their_data_and_deletes_their_account(world: Any, new
 
     page.get_by_label("Your password, to confirm").fill("pw-alice-long")
     page.get_by_role("button", name="Delete my account").click()
-    expect(page.get_by_role("heading", name="Your account is deleted")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your account is deleted", exact=True)).to_be_visible()
     assert not User.objects.get(pk=world.alice.pk).is_active
     assert not Message.objects.filter(author_id=world.alice.pk).exists()
 

@@ -174,10 +174,11 @@ class RoomClient:
         finally:
             await ws.close()
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, after_id: int | None = None) -> None:
         assert self.ws is not None
+        start = self.max_id if after_id is None else min(self.max_id, after_id)
         await self.ws.send(
-            json.dumps({"type": "history", "after_id": self.max_id, "limit": CATCH_UP_PAGE})
+            json.dumps({"type": "history", "after_id": start, "limit": CATCH_UP_PAGE})
         )
 
     async def _handle(self, frame: dict[str, Any]) -> None:
@@ -208,7 +209,7 @@ class RoomClient:
                 self.said_at[frame["id"]] = pending.queued_at
         elif kind == "resync":
             self.resyncs.append(time.monotonic())
-            await self._catch_up()
+            await self._catch_up(frame.get("after_id"))
         elif kind == "error":
             self.errors.append(frame)
             if not self._live.is_set():

@@ -228,7 +228,7 @@ function handle(frame) {
     case "resync":
       // The server's channel layer restarted: anything announced meanwhile never arrived.
       state.markerBefore = state.maxId;
-      catchUp();
+      catchUp(frame.after_id);
       break;
     case "hidden":
       return onHidden(frame.authors);
@@ -278,9 +278,10 @@ function onHello(frame) {
 // order, so catching up starts a little before the highest id seen; duplicates are dropped by id.
 const CATCH_UP_OVERLAP = 20;
 
-function catchUp() {
+function catchUp(sinceId) {
+  const from = typeof sinceId === "number" ? Math.min(state.maxId, sinceId) : state.maxId;
   requestHistory("after", {
-    after_id: Math.max(0, state.maxId - CATCH_UP_OVERLAP),
+    after_id: Math.max(0, from - CATCH_UP_OVERLAP),
     limit: CATCH_UP_PAGE,
   });
 }
