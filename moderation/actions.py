@@ -70,6 +70,13 @@ def enrollment_by_key(group_id: int, key: Any) -> Enrollment:
     return enrollment
 
 
+def notify_member(*, user_id: int, group_id: int, frame: dict[str, Any]) -> None:
+    """A private frame, after commit, to this person's sockets in this room only."""
+    events.send_on_commit(
+        events.user_group(user_id), {"type": "room.notice", "group_id": group_id, "frame": frame}
+    )
+
+
 def _notify_room_state(group: SupportGroup, notice: str = "") -> None:
     group.refresh_from_db()
     state = room_state(group).as_dict(group)
@@ -246,16 +253,13 @@ def held_approve(*, by: User, message: Message) -> Message:
             events.room_group(delivered.group_id),
             {"type": "room.frame", "text": frame, "author": author["id"]},
         )
-        events.send_on_commit(
-            events.user_group(delivered.author_id),
-            {
-                "type": "room.notice",
-                "group_id": delivered.group_id,
-                "frame": {
-                    "type": "message.ack",
-                    "client_id": str(delivered.client_id),
-                    "id": delivered.pk,
-                },
+        notify_member(
+            user_id=delivered.author_id,
+            group_id=delivered.group_id,
+            frame={
+                "type": "message.ack",
+                "client_id": str(delivered.client_id),
+                "id": delivered.pk,
             },
         )
     return delivered
@@ -278,17 +282,14 @@ def held_reject(*, by: User, message: Message, reason: str = "") -> Message:
             message_id=message.pk,
             reason=reason,
         )
-        events.send_on_commit(
-            events.user_group(message.author_id),
-            {
-                "type": "room.notice",
-                "group_id": message.group_id,
-                "frame": {
-                    "type": "message.rejected",
-                    "client_id": str(message.client_id),
-                    "reason": reason or "A moderator decided not to share this message.",
-                    "by": MODERATOR,
-                },
+        notify_member(
+            user_id=message.author_id,
+            group_id=message.group_id,
+            frame={
+                "type": "message.rejected",
+                "client_id": str(message.client_id),
+                "reason": reason or "A moderator decided not to share this message.",
+                "by": MODERATOR,
             },
         )
     return message
@@ -386,17 +387,14 @@ def checkin_open(
                 alert=alert,
                 checkin_group=room.pk,
             )
-        events.send_on_commit(
-            events.user_group(enrollment.user_id),
-            {
-                "type": "room.notice",
-                "group_id": group.pk,
-                "frame": {
-                    "type": "checkin.invite",
-                    "group_id": room.pk,
-                    "by": MODERATOR,
-                    "detail": "A facilitator would like to check in with you privately.",
-                },
+        notify_member(
+            user_id=enrollment.user_id,
+            group_id=group.pk,
+            frame={
+                "type": "checkin.invite",
+                "group_id": room.pk,
+                "by": MODERATOR,
+                "detail": "A facilitator would like to check in with you privately.",
             },
         )
     return room
@@ -451,13 +449,10 @@ def report_resolve(*, by: User, report: Report, note: str = "") -> Report:
                 message_id=report.message_id,
                 reason=note,
             )
-            events.send_on_commit(
-                events.user_group(report.reporter_id),
-                {
-                    "type": "room.notice",
-                    "group_id": report.group_id,
-                    "frame": {"type": "report.resolved", "report_id": report.pk},
-                },
+            notify_member(
+                user_id=report.reporter_id,
+                group_id=report.group_id,
+                frame={"type": "report.resolved", "report_id": report.pk},
             )
     return report
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -21,11 +21,7 @@ from moderation.models import Alert, AuditEntry, Outcome, Report
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import can_moderate, is_admin
 from server.accounts.models import Role
-from server.api import current_user
-
-
-class ErrorOut(serializers.Serializer):
-    detail = serializers.CharField()
+from server.api import ERRORS, current_user
 
 
 class ActionOut(serializers.Serializer):
@@ -50,14 +46,6 @@ class FeedbackOut(serializers.Serializer):
 
 class HiddenOut(serializers.Serializer):
     hidden = serializers.ListField(child=serializers.CharField())
-
-
-ERRORS = {
-    400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus field messages."),
-    401: OpenApiResponse(ErrorOut, description="Not signed in."),
-    403: OpenApiResponse(ErrorOut, description="Not allowed for your role or group."),
-    404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
-}
 
 
 class AlertOut(serializers.Serializer):

@@ -14,7 +14,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -38,14 +37,7 @@ from rooms.models import (
 )
 from rooms.scheduling import parse_rrule
 from server.accounts.models import User
-from server.api import ErrorOut, current_user
-
-ERRORS = {
-    400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus messages per field."),
-    401: OpenApiResponse(ErrorOut, description="Not signed in."),
-    403: OpenApiResponse(ErrorOut, description="Signed in but not allowed."),
-    404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
-}
+from server.api import ERRORS, current_user
 
 
 class RecurrenceField(serializers.Serializer):

@@ -4,7 +4,7 @@ from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -19,6 +19,15 @@ class ErrorOut(serializers.Serializer):
     (nested objects for nested input, such as `recurrence.rrule`)."""
 
     detail = serializers.CharField(help_text="What went wrong and what to do.")
+
+
+# The documented error responses, shared by every view.
+ERRORS = {
+    400: OpenApiResponse(ErrorOut, description="Invalid input: `detail` plus messages per field."),
+    401: OpenApiResponse(ErrorOut, description="Not signed in."),
+    403: OpenApiResponse(ErrorOut, description="Signed in but not allowed (role or group)."),
+    404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
+}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
