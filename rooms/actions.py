@@ -360,48 +360,33 @@ def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResu
 # re-check below therefore reads through a snapshot at most SNAPSHOT_SECONDS old, refreshed at
 # once in this process when such an event passes through it.
 SNAPSHOT_SECONDS = 1.0
-_rooms: dict[int, tuple[float, SupportGroup, RoomState]] = {}
-_members: dict[int, tuple[float, tuple[Any, str, str]]] = {}
+# group id -> (taken at, group, room state, {enrollment id: (muted until, reason, status)})
+_rooms: dict[int, tuple[float, SupportGroup, RoomState, dict[int, tuple[Any, str, str]]]] = {}
 
 
-def forget_snapshots(
-    *, group_id: int | None = None, enrollment_id: int | None = None, everything: bool = False
-) -> None:
+def forget_snapshots(*, group_id: int | None = None, everything: bool = False) -> None:
     if everything:
         _rooms.clear()
-        _members.clear()
     if group_id is not None:
         _rooms.pop(group_id, None)
-    if enrollment_id is not None:
-        _members.pop(enrollment_id, None)
 
 
 def _room_snapshots(
     group_ids: set[int], now: dt.datetime
-) -> dict[int, tuple[SupportGroup, RoomState]]:
+) -> dict[int, tuple[SupportGroup, RoomState, dict[int, tuple[Any, str, str]]]]:
+    """The group, its room state and its members' standing, read at most once a second per
+    room: one query for the room's members instead of one per sender."""
     clock = time.monotonic()
     stale = {pk for pk in group_ids if pk not in _rooms or clock - _rooms[pk][0] > SNAPSHOT_SECONDS}
     if stale:
+        members: dict[int, dict[int, tuple[Any, str, str]]] = {pk: {} for pk in stale}
+        for pk, group_id, muted_until, reason, status in Enrollment.objects.filter(
+            group_id__in=stale
+        ).values_list("pk", "group_id", "muted_until", "mute_reason", "status"):
+            members[group_id][pk] = (muted_until, reason, status)
         for pk, group in SupportGroup.objects.in_bulk(stale).items():
-            _rooms[pk] = (clock, group, room_state(group, now))
-    return {pk: (_rooms[pk][1], _rooms[pk][2]) for pk in group_ids if pk in _rooms}
-
-
-def _member_snapshots(enrollment_ids: set[int]) -> dict[int, tuple[Any, str, str]]:
-    clock = time.monotonic()
-    stale = {
-        pk
-        for pk in enrollment_ids
-        if pk not in _members or clock - _members[pk][0] > SNAPSHOT_SECONDS
-    }
-    if stale:
-        for pk, muted_until, reason, status in Enrollment.objects.filter(pk__in=stale).values_list(
-            "pk", "muted_until", "mute_reason", "status"
-        ):
-            _members[pk] = (clock, (muted_until, reason, status))
-        for pk in stale - {pk for pk in stale if pk in _members and _members[pk][0] == clock}:
-            _members.pop(pk, None)  # gone: the member left or was removed
-    return {pk: _members[pk][1] for pk in enrollment_ids if pk in _members}
+            _rooms[pk] = (clock, group, room_state(group, now), members[pk])
+    return {pk: _rooms[pk][1:] for pk in group_ids if pk in _rooms}
 
 
 def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendError]:
@@ -415,11 +400,10 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
     results: list[SendResult | SendError | None] = [None] * len(requests)
     # A retry of a stored message is recognised by the unique key when inserting (see _store),
     # so the common case reads nothing here but the short-lived room and member snapshots.
-    states = _room_snapshots({r.access.group_id for r in requests}, now)
-    groups = {pk: group for pk, (group, _) in states.items()}
-    enrollments = _member_snapshots(
-        {r.access.enrollment_id for r in requests if r.access.enrollment_id}
-    )
+    snapshots = _room_snapshots({r.access.group_id for r in requests}, now)
+    groups = {pk: snapshot[0] for pk, snapshot in snapshots.items()}
+    states = {pk: snapshot[1] for pk, snapshot in snapshots.items()}
+    enrollments = {pk: row for snapshot in snapshots.values() for pk, row in snapshot[2].items()}
     pending: list[tuple[int, Message, Any, Access]] = []
     seen: dict[tuple[int, uuid.UUID], Message] = {}
     last_sent: dict[tuple[int, int], dt.datetime] = {}
@@ -429,13 +413,13 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
             continue
         try:
             group = groups[access.group_id]
-            check_room_open(access, states[group.pk][1])
+            check_room_open(access, states[group.pk])
             _check_member(access, enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
         except SendError as refusal:
             results[i] = refusal
             continue
-        message, assessment = _prepare(access, group, states[group.pk][1], req, now)
+        message, assessment = _prepare(access, group, states[group.pk], req, now)
         seen[key] = message
         pending.append((i, message, assessment, access))
     if pending:

@@ -468,7 +468,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or event.get("group_id") != self.access.group_id:
             return
         self.muted_until = event.get("muted_until")
-        actions.forget_snapshots(enrollment_id=self.access.enrollment_id)
+        actions.forget_snapshots(group_id=self.access.group_id)
         await self.send_frame({**event, "type": "member.muted"})
 
     async def room_notice(self, event: dict[str, Any]) -> None:
