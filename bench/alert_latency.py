@@ -89,8 +89,9 @@ def setup(rooms: int, members: int) -> list[dict]:
     return out
 
 
-async def run_once(a: Daphne, b: Daphne, rooms: list[dict], duration: float,
-                   crisis_every: float) -> dict:
+async def run_once(
+    a: Daphne, b: Daphne, rooms: list[dict], duration: float, crisis_every: float
+) -> dict:
     import websockets
 
     sent_at: dict[str, float] = {}  # client_id -> intended send time
@@ -102,8 +103,10 @@ async def run_once(a: Daphne, b: Daphne, rooms: list[dict], duration: float,
 
     async def connect(server: Daphne, group: int, cookie: str):  # noqa: ANN202
         ws = await websockets.connect(
-            f"{server.ws_url}/ws/rooms/{group}/", origin=server.url,
-            additional_headers={"Cookie": cookie}, max_queue=None,
+            f"{server.ws_url}/ws/rooms/{group}/",
+            origin=server.url,
+            additional_headers={"Cookie": cookie},
+            max_queue=None,
         )
         while json.loads(await ws.recv())["type"] != "hello":
             pass
@@ -197,8 +200,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="haven-alert-bench-"))
     redis = start_redis(str(work))
     db = f"sqlite:///{work / 'db.sqlite3'}"
-    env = service_env(DATABASE_URL=db, REDIS_URL=redis.url, RATE_LIMIT_PER_SECOND="0",
-                      LOG_LEVEL="WARNING", EMBEDDED_WORKER="0")
+    env = service_env(
+        DATABASE_URL=db,
+        REDIS_URL=redis.url,
+        RATE_LIMIT_PER_SECOND="0",
+        LOG_LEVEL="WARNING",
+        EMBEDDED_WORKER="0",
+    )
     manage("migrate", "-v0", env=env)
     os.environ.update(env)
     rooms = setup(args.rooms, args.members)
@@ -209,11 +217,13 @@ def main() -> None:
         for i in range(args.repeats):
             result = asyncio.run(run_once(a, b, rooms, args.duration, args.crisis_every))
             runs.append(result)
-            print(f"run {i + 1}: crisis {result['crisis_sent']} -> alerts "
-                  f"{result['alerts_received']}; alert p50 {result['alert_p50']:.1f} ms "
-                  f"p99 {result['alert_p99']:.1f} ms; ordinary message p50 "
-                  f"{result['plain_p50']:.1f} ms p99 {result['plain_p99']:.1f} ms "
-                  f"({result['plain_count']} deliveries)")
+            print(
+                f"run {i + 1}: crisis {result['crisis_sent']} -> alerts "
+                f"{result['alerts_received']}; alert p50 {result['alert_p50']:.1f} ms "
+                f"p99 {result['alert_p99']:.1f} ms; ordinary message p50 "
+                f"{result['plain_p50']:.1f} ms p99 {result['plain_p99']:.1f} ms "
+                f"({result['plain_count']} deliveries)"
+            )
     finally:
         a.stop()
         b.stop()
@@ -224,14 +234,20 @@ def main() -> None:
 
     lost = sum(r["crisis_sent"] - r["alerts_received"] for r in runs)
     print()
-    print(f"load: {args.rooms} rooms x {args.members} members x 1 msg/s on process A; "
-          f"facilitators on process B; Redis channel layer; {args.repeats} run(s) of "
-          f"{args.duration:.0f} s")
-    print(f"crisis -> alert.new (other process): p50 {med('alert_p50'):.1f} ms, "
-          f"p99 {med('alert_p99'):.1f} ms (target p99 < 250 ms: "
-          f"{'met' if med('alert_p99') < 250 else 'MISSED'}); alerts lost: {lost}")
-    print(f"baseline ordinary message -> message.new, same run: p50 {med('plain_p50'):.1f} ms, "
-          f"p99 {med('plain_p99'):.1f} ms")
+    print(
+        f"load: {args.rooms} rooms x {args.members} members x 1 msg/s on process A; "
+        f"facilitators on process B; Redis channel layer; {args.repeats} run(s) of "
+        f"{args.duration:.0f} s"
+    )
+    print(
+        f"crisis -> alert.new (other process): p50 {med('alert_p50'):.1f} ms, "
+        f"p99 {med('alert_p99'):.1f} ms (target p99 < 250 ms: "
+        f"{'met' if med('alert_p99') < 250 else 'MISSED'}); alerts lost: {lost}"
+    )
+    print(
+        f"baseline ordinary message -> message.new, same run: p50 {med('plain_p50'):.1f} ms, "
+        f"p99 {med('plain_p99'):.1f} ms"
+    )
     print(f"ratio alert/ordinary p99: {med('alert_p99') / med('plain_p99'):.2f}")
 
 
