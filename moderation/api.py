@@ -101,7 +101,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Alerts you may handle (facilitators: your groups, plus on-call escalations)",
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        # One query for the members' aliases of the whole page, not one per alert.
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(services.alert_dicts(list(page or [])))
 
     @extend_schema(
         summary="Acknowledge an alert (stops escalation)",

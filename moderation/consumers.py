@@ -33,7 +33,7 @@ def alerts_hello(user: Any) -> dict[str, Any]:
             "role": user.role,
             "on_call": user.on_call,
         },
-        "alerts": [services.alert_dict(a) for a in queue],
+        "alerts": services.alert_dicts(queue),
     }
 
 

@@ -158,47 +158,46 @@ def alerts_visible(user: User) -> QuerySet[Alert]:
 # ---------------------------------------------------------------- frames
 
 
-def member_alias(group_id: int, user_id: int | None) -> str:
-    if user_id is None:
-        return ""
-    alias = (
-        Enrollment.objects.filter(group_id=group_id, user_id=user_id)
-        .values_list("alias", flat=True)
-        .first()
-    )
-    return alias or ""
-
-
 def alert_dict(alert: Alert) -> dict[str, Any]:
-    """The alert as facilitators see it, with the message in context (never logged)."""
-    message = alert.message
-    return {
-        "id": alert.pk,
-        "kind": alert.kind,
-        "level": alert.level,
-        "category": alert.category,
-        "message_id": alert.message_id,
-        "message_text": message.body if message is not None and message.body else "",
-        "group_id": alert.group_id,
-        "group_name": alert.group.name,
-        "member": (
-            {"id": f"m{e.pk}", "alias": e.alias}
-            if (
-                e := Enrollment.objects.filter(
-                    group_id=alert.group_id, user_id=alert.member_id or 0
-                ).first()
-            )
-            else None
-        ),
-        "explanation": alert.explanation,
-        "status": alert.status,
-        "tier": alert.tier,
-        "created_at": alert.created_at.isoformat(),
-        "ack_deadline": alert.ack_deadline.isoformat() if alert.ack_deadline else None,
-        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-        "outcome": alert.outcome,
-    }
+    return alert_dicts([alert])[0]
+
+
+def alert_dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
+    """Alerts as facilitators see them, with the message in context (never logged). The
+    members' aliases are read in one query for the whole list."""
+    wanted = {(a.group_id, a.member_id) for a in alerts if a.member_id is not None}
+    members: dict[tuple[int, int], dict[str, str]] = {}
+    if wanted:
+        for e in Enrollment.objects.filter(
+            group_id__in={g for g, _ in wanted}, user_id__in={u for _, u in wanted}
+        ):
+            members[(e.group_id, e.user_id)] = {"id": f"m{e.pk}", "alias": e.alias}
+    return [
+        {
+            "id": alert.pk,
+            "kind": alert.kind,
+            "level": alert.level,
+            "category": alert.category,
+            "message_id": alert.message_id,
+            "message_text": alert.message.body if alert.message is not None else "",
+            "group_id": alert.group_id,
+            "group_name": alert.group.name,
+            "member": members.get((alert.group_id, alert.member_id or 0)),
+            "explanation": alert.explanation,
+            "status": alert.status,
+            "tier": alert.tier,
+            "created_at": alert.created_at.isoformat(),
+            "ack_deadline": _iso(alert.ack_deadline),
+            "acknowledged_at": _iso(alert.acknowledged_at),
+            "resolved_at": _iso(alert.resolved_at),
+            "outcome": alert.outcome,
+        }
+        for alert in alerts
+    ]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def alert_frame(alert: Alert, kind: str) -> str:

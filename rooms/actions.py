@@ -347,14 +347,6 @@ class SendRequest:
     body: str
 
 
-def message_send(*, access: Access, client_id: uuid.UUID, body: str) -> SendResult:
-    """Stores one message; see message_send_many."""
-    result = message_send_many([SendRequest(access, client_id, body)])[0]
-    if isinstance(result, SendError):
-        raise result
-    return result
-
-
 # Room and member state change rarely (a facilitator locks a room, mutes someone) and every
 # change also reaches the sockets as an event, which the consumers check first. The database
 # re-check below therefore reads through a snapshot at most SNAPSHOT_SECONDS old, refreshed at

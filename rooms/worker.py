@@ -11,6 +11,7 @@ import logging
 import socket
 import sys
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,7 +64,7 @@ def reminders_send(now: dt.datetime | None = None) -> int:
                 ).values_list("user__email", flat=True)
                 if email
             ]
-            starts = session.starts_at.astimezone(_tz(session.group.timezone))
+            starts = session.starts_at.astimezone(zoneinfo.ZoneInfo(session.group.timezone))
             subject = (
                 f"Reminder: {session.group.name} meets at {starts:%H:%M} ({session.group.timezone})"
             )
@@ -110,12 +111,6 @@ def audit_text_purge(now: dt.datetime | None = None) -> int:
     changed += Report.objects.filter(created_at__lt=cutoff).exclude(note="").update(note="")
     changed += AuditEntry.objects.filter(created_at__lt=cutoff).exclude(reason="").update(reason="")
     return changed
-
-
-def _tz(name: str) -> dt.tzinfo:
-    import zoneinfo  # noqa: PLC0415
-
-    return zoneinfo.ZoneInfo(name)
 
 
 @dataclass
