@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -21,17 +23,26 @@ from moderation.models import (
     Alert,
     AlertKind,
     AlertStatus,
+    CrisisCategory,
+    DetectorExample,
+    ExampleSource,
     HiddenAuthor,
     Report,
     ReportStatus,
     Tier,
 )
 from moderation.services import (
+    ESCALATING_LEVELS,
+    LEVEL_RANK,
     alert_acknowledge,
+    alert_for_message,
     alert_resolve,
+    alert_upgrade,
     audit,
+    detector_example_record,
     moderators_present,
     publish_alert_on_commit,
+    support_resources_frame,
 )
 from rooms import events
 from rooms.models import (
@@ -49,8 +60,12 @@ from rooms.permissions import can_moderate
 from rooms.room import room_state
 from server.accounts.models import User
 
+log = logging.getLogger(__name__)
+
 MODERATOR = "Moderator"
 MAX_MUTE_MINUTES = 24 * 60
+FLAG_LEVELS = ("watch", "urgent", "emergency")
+FLAG_CATEGORIES = tuple(c for c in CrisisCategory.values if c != CrisisCategory.NONE)
 
 
 def _require_moderator(user: User, group: SupportGroup | int) -> None:
@@ -196,6 +211,8 @@ def message_delete(*, by: User, message: Message, reason: str = "") -> Message:
         )
         message.refresh_from_db()
         if changed:
+            # The words stay for the audit log, but no longer teach the detector.
+            DetectorExample.objects.filter(message=message).delete()
             audit(
                 action="message.deleted",
                 actor=by,
@@ -209,6 +226,90 @@ def message_delete(*, by: User, message: Message, reason: str = "") -> Message:
                 events.room_group(message.group_id), {"type": "room.frame", "text": frame}
             )
     return message
+
+
+@dataclass(frozen=True)
+class FacilitatorFlag:
+    """Stands in for the detector's assessment when a facilitator raises an alert by hand, so
+    the alert gets the same deadline, tier, escalation and support card as a detected one."""
+
+    level: str
+    category: str
+    rule_ids: tuple[str, ...] = ()
+    explanation: str = "Flagged by a facilitator."
+
+
+def message_flag(*, by: User, message: Message, level: str, category: str, note: str = "") -> Alert:
+    """A facilitator's judgement that a message needs a crisis alert the detector did not give
+    (or a graver one than it gave). Raises a new alert, or raises the message's open one; keeps
+    the judgement as a detector example; and sends the author the private support card when the
+    message reaches urgent or emergency for the first time. Flagging again at the alert's own
+    level and category changes nothing, so a retried command is harmless."""
+    _require_moderator(by, message.group_id)
+    errors = {}
+    if level not in FLAG_LEVELS:
+        errors["level"] = "Choose watch, urgent or emergency."
+    if category not in FLAG_CATEGORIES:
+        errors["category"] = "Choose self_harm, harm_others or abuse_danger."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # Two facilitators flagging the same message at once: the second waits and upgrades.
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if message.status != MessageStatus.VISIBLE:
+            raise ValidationError({"detail": "Only messages shown in the room can be flagged."})
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(message=message, kind=AlertKind.CRISIS)
+            .order_by("-id")
+        )
+        current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
+        # The member already had the card if the detector, or an earlier alert, put this
+        # message at urgent or above.
+        highest = max([LEVEL_RANK.get(message.level, 0)] + [LEVEL_RANK[a.level] for a in alerts])
+        if current is None:
+            alert = alert_for_message(
+                message=message,
+                assessment=FacilitatorFlag(level, category, tuple(message.rule_ids or [])),
+            )
+            assert alert is not None  # every flag level raises an alert
+            before, source, action = "none", ExampleSource.FLAGGED, "alert.flagged"
+        elif (current.level, current.category) == (level, category):
+            return current
+        elif LEVEL_RANK[level] < LEVEL_RANK[current.level]:
+            raise ValidationError(
+                {
+                    "level": f"This message already has an open {current.level} alert. To lower "
+                    "it, resolve that alert with an outcome instead."
+                }
+            )
+        else:
+            alert = current
+            before = alert_upgrade(alert=alert, level=level, category=category)
+            source, action = ExampleSource.UPGRADED, "alert.upgraded"
+        audit(
+            action=action,
+            actor=by,
+            group=message.group_id,
+            target_user=message.author_id,
+            message_id=message.pk,
+            alert=alert,
+            reason=note,
+            level=level,
+            category=category,
+            from_level=before,
+        )
+        detector_example_record(
+            message=message, alert=alert, level=level, category=category, source=source, by=by
+        )
+        if level in ESCALATING_LEVELS and highest < LEVEL_RANK["urgent"]:
+            notify_member(
+                user_id=message.author_id,
+                group_id=message.group_id,
+                frame=support_resources_frame(level, category),
+            )
+    log.info("message flagged id=%s alert=%s %s->%s", message.pk, alert.pk, before, level)
+    return alert
 
 
 def held_approve(*, by: User, message: Message) -> Message:
@@ -622,6 +723,15 @@ def room_command(*, user: User, group_id: int, frame: dict[str, Any]) -> dict[st
         member_ban(by=user, group=group, member=frame.get("member"), reason=text("reason"))
     elif kind == "delete":
         message_delete(by=user, message=message_in_room(), reason=text("reason"))
+    elif kind == "flag":
+        flagged = message_flag(
+            by=user,
+            message=message_in_room(),
+            level=text("level"),
+            category=text("category"),
+            note=text("note"),
+        )
+        result = {"alert_id": flagged.pk}
     elif kind == "room.update":
         room_update(
             by=user,
@@ -662,6 +772,7 @@ ROOM_COMMANDS = {
     "remove",
     "ban",
     "delete",
+    "flag",
     "room.update",
     "held.approve",
     "held.reject",

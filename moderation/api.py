@@ -3,6 +3,8 @@ The same actions as the room socket's frames; views parse, authorize (in the act
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -12,12 +14,21 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from moderation import actions, services
-from moderation.models import Alert, AuditEntry, Outcome, Report
+from moderation.models import (
+    Alert,
+    AuditEntry,
+    CrisisCategory,
+    CrisisLevel,
+    ExampleSource,
+    Outcome,
+    Report,
+)
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import can_moderate, is_admin
 from server.accounts.models import Role
@@ -157,6 +168,61 @@ class DetectorFeedbackView(APIView):
         return Response(services.detector_feedback())
 
 
+class DetectorExampleOut(serializers.Serializer):
+    id = serializers.CharField(help_text="'fb-' and the example's number.")
+    text = serializers.CharField(help_text="The message's words when it was judged.")
+    # Plain strings in the schema: enums named "level" and "category" exist with other values.
+    level = serializers.CharField(help_text=", ".join(CrisisLevel.values))
+    category = serializers.CharField(help_text=", ".join(CrisisCategory.values))
+    # A field named like Field.source: DRF takes declared fields off the class, mypy cannot know.
+    source = serializers.ChoiceField(choices=ExampleSource.values)  # type: ignore[assignment]
+    rule_ids = serializers.ListField(child=serializers.CharField())
+    model_score = serializers.DictField(allow_null=True)
+    detector_level = serializers.CharField(help_text="What the detector said of the message.")
+
+
+class JSONLinesRenderer(BaseRenderer):
+    """One JSON object per line: the file the detector's training reads with --include."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        rows = data if isinstance(data, list) else [data]
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+
+
+class DetectorExamplesView(APIView):
+    renderer_classes = [JSONLinesRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="Facilitators' judgements as labelled examples for the detector (admins)",
+        description="JSON lines by default; `Accept: application/json` gives a JSON list.",
+        responses={
+            (200, "application/x-ndjson"): DetectorExampleOut(many=True),
+            (200, "application/json"): DetectorExampleOut(many=True),
+            (401, "application/json"): ERRORS[401],
+            (403, "application/json"): ERRORS[403],
+        },
+    )
+    def get(self, request: Request) -> Response:
+        if not is_admin(current_user(request)):
+            raise PermissionDenied("Only admins export the detector examples.")
+        return Response(list(services.detector_examples_export()))
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors keep the API's one shape, JSON {"detail": ...}, whatever the client accepts.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+
 class ResourcesView(APIView):
     permission_classes = [AllowAny]
 
@@ -192,6 +258,12 @@ class ReasonIn(serializers.Serializer):
 
 class ReportIn(serializers.Serializer):
     reason = serializers.CharField(max_length=40)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FlagIn(serializers.Serializer):
+    level = serializers.ChoiceField(choices=list(actions.FLAG_LEVELS))
+    category = serializers.ChoiceField(choices=list(actions.FLAG_CATEGORIES))
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
@@ -359,6 +431,20 @@ class MessageModerationViewSet(viewsets.ViewSet):
             by=current_user(request), message=self._message(pk), **data.validated_data
         )
         return Response({"action": "delete"})
+
+    @extend_schema(
+        summary="Flag a message as a crisis the detector missed, or raise its alert's level",
+        request=FlagIn,
+        responses={200: AlertOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def flag(self, request: Request, pk: str | None = None) -> Response:
+        data = FlagIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = actions.message_flag(
+            by=current_user(request), message=self._message(pk), **data.validated_data
+        )
+        return Response(AlertOut(alert).data)
 
     @extend_schema(
         summary="Approve a held message (delivers it)",

@@ -183,3 +183,55 @@ class OutboundEmail(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+
+
+class CrisisLevel(models.TextChoices):
+    NONE = "none", "None"
+    WATCH = "watch", "Watch"
+    URGENT = "urgent", "Urgent"
+    EMERGENCY = "emergency", "Emergency"
+
+
+class CrisisCategory(models.TextChoices):
+    NONE = "none", "None"
+    SELF_HARM = "self_harm", "Self-harm"
+    HARM_OTHERS = "harm_others", "Harm to others"
+    ABUSE_DANGER = "abuse_danger", "Abuse or danger"
+
+
+class ExampleSource(models.TextChoices):
+    NOT_A_CRISIS = "not_a_crisis", "Alert resolved as not a crisis"
+    FLAGGED = "flagged", "Flagged by a facilitator where the detector let it pass"
+    UPGRADED = "upgraded", "Alert raised to a higher level or another category"
+
+
+class DetectorExample(models.Model):
+    """A facilitator's judgement of one message, kept as a labelled example for the crisis
+    detector. Only the words and the label: no member, alias, group or time leaves in the export.
+    The row lives and dies with its message (retention, account deletion, a moderator's delete),
+    and a message has at most one: the latest judgement replaces an earlier one."""
+
+    message = models.ForeignKey(
+        "rooms.Message", on_delete=models.CASCADE, related_name="detector_examples"
+    )
+    text = models.TextField()
+    level = models.CharField(max_length=16, choices=CrisisLevel.choices)
+    category = models.CharField(max_length=16, choices=CrisisCategory.choices)
+    source = models.CharField(max_length=16, choices=ExampleSource.choices)
+    rule_ids = models.JSONField(default=list, blank=True)
+    model_score = models.JSONField(null=True, blank=True)
+    detector_level = models.CharField(max_length=16, choices=CrisisLevel.choices, default="none")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Who judged, for the audit only; never exported.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message"], name="one_detector_example_per_message")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} example {self.pk}: {self.level}/{self.category}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,8 @@ from moderation.models import (
     AlertKind,
     AlertStatus,
     AuditEntry,
+    DetectorExample,
+    ExampleSource,
     OutboundEmail,
     Outcome,
     SupportResource,
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ALERTING_LEVELS = ("watch", "urgent", "emergency")
 ESCALATING_LEVELS = ("urgent", "emergency")
+LEVEL_RANK = {"none": 0, "watch": 1, "urgent": 2, "emergency": 3}
 MAX_ON_CALL_REPEATS = 5
 
 
@@ -426,8 +430,109 @@ def alert_resolve(*, alert: Alert, by: User, outcome: str, note: str = "") -> Al
             # "Not a crisis" is feedback on the detector: keep which rules fired.
             rule_ids=alert.rule_ids if outcome == Outcome.NOT_A_CRISIS else [],
         )
+        if (
+            outcome == Outcome.NOT_A_CRISIS
+            and alert.kind == AlertKind.CRISIS
+            and alert.message is not None
+        ):
+            detector_example_record(
+                message=alert.message,
+                alert=alert,
+                level="none",
+                category="none",
+                source=ExampleSource.NOT_A_CRISIS,
+                by=by,
+            )
         publish_alert_on_commit(alert, "alert.updated")
     return alert
+
+
+def alert_upgrade(*, alert: Alert, level: str, category: str) -> str:
+    """A facilitator's higher level (or other category) for an open or acknowledged crisis
+    alert; returns the level it had. Call inside a transaction, with the alert locked. An alert
+    that rises to urgent or emergency is open again with a fresh deadline of its new level,
+    even if someone acknowledged it at a lower level, so that a person answers for the graver
+    judgement; with nobody who can moderate in the room it goes to on-call at once, as a new
+    alert would. Tiers only ever add people."""
+    before = alert.level
+    now = timezone.now()
+    window = ack_window(level)
+    alert.level, alert.category = level, category
+    reason = f"Raised from {before} by a facilitator."
+    alert.explanation = f"{alert.explanation} {reason}".strip()[-500:]
+    if window is not None and LEVEL_RANK[level] > LEVEL_RANK[before]:
+        alert.status, alert.ack_deadline = AlertStatus.OPEN, now + window
+        alert.acknowledged_at, alert.acknowledged_by = None, None
+        if alert.tier < Tier.ON_CALL and not moderators_present(alert.group_id):
+            alert.tier = Tier.ON_CALL
+            _email_alert(
+                alert, tier_recipients(alert), "needs a facilitator now (nobody is in the room)"
+            )
+    alert.save()
+    publish_alert_on_commit(alert, "alert.updated")
+    log.info("alert upgraded id=%s level=%s->%s tier=%s", alert.pk, before, level, alert.tier)
+    return before
+
+
+# ---------------------------------------------------------------- learning from facilitators
+
+
+def detector_example_record(
+    *, message: Message, alert: Alert | None, level: str, category: str, source: str, by: User
+) -> DetectorExample:
+    """Keeps a facilitator's judgement of a message as a labelled example for the detector.
+    Call inside the transaction of the judgement. One example per message: the latest judgement
+    replaces an earlier one, so training never sees the same words with two labels."""
+    DetectorExample.objects.filter(message=message).delete()
+    return DetectorExample.objects.create(
+        message=message,
+        text=message.body,
+        level=level,
+        category=category,
+        source=source,
+        rule_ids=list(message.rule_ids or []),
+        model_score=_model_score(alert, message),
+        detector_level=message.level,
+        created_by=by,
+    )
+
+
+def _model_score(*objects: Any) -> dict[str, Any] | None:
+    """The learned model's probabilities, where the send path stored them (on the alert or the
+    message); None while there is no model."""
+    for obj in objects:
+        score = getattr(obj, "model_score", None)
+        if isinstance(score, dict):
+            return score
+    return None
+
+
+def detector_examples_forget(*, author: User) -> int:
+    """Removes every example made from this person's messages (account deletion: their words
+    leave the training data even where the group keeps their messages anonymized)."""
+    count, _ = DetectorExample.objects.filter(message__author=author).delete()
+    return count
+
+
+def detector_example_dict(example: DetectorExample) -> dict[str, Any]:
+    """One line of the export: the words and the labels, nothing about who or where. Its
+    first four fields are those of the detector's dev set, so training reads it as data."""
+    return {
+        "id": f"fb-{example.pk}",
+        "text": example.text,
+        "level": example.level,
+        "category": example.category,
+        "source": example.source,
+        "rule_ids": list(example.rule_ids or []),
+        "model_score": example.model_score,
+        "detector_level": example.detector_level,
+    }
+
+
+def detector_examples_export() -> Iterator[dict[str, Any]]:
+    """Every labelled example, oldest first, as export lines."""
+    for example in DetectorExample.objects.order_by("id").iterator():
+        yield detector_example_dict(example)
 
 
 def detector_feedback() -> list[dict[str, Any]]:

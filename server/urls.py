@@ -30,6 +30,11 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("detector-feedback/", moderation_api.DetectorFeedbackView.as_view()),
+    path(
+        "detector/examples/",
+        moderation_api.DetectorExamplesView.as_view(),
+        name="api-detector-examples",
+    ),
     path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
     # The contract's path has no trailing slash; calendar apps do not all follow redirects.
     path(

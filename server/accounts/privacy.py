@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from moderation.models import Alert, HiddenAuthor, Report
-from moderation.services import audit
+from moderation.services import audit, detector_examples_forget
 from rooms import events
 from rooms.models import (
     Attendance,
@@ -112,6 +112,8 @@ def account_delete(*, user: User, by: User) -> None:
     with transaction.atomic():
         enrollments = list(Enrollment.objects.filter(user=user).select_related("group"))
         keep_in = [e.group_id for e in enrollments if e.group.on_member_delete == "anonymize"]
+        # Their words leave the detector's training data even where the room keeps them.
+        detector_examples_forget(author=user)
         Message.objects.filter(author=user).exclude(group_id__in=keep_in).delete()
         seated_groups = [e.group_id for e in enrollments if e.status == EnrollmentStatus.ACTIVE]
         Enrollment.objects.filter(user=user).delete()
