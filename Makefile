@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint format eval bench cluster
+.PHONY: setup run test lint format eval bench cluster train-detector
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,16 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The dev-set report, then out-of-source cross-validation of rules, model and both.
 eval: setup
-	$(VENV)/bin/python -m moderation.crisis.eval
+	$(VENV)/bin/python -m moderation.crisis.eval --no-misses
+	$(VENV)/bin/python -m moderation.crisis.eval --cross-validate
+
+# Retrain the learned stage from ../shared/moderation (or $$CRISIS_DATA) and rewrite its
+# artifact, moderation/crisis/data/model.npz. INCLUDE="a.jsonl b.jsonl" adds training-only files
+# (facilitators' exported judgements: manage.py export_detector_examples).
+train-detector: setup
+	$(VENV)/bin/python -m moderation.crisis.train $(foreach f,$(INCLUDE),--include $(f))
 
 bench: setup
 	$(VENV)/bin/python bench/crisis_bench.py

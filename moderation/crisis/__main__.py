@@ -1,7 +1,9 @@
 """``python -m moderation.crisis``: JSON lines in, one JSON line out per input line.
 
 Input: ``{"id": ..., "text": "..."}`` per line. Output: ``{"id", "level", "category",
-"at_risk", "explanation", "rule_ids", "spans", "harassment"}``. A line that is not a JSON
+"at_risk", "explanation", "rule_ids", "spans", "harassment", "model"}``: rules and the learned
+model together, as the product judges a message (``model`` holds the model's probabilities;
+``CRISIS_MODEL=off`` gives the rules alone, without it). A line that is not a JSON
 object with a string ``text`` yields ``{"id": null, "error": "..."}`` and processing
 continues. Blank lines are skipped. Nothing is logged.
 """
@@ -12,7 +14,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from . import assess
+from .combine import assess_both
 
 
 def process_line(line: str) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def process_line(line: str) -> dict[str, Any]:
         return {"id": None, "error": '"text" is missing or not a string'}
     if isinstance(ident, (dict, list)):
         return {"id": None, "error": '"id" must be a string or a number'}
-    return {"id": ident, **assess(text).to_dict()}
+    return {"id": ident, **assess_both(text).to_dict()}
 
 
 def run(stdin: TextIO, stdout: TextIO) -> int:

@@ -208,9 +208,11 @@ class Assessment:
     explanation: str = ""
     harassment: bool = False
     signals: tuple[str, ...] = field(default=())
+    # The learned stage's probabilities, when it has read the message (``combine``).
+    model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "level": self.level,
             "category": self.category,
             "at_risk": self.at_risk,
@@ -219,6 +221,9 @@ class Assessment:
             "spans": [list(s) for s in self.spans],
             "harassment": self.harassment,
         }
+        if self.model is not None:
+            out["model"] = self.model
+        return out
 
 
 NONE = Assessment()

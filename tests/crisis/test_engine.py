@@ -162,6 +162,15 @@ def test_cli_reads_json_lines_and_reports_a_malformed_line_without_stopping() ->
         "rule_ids",
         "spans",
         "harassment",
+        "model",
+    }
+    assert set(rows[0]["model"]) == {
+        "level",
+        "category",
+        "p_watch",
+        "p_urgent",
+        "p_emergency",
+        "p_category",
     }
     assert "error" in rows[1] and "error" in rows[2]
     assert rows[3]["level"] == "none"
