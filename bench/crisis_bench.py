@@ -11,6 +11,11 @@ the figures are the median over repeats, because this machine has two noisy core
 Prints messages per second, p50 and p99 latency per message, and the engine/baseline ratio,
 measured twice: on this thread's CPU clock (one core's capacity, robust to other processes
 sharing the machine) and on the wall clock (includes whatever else the machine is doing).
+
+Then the learned stage (``moderation.crisis.model``) on the first ``--model-messages`` of the
+same corpus, pinned to one thread: one message at a time (its latency, as when one message
+arrives alone) and in batches of ``--batch`` (its throughput, as the live reviewer runs it),
+beside the rules engine in the same run so the figure is a ratio.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moderation.crisis import assess  # noqa: E402
 from moderation.crisis.lexicon import load  # noqa: E402
+from moderation.crisis.model import load as load_model  # noqa: E402
 
 # The kind of list people start with; any hit is "urgent".
 BASELINE_KEYWORDS = (
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--model-messages", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
 
     texts = corpus(args.messages, args.seed)
@@ -183,7 +191,44 @@ def main(argv: list[str] | None = None) -> int:
         f"target on one core (cpu clock: >= 20,000 msgs/s, p99 < 1000 us): "
         f"{'met' if met else 'NOT met'}"
     )
+    model_bench(texts[: args.model_messages], args.batch, args.repeats)
     return 0
+
+
+def model_bench(texts: list[str], batch: int, repeats: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    detector = load_model()
+    detector.predict(texts[:50])
+    clock = time.thread_time_ns
+    single: list[tuple[float, float, float]] = []
+    batched: list[float] = []
+    engine: list[float] = []
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            rate, lat = run(lambda t: detector.predict([t]), texts, clock)
+            single.append((rate, percentile(lat, 0.50), percentile(lat, 0.99)))
+            start = clock()
+            for i in range(0, len(texts), batch):
+                detector.predict(texts[i : i + batch])
+            batched.append(len(texts) / ((clock() - start) / 1e9))
+            engine.append(run(assess, texts, clock)[0])
+    rate = statistics.median(r[0] for r in single)
+    p50 = statistics.median(r[1] for r in single)
+    p99 = statistics.median(r[2] for r in single)
+    rate_batched = statistics.median(batched)
+    rules = statistics.median(engine)
+    print(f"\nlearned stage, one thread, {len(texts)} messages, cpu clock, median of {repeats}")
+    print(f"{'mode':<14} {'msgs/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'one at a time':<14} {rate:>10,.0f} {p50 / 1000:>8.2f} {p99 / 1000:>8.2f}")
+    print(f"{f'batches of {batch}':<14} {rate_batched:>10,.0f}")
+    print(f"{'rules engine':<14} {rules:>10,.0f}")
+    print(f"model (batched) takes {rules / rate_batched:.1f}x the time of the rules")
+    ok = p99 / 1000 <= 20 and rate_batched >= 200
+    print(
+        "target on one core (p99 <= 20 ms alone, >= 200 msgs/s batched): "
+        f"{'met' if ok else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":
