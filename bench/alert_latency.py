@@ -11,7 +11,14 @@ instead. Measured at the facilitators on B, from the intended send time:
 The baseline is the ordinary delivery path, so the ratio shows what detection, the alert row
 and the alert fan-out add. Medians of --repeats runs.
 
+The learned crisis stage runs after delivery unless --model off (CRISIS_MODEL=off). --crisis
+rules sends crisis messages the rules catch in the send path; --crisis model sends ones only the
+model reads as a crisis, so their alert.new comes from the reviewer, after the ack. Alerts on
+ordinary messages (the model's, where it reads one as a crisis) are counted apart.
+
     .venv/bin/python bench/alert_latency.py
+    .venv/bin/python bench/alert_latency.py --crisis model
+    .venv/bin/python bench/alert_latency.py --model off
     .venv/bin/python bench/alert_latency.py --quick
 """
 
@@ -43,6 +50,12 @@ CRISIS = [
     "I want to end my life tonight. I have the pills ready.",
     "honestly I just want to die, everyone would be better off without me",
     "I'm going to kill myself after the kids are asleep",
+]
+# The rules find nothing in these; rules and model together find a crisis (checked at start).
+CRISIS_MODEL_ONLY = [
+    "tonight is the night I finally end things",
+    "I want to sleep and never wake up",
+    "I am so tired of living like this",
 ]
 
 
@@ -90,7 +103,13 @@ def setup(rooms: int, members: int) -> list[dict]:
 
 
 async def run_once(
-    a: Daphne, b: Daphne, rooms: list[dict], duration: float, crisis_every: float
+    a: Daphne,
+    b: Daphne,
+    rooms: list[dict],
+    duration: float,
+    crisis_every: float,
+    *,
+    crisis_texts: list[str],
 ) -> dict:
     import websockets
 
@@ -99,6 +118,7 @@ async def run_once(
     alert_ms: list[float] = []
     plain_ms: list[float] = []
     alerts_seen: set[str] = set()
+    other_alerts: set[str] = set()  # alerts on ordinary messages
     message_client: dict[int, str] = {}  # message id -> client_id, from acks
 
     async def connect(server: Daphne, group: int, cookie: str):  # noqa: ANN202
@@ -133,9 +153,11 @@ async def run_once(
                         cid = message_client.get(frame["alert"]["message_id"])
                         if cid:
                             break
-                if cid in sent_at and cid not in alerts_seen:
+                if cid in crisis_ids and cid not in alerts_seen:
                     alerts_seen.add(cid)
                     alert_ms.append((now - sent_at[cid]) * 1000)
+                elif cid in sent_at and cid not in crisis_ids:
+                    other_alerts.add(cid)
 
     async def read_member(ws) -> None:  # noqa: ANN001
         async for raw in ws:
@@ -156,7 +178,7 @@ async def run_once(
             crisis = n in crisis_turns
             if crisis:
                 crisis_ids.add(cid)
-            body = random.choice(CRISIS if crisis else ORDINARY)
+            body = random.choice(crisis_texts if crisis else ORDINARY)
             await ws.send(json.dumps({"type": "message.send", "client_id": cid, "body": body}))
             n += 1
 
@@ -182,6 +204,7 @@ async def run_once(
         "plain_p50": pct(plain_ms, 0.5),
         "plain_p99": pct(plain_ms, 0.99),
         "plain_count": len(plain_ms),
+        "other_alerts": len(other_alerts),
     }
 
 
@@ -193,9 +216,28 @@ def main() -> None:
     parser.add_argument("--crisis-every", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--model", choices=["on", "off"], default="on", help="the learned stage (CRISIS_MODEL)"
+    )
+    parser.add_argument(
+        "--crisis",
+        choices=["rules", "model"],
+        default="rules",
+        help="crisis messages the rules catch, or ones only the model reads as a crisis",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeats = 8, 1
+    crisis_texts = CRISIS if args.crisis == "rules" else CRISIS_MODEL_ONLY
+    from moderation.crisis import assess
+    from moderation.crisis.combine import assess_both
+
+    for text in crisis_texts:
+        rules, both = assess(text).level, assess_both(text).level
+        print(f"crisis message: rules {rules}, rules+model {both}: {text!r}")
+    for text in ORDINARY:
+        rules, both = assess(text).level, assess_both(text).level
+        print(f"ordinary message: rules {rules}, rules+model {both}: {text!r}")
 
     work = Path(tempfile.mkdtemp(prefix="haven-alert-bench-"))
     redis = start_redis(str(work))
@@ -206,6 +248,7 @@ def main() -> None:
         RATE_LIMIT_PER_SECOND="0",
         LOG_LEVEL="WARNING",
         EMBEDDED_WORKER="0",
+        CRISIS_MODEL=args.model,
     )
     manage("migrate", "-v0", env=env)
     os.environ.update(env)
@@ -215,14 +258,17 @@ def main() -> None:
     runs = []
     try:
         for i in range(args.repeats):
-            result = asyncio.run(run_once(a, b, rooms, args.duration, args.crisis_every))
+            result = asyncio.run(
+                run_once(a, b, rooms, args.duration, args.crisis_every, crisis_texts=crisis_texts)
+            )
             runs.append(result)
             print(
                 f"run {i + 1}: crisis {result['crisis_sent']} -> alerts "
                 f"{result['alerts_received']}; alert p50 {result['alert_p50']:.1f} ms "
                 f"p99 {result['alert_p99']:.1f} ms; ordinary message p50 "
                 f"{result['plain_p50']:.1f} ms p99 {result['plain_p99']:.1f} ms "
-                f"({result['plain_count']} deliveries)"
+                f"({result['plain_count']} deliveries); alerts on ordinary messages "
+                f"{result['other_alerts']}"
             )
     finally:
         a.stop()
@@ -237,7 +283,7 @@ def main() -> None:
     print(
         f"load: {args.rooms} rooms x {args.members} members x 1 msg/s on process A; "
         f"facilitators on process B; Redis channel layer; {args.repeats} run(s) of "
-        f"{args.duration:.0f} s"
+        f"{args.duration:.0f} s; model {args.model}; crisis messages for the {args.crisis}"
     )
     print(
         f"crisis -> alert.new (other process): p50 {med('alert_p50'):.1f} ms, "

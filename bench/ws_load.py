@@ -24,6 +24,13 @@ own send lag are printed for every step, so a client-bound step is visible as su
     .venv/bin/python bench/ws_load.py --layer memory
     .venv/bin/python bench/ws_load.py --layer redis --duration 10
     .venv/bin/python bench/ws_load.py --quick            # smoke test, < 60 s
+    .venv/bin/python bench/ws_load.py --targets project --model off   # rules only
+
+The project runs the learned crisis model after delivery unless --model off (CRISIS_MODEL=off).
+Three of the five default bodies are read as urgent or emergency by the model as shipped (not
+by the rules), so with the model on they raise alerts and send support cards; --bodies calm
+uses five sentences that neither stage flags, to measure the cost of reading every message
+alone. The cards each step received are printed.
 
 Internal modes (used by the orchestrator): --_client (the load process) and --_setup (fixtures).
 """
@@ -60,6 +67,16 @@ BODIES = [
     "I told my sister what happened and she was kinder than I expected.",
     "Still taking it one day at a time. Glad to be here with you.",
 ]
+# Ordinary support-group chat that neither the rules nor the learned model flags (checked at
+# the start of a run with --bodies calm).
+CALM_BODIES = [
+    "I had a better week, I managed to sleep through the night twice.",
+    "I told my sister what happened and she was kinder than I expected.",
+    "My therapist suggested journaling and it has actually helped a bit.",
+    "We had dinner together as a family for the first time in weeks.",
+    "Has anyone read a good book about rebuilding trust?",
+]
+BODY_SETS = {"default": BODIES, "calm": CALM_BODIES}
 RATES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 
 
@@ -170,6 +187,7 @@ class Step:
     dups: int = 0
     reordered: int = 0
     acks: int = 0
+    cards: int = 0
     errors: int = 0
     error_codes: dict[str, int] = field(default_factory=dict)
     received: int = 0
@@ -181,6 +199,7 @@ class LoadClient:
         self.origin: str = spec["origin"]
         self.rooms: list[list[dict[str, Any]]] = spec.get("rooms", [])  # [[{url, cookie}]]
         self.idle: list[dict[str, Any]] = spec.get("idle", [])
+        self.bodies: list[str] = spec.get("bodies") or BODIES
         self.socks: list[Any] = []  # index -> ws
         self.room_of: list[int] = []
         self.step: Step | None = None
@@ -230,6 +249,10 @@ class LoadClient:
                 return
             elif t == "pong":
                 self.pongs += 1
+                return
+            elif t == "support.resources":  # a crisis card, from the rules or the model
+                if st is not None:
+                    st.cards += 1
                 return
             else:
                 return  # presence, hello, room.state
@@ -311,7 +334,7 @@ class LoadClient:
 
         async def member(i: int, ws: Any) -> None:
             phase = rnd.random() / rate
-            body = BODIES[i % len(BODIES)]
+            body = self.bodies[i % len(self.bodies)]
             for k in range(n):
                 t = start + phase + k / rate
                 delay = t - time.monotonic()
@@ -372,6 +395,7 @@ class LoadClient:
             "dups": st.dups,
             "reordered": st.reordered,
             "acks": st.acks,
+            "cards": st.cards,
             "errors": st.errors,
             "error_codes": st.error_codes,
             "p50_ms": round(pct(lat_ms, 50), 2),
@@ -508,6 +532,7 @@ class Proc:
 
 class Target:
     name: str
+    bodies: list[str] = BODIES
 
     def __init__(self, name: str, tmp: Path, layer: str, redis_url: str) -> None:
         self.name, self.tmp, self.layer, self.redis_url = name, tmp, layer, redis_url
@@ -667,7 +692,7 @@ class Client:
     """The load process, driven line by line."""
 
     def __init__(self, target: Target, idle: bool = False) -> None:
-        spec = {"kind": target.kind, "origin": target.origin}
+        spec = {"kind": target.kind, "origin": target.origin, "bodies": target.bodies}
         spec["idle" if idle else "rooms"] = target.idle_socks if idle else target.load_rooms
         popen = subprocess.Popen(
             [sys.executable, str(Path(__file__)), "--_client"],
@@ -862,11 +887,25 @@ def fmt_step(s: dict[str, Any]) -> str:
         f"rate {s['rate']:>5}/s/member offered {s['offered_deliveries']:>8.0f} deliv/s "
         f"got {s['delivered_per_s']:>8.0f}/s p50 {s['p50_ms']:>7.1f} p99 {s['p99_ms']:>8.1f} ms "
         f"lost {s['lost']} (late {s.get('late_after_drain', '?')}) dup {s['dups']} "
-        f"reord {s['reordered']} err {s['errors']} "
+        f"reord {s['reordered']} err {s['errors']} cards {s.get('cards', 0)} "
         f"cpu srv {s['server_cpu_pct']}% cli {s['client_cpu_pct']}%"
         + (f" redis {s['redis_cpu_pct']}%" if "redis_cpu_pct" in s else "")
         + f" lag99 {s['send_lag_p99_ms']} ms {'PASS' if s['pass'] else 'FAIL'}"
     )
+
+
+def describe_bodies(bodies: list[str]) -> None:
+    """What rules and model (the artifact in this tree) read in the bodies members will send."""
+    from moderation.crisis import assess
+    from moderation.crisis.combine import assess_both
+    from moderation.crisis.model import default
+
+    detector = default()
+    if detector is not None:
+        print(f"crisis model: data {detector.meta.get('data_hash')}", flush=True)
+    for body in bodies:
+        both = assess_both(body)
+        print(f"  body: rules {assess(body).level:<9} rules+model {both.level:<9} {body[:40]!r}")
 
 
 def median(values: list[float]) -> float:
@@ -970,6 +1009,19 @@ def main() -> None:
         default="sqlite",
         help="the project's database: a fresh SQLite file, or an embedded PostgreSQL",
     )
+    parser.add_argument(
+        "--model",
+        choices=["on", "off"],
+        default="on",
+        help="the project's learned crisis stage after delivery (CRISIS_MODEL)",
+    )
+    parser.add_argument(
+        "--bodies",
+        choices=sorted(BODY_SETS),
+        default="default",
+        help="what members say: default (three of five read as a crisis by the model as "
+        "shipped) or calm (nothing either stage flags)",
+    )
     parser.add_argument("--json", help="write the summary and every step here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     parser.add_argument("--_client", action="store_true", help=argparse.SUPPRESS)
@@ -1004,7 +1056,11 @@ def main() -> None:
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     classes = {"project": ProjectTarget, "tutorial": TutorialTarget, "bare": BareTarget}
     ProjectTarget.project_dir = Path(args.project_dir).resolve()
-    ProjectTarget.extra_env = dict(kv.split("=", 1) for kv in args.project_env)
+    ProjectTarget.extra_env = {"CRISIS_MODEL": args.model}
+    ProjectTarget.extra_env.update(dict(kv.split("=", 1) for kv in args.project_env))
+    Target.bodies = BODY_SETS[args.bodies]
+    if "project" in args.targets:
+        describe_bodies(Target.bodies)
     runner = Runner(args, redis_proc)
     results: dict[str, TargetResult] = {}
     try:

@@ -41,6 +41,7 @@ from moderation.services import (
     audit,
     detector_example_record,
     moderators_present,
+    notify_member,
     publish_alert_on_commit,
     support_resources_frame,
 )
@@ -83,13 +84,6 @@ def enrollment_by_key(group_id: int, key: Any) -> Enrollment:
     if enrollment is None:
         raise ValidationError({"member": "That member is not in this group."})
     return enrollment
-
-
-def notify_member(*, user_id: int, group_id: int, frame: dict[str, Any]) -> None:
-    """A private frame, after commit, to this person's sockets in this room only."""
-    events.send_on_commit(
-        events.user_group(user_id), {"type": "room.notice", "group_id": group_id, "frame": frame}
-    )
 
 
 def _notify_room_state(group: SupportGroup, notice: str = "") -> None:
@@ -336,10 +330,15 @@ def held_approve(*, by: User, message: Message) -> Message:
                 "level",
                 "category",
                 "rule_ids",
+                "reviewed_at",
+                "model_score",
             )
         }
+        # The learned stage may have raised an alert on the held message: it follows the words.
+        alert_ids = list(Alert.objects.filter(message=held).values_list("pk", flat=True))
         held.delete()
         delivered = Message.objects.create(**fields, status=MessageStatus.VISIBLE)
+        Alert.objects.filter(pk__in=alert_ids).update(message=delivered)
         audit(
             action="held.approved",
             actor=by,

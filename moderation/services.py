@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, JSONField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from moderation.models import (
@@ -37,6 +37,7 @@ from rooms.models import (
     Enrollment,
     GroupFacilitator,
     Message,
+    MessageStatus,
     ProcessHeartbeat,
     RoomConnection,
     SupportGroup,
@@ -238,6 +239,13 @@ WARM_WORDS = {
 }
 
 
+def notify_member(*, user_id: int, group_id: int, frame: dict[str, Any]) -> None:
+    """A private frame, after commit, to this person's sockets in this room only."""
+    events.send_on_commit(
+        events.user_group(user_id), {"type": "room.notice", "group_id": group_id, "frame": frame}
+    )
+
+
 def support_resources_frame(level: str, category: str) -> dict[str, Any]:
     resources = [
         {"name": r.name, "how": r.how, "url": r.url, "immediate_danger": r.immediate_danger}
@@ -269,10 +277,13 @@ def all_resources() -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- raising alerts
 
 
-def alert_for_message(*, message: Message, assessment: Any) -> Alert | None:
+def alert_for_message(
+    *, message: Message, assessment: Any, raised_by: str | None = None
+) -> Alert | None:
     """Call inside the message's transaction. Raises an alert for watch and above; urgent and
     emergency get an acknowledge deadline, and start at the on-call tier when nobody who can
-    moderate is in the room."""
+    moderate is in the room. `raised_by` marks the audit entry of an alert that a later stage
+    raised ("model"), not the send path."""
     if assessment.level not in ALERTING_LEVELS:
         return None
     now = timezone.now()
@@ -303,6 +314,7 @@ def alert_for_message(*, message: Message, assessment: Any) -> Alert | None:
         alert=alert,
         level=alert.level,
         tier=tier,
+        **({"raised_by": raised_by} if raised_by else {}),
     )
     if tier == Tier.ON_CALL:
         _email_alert(
@@ -447,18 +459,19 @@ def alert_resolve(*, alert: Alert, by: User, outcome: str, note: str = "") -> Al
     return alert
 
 
-def alert_upgrade(*, alert: Alert, level: str, category: str) -> str:
-    """A facilitator's higher level (or other category) for an open or acknowledged crisis
-    alert; returns the level it had. Call inside a transaction, with the alert locked. An alert
-    that rises to urgent or emergency is open again with a fresh deadline of its new level,
-    even if someone acknowledged it at a lower level, so that a person answers for the graver
-    judgement; with nobody who can moderate in the room it goes to on-call at once, as a new
-    alert would. Tiers only ever add people."""
+def alert_upgrade(*, alert: Alert, level: str, category: str, reason: str = "") -> str:
+    """A facilitator's (or the learned model's) higher level or other category for an open or
+    acknowledged crisis alert; returns the level it had. Call inside a transaction, with the
+    alert locked. An alert that rises to urgent or emergency is open again with a fresh deadline
+    of its new level, even if someone acknowledged it at a lower level, so that a person answers
+    for the graver judgement; with nobody who can moderate in the room it goes to on-call at
+    once, as a new alert would. Tiers only ever add people. `reason` is added to the
+    explanation (by default: raised by a facilitator)."""
     before = alert.level
     now = timezone.now()
     window = ack_window(level)
     alert.level, alert.category = level, category
-    reason = f"Raised from {before} by a facilitator."
+    reason = reason or f"Raised from {before} by a facilitator."
     alert.explanation = f"{alert.explanation} {reason}".strip()[-500:]
     if window is not None and LEVEL_RANK[level] > LEVEL_RANK[before]:
         alert.status, alert.ack_deadline = AlertStatus.OPEN, now + window
@@ -472,6 +485,122 @@ def alert_upgrade(*, alert: Alert, level: str, category: str) -> str:
     publish_alert_on_commit(alert, "alert.updated")
     log.info("alert upgraded id=%s level=%s->%s tier=%s", alert.pk, before, level, alert.tier)
     return before
+
+
+# ---------------------------------------------------------------- the learned stage
+
+
+def messages_mark_reviewed(*, scores: dict[int, dict[str, Any] | None]) -> int:
+    """Marks messages that the learned stage read and did not raise, with its scores, in one
+    update. A message another reviewer claimed meanwhile keeps what that one wrote."""
+    if not scores:
+        return 0
+    return Message.objects.filter(pk__in=list(scores), reviewed_at__isnull=True).update(
+        reviewed_at=timezone.now(),
+        model_score=Case(
+            *[
+                When(pk=pk, then=Value(score, output_field=JSONField()))
+                for pk, score in scores.items()
+            ],
+            default=Value(None, output_field=JSONField()),
+            output_field=JSONField(),
+        ),
+    )
+
+
+def message_review_apply(
+    *, message_id: int, assessment: Any, model_explanation: str = ""
+) -> Alert | None:
+    """What the learned stage found in a delivered message, when it raises what the send path
+    stored (`moderation.crisis.combine.raises`): in one transaction, claims the message for
+    review, raises its level and category, and raises its alert (a new one, or the open lower
+    one upgraded); after commit the author gets the private support card when the message
+    reaches urgent or emergency for the first time. Returns the alert raised or upgraded, None
+    when another reviewer claimed the message first or a person already judged it.
+
+    The claim is a conditional update on `reviewed_at`, so the web process's reviewer and the
+    worker's sweep racing for one message raise its alert once. Crisis messages are never
+    hidden: a held message stays held, and still gets its alert. `model_explanation` (the
+    model's own "model: 0.91 urgent, self_harm") is what an upgraded alert adds to its
+    explanation; a new alert has the combined one, which names both stages."""
+    with transaction.atomic():
+        claimed = Message.objects.filter(
+            pk=message_id,
+            reviewed_at__isnull=True,
+            status__in=[MessageStatus.VISIBLE, MessageStatus.HELD],
+        ).update(reviewed_at=timezone.now(), model_score=assessment.model)
+        if not claimed:
+            return None
+        # The claim above holds the row's lock, so the facilitators' flag (which locks the
+        # message first, then its alerts) waits for this transaction or went before it.
+        message = Message.objects.get(pk=message_id)
+        stored = (message.level, message.category)
+        if LEVEL_RANK[assessment.level] >= LEVEL_RANK[message.level]:
+            message.level, message.category = assessment.level, assessment.category
+            Message.objects.filter(pk=message_id).update(
+                level=message.level, category=message.category
+            )
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(message_id=message_id, kind=AlertKind.CRISIS)
+            .order_by("-id")
+        )
+        # The member already had the card if the send path or an earlier alert put this
+        # message at urgent or above.
+        highest = max([LEVEL_RANK[stored[0]]] + [LEVEL_RANK[a.level] for a in alerts])
+        current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
+        alert: Alert | None = None
+        if current is None and not alerts:
+            alert = alert_for_message(message=message, assessment=assessment, raised_by="model")
+        elif current is not None and (
+            LEVEL_RANK[assessment.level] > LEVEL_RANK[current.level]
+            # Another category at the same level only where the alert still says what the
+            # rules said: a facilitator's own judgement is not overridden.
+            or (
+                assessment.level == current.level
+                and assessment.category != current.category
+                and (current.level, current.category) == stored
+            )
+        ):
+            alert = current
+            before = alert_upgrade(
+                alert=alert,
+                level=assessment.level,
+                category=assessment.category,
+                reason=f"Raised from {current.level} by the {model_explanation or 'model'}.",
+            )
+            audit(
+                action="alert.upgraded",
+                actor=None,
+                group=message.group_id,
+                target_user=message.author_id,
+                message_id=message.pk,
+                alert=alert,
+                level=assessment.level,
+                category=assessment.category,
+                from_level=before,
+                raised_by="model",
+            )
+        # Otherwise a person already judged these words (an alert resolved, or flagged at this
+        # level or higher): the message keeps the model's level, the alert theirs.
+        if (
+            alert is not None
+            and assessment.level in ESCALATING_LEVELS
+            and highest < LEVEL_RANK["urgent"]
+        ):
+            notify_member(
+                user_id=message.author_id,
+                group_id=message.group_id,
+                frame=support_resources_frame(assessment.level, assessment.category),
+            )
+    log.info(
+        "model review raised message=%s %s->%s alert=%s",
+        message_id,
+        stored[0],
+        assessment.level,
+        alert.pk if alert else "-",
+    )
+    return alert
 
 
 # ---------------------------------------------------------------- learning from facilitators

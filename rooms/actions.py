@@ -300,6 +300,8 @@ class SendResult:
     moderator_frame: str | None = None
     duplicate: bool = False
     message_id: int | None = None
+    # The message just stored (not a retry): what the learned stage reads after delivery.
+    stored: Message | None = None
 
 
 def _mute_of(access: Access) -> tuple[dt.datetime, str] | None:
@@ -552,12 +554,15 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
             ],
             moderator_frame=json.dumps({"type": "held.new", "message": shown}),
             message_id=message.pk,
+            stored=message,
         )
     to_sender: list[dict[str, Any]] = [{"type": "message.ack", "client_id": cid, "id": message.pk}]
     if assessment.level in ("urgent", "emergency"):
         to_sender.append(support_resources_frame(assessment.level, assessment.category))
     frame = json.dumps({"type": "message.new", "message": message_dict(message, author)})
-    return SendResult(frames_to_sender=to_sender, room_frame=frame, message_id=message.pk)
+    return SendResult(
+        frames_to_sender=to_sender, room_frame=frame, message_id=message.pk, stored=message
+    )
 
 
 def message_replay(*, access: Access, client_id: uuid.UUID) -> SendResult | None:

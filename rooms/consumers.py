@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from moderation import review
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
 from rooms import actions, events, hub
 from rooms.actions import Access, Refusal, SendError, SendRequest
@@ -418,6 +419,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await actions.publish_room(
                 self.access.group_id, result.moderator_frame, moderators_only=True
             )
+        if result.stored is not None:
+            # Acknowledged and delivered: now the learned stage reads it, off this socket's path.
+            review.submit(result.stored)
 
     async def on_history(self, frame: dict[str, Any]) -> None:
         assert self.access is not None

@@ -210,13 +210,27 @@ class Message(models.Model):
     rule_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The learned stage reads each message after delivery (moderation/review.py). Set once, by
+    # whichever reviewer claims the message first: the web process's, or the worker's sweep.
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The model's probabilities for this message (Verdict.to_dict()); the facilitators'
+    # judgements of the message keep them as DetectorExample.model_score.
+    model_score = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["author", "client_id"], name="unique_client_message")
         ]
-        indexes = [models.Index(fields=["group", "status", "id"])]
+        indexes = [
+            models.Index(fields=["group", "status", "id"]),
+            # The sweep reads only the few messages still waiting for the model.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(reviewed_at__isnull=True),
+                name="message_unreviewed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"message {self.pk} in group {self.group_id}"

@@ -21,6 +21,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from moderation.actions import unattended_enforce
+from moderation.review import review_sweep
 from moderation.services import alerts_escalate, outbox_send
 from rooms.actions import connections_sweep
 from rooms.models import (
@@ -130,6 +131,8 @@ def default_jobs() -> list[Job]:
         Job("unattended", 1, unattended_enforce),
         Job("outbox", 2, outbox_send),
         Job("retention", 300, messages_purge),
+        # Messages no web process reviewed with the learned model (it died, its queue was full).
+        Job("review", 1, review_sweep),
     ]
 
 

@@ -22,6 +22,12 @@ if settings.EMBEDDED_WORKER:
 
     start_embedded_worker()
 
+# The learned crisis model loads on its own thread while the server starts (a web process only:
+# management commands never import this module).
+from moderation.review import warm  # noqa: E402
+
+warm()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

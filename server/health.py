@@ -1,5 +1,7 @@
 """/healthz (the process answers) and /readyz (it can reach the database and the channel
-layer), for load balancers and the compose file's health checks."""
+layer), for load balancers and the compose file's health checks. /readyz also says whether the
+learned crisis model is loaded; that does not decide readiness, since the rules assess every
+message without it."""
 
 import asyncio
 import logging
@@ -8,6 +10,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+from moderation.review import model_status
 
 log = logging.getLogger(__name__)
 
@@ -41,5 +45,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["channel_layer"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
+        {"status": "ok" if ready else "unavailable", **checks, "crisis_model": model_status()},
+        status=200 if ready else 503,
     )

@@ -37,11 +37,27 @@ DELIVERIES = Counter(
 SOCKETS = Gauge(
     "haven_open_sockets", "Open WebSockets in this process", ["kind"], registry=REGISTRY
 )
+REVIEW_SECONDS = Histogram(
+    "haven_review_seconds",
+    "From a message stored to the learned crisis model's review of it written, by path (live: "
+    "this web process's reviewer; sweep: the worker's safety net)",
+    ["path"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60),
+    registry=REGISTRY,
+)
+MODEL_LOADED = Gauge(
+    "haven_crisis_model_loaded",
+    "1 when this process has loaded the learned crisis model; 0 while it is off, loading or "
+    "failed to load (the rules alone then assess messages)",
+    registry=REGISTRY,
+)
 # Every series exists from the start, so a fresh process reports zeros rather than nothing.
 for _kind in ("room", "alerts"):
     SOCKETS.labels(_kind)
 for _outcome in ("delivered", "held"):
     MESSAGES.labels(_outcome)
+for _path in ("live", "sweep"):
+    REVIEW_SECONDS.labels(_path)
 ACK_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800)
 
 
@@ -51,7 +67,8 @@ class DatabaseCollector:
         return []
 
     def collect(self):  # type: ignore[no-untyped-def]
-        from moderation.models import Alert, AlertKind, AlertStatus
+        from moderation.models import Alert, AlertKind, AlertStatus, AuditEntry
+        from moderation.review import unreviewed
         from rooms.models import ProcessHeartbeat
 
         now = timezone.now()
@@ -113,6 +130,29 @@ class DatabaseCollector:
             "haven_worker_heartbeat_age_seconds",
             "Seconds since a worker last ran its jobs",
             value=(now - beat).total_seconds() if beat else -1.0,
+        )
+
+        by_model = CounterMetricFamily(
+            "haven_model_alerts",
+            "Alerts the learned crisis model raised (new) or raised to a graver level or another "
+            "category (upgraded), after the rules had assessed the message",
+            labels=["action"],
+        )
+        counts = dict(
+            AuditEntry.objects.filter(
+                action__in=["alert.raised", "alert.upgraded"], data__raised_by="model"
+            )
+            .values_list("action")
+            .annotate(n=Count("id"))
+        )
+        by_model.add_metric(["new"], counts.get("alert.raised", 0))
+        by_model.add_metric(["upgraded"], counts.get("alert.upgraded", 0))
+        yield by_model
+        yield GaugeMetricFamily(
+            "haven_review_backlog",
+            "Messages of the last day the learned model has not read REVIEW_SWEEP_SECONDS after "
+            "they were stored (the worker's sweep takes them); 0 with the model off",
+            value=unreviewed(now).count() if settings.CRISIS_MODEL else 0,
         )
 
 

@@ -227,6 +227,13 @@ ALERT_ACK_SECONDS_EMERGENCY = envint("ALERT_ACK_SECONDS_EMERGENCY", 60)
 ALERT_ACK_SECONDS_URGENT = envint("ALERT_ACK_SECONDS_URGENT", 300)
 # When the last facilitator leaves a live session, how long before the room turns read-only.
 UNATTENDED_GRACE_SECONDS = envint("UNATTENDED_GRACE_SECONDS", 120)
+# The learned second stage of the crisis detector (moderation/crisis/model.py) reads every
+# message just after it is delivered and may raise its alert (moderation/review.py). Off: the
+# rules alone decide, as before the model.
+CRISIS_MODEL = envbool("CRISIS_MODEL", True)
+# The worker reviews any message the web process did not review within this many seconds (a web
+# process that died, or a full review queue).
+REVIEW_SWEEP_SECONDS = envint("REVIEW_SWEEP_SECONDS", 10)
 
 # Security. Production (DEBUG off) gets secure cookies and HSTS; `check --deploy` is clean.
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,0 +1,273 @@
+"""The learned stage of the crisis detector, after delivery.
+
+The rules (``moderation.crisis.assess``) run in the send path and decide at once. The learned
+model (``moderation.crisis.model``) reads each message just after it was stored, acknowledged
+and delivered, so it never delays one: each web process has one reviewer per event loop, which
+gathers the messages handed to it for a couple of milliseconds (up to MAX_BATCH), scores them in
+one call on a thread of its own (neither the event loop nor the database thread), and writes what
+it found in one hop to the database thread. Where rules and model together raise what the send
+path stored (``combine.raises``), ``message_review_apply`` raises the message's alert;
+every other message is just marked reviewed, with the model's scores.
+
+The database is the record here too: a message no web process reviewed within
+REVIEW_SWEEP_SECONDS (the process died, or its queue was full) is reviewed by the worker's
+sweep, with the same service and the same claim, so no alert is ever raised twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from moderation.crisis import Assessment, assess
+from moderation.services import LEVEL_RANK, message_review_apply, messages_mark_reviewed
+from rooms.models import Message, MessageStatus
+from server.metrics import MODEL_LOADED, REVIEW_SECONDS
+
+if TYPE_CHECKING:
+    from moderation.crisis.model import Detector
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 32
+GATHER_SECONDS = 0.002
+# Beyond this many waiting messages a web process stops queueing; the sweep reviews the rest.
+QUEUE_LIMIT = 10_000
+SWEEP_LIMIT = 200
+SWEEP_WINDOW = dt.timedelta(days=1)
+REVIEWABLE = (MessageStatus.VISIBLE, MessageStatus.HELD)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A stored message as the reviewer needs it: the words and what the send path decided."""
+
+    message_id: int
+    body: str
+    level: str
+    category: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, message: Message) -> Pending:
+        return cls(message.pk, message.body, message.level, message.category, message.created_at)
+
+
+@dataclass(frozen=True)
+class Finding:
+    message_id: int
+    created_at: dt.datetime
+    score: dict[str, Any]
+    # Rules and model together, where they raise what the send path stored; else None.
+    raised: Assessment | None
+    model_explanation: str = ""
+
+
+# ---------------------------------------------------------------- the model, once per process
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {"status": "not loaded", "detector": None}
+
+
+def model_status() -> str:
+    """For /readyz: off, not loaded, loading, loaded or failed. Only informative: without the
+    model the rules still assess every message, so the process stays ready."""
+    return "off" if not settings.CRISIS_MODEL else str(_loaded["status"])
+
+
+def detector() -> Detector | None:
+    """The learned model, loaded on first use (in the reviewer's thread, or the worker's); None
+    when it is switched off or could not be loaded. A failure is logged once and not retried:
+    the rules go on alone until the process restarts."""
+    if not settings.CRISIS_MODEL:
+        return None
+    with _lock:
+        if _loaded["status"] == "not loaded":
+            _loaded["status"] = "loading"
+            try:
+                # Imported here: numpy and scikit-learn take seconds to import, which commands
+                # such as `migrate` should not pay.
+                from moderation.crisis import model
+
+                found = model.default()
+                if found is not None:
+                    found.predict(["warming up"])  # the first call builds lookup tables
+            except Exception:
+                log.exception("crisis model not loaded: the rules alone assess messages")
+                _loaded["status"] = "failed"
+            else:
+                _loaded["detector"] = found
+                _loaded["status"] = "loaded" if found is not None else "off"
+                MODEL_LOADED.set(1 if found is not None else 0)
+                log.info("crisis model %s", _loaded["status"])
+        return _loaded["detector"]
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    # One thread: scoring is CPU work that holds the GIL in part, and batches are cheap.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-model")
+
+
+def warm() -> None:
+    """Loads the model on the reviewer's thread now (at web process start), so that neither the
+    first message nor process start waits for it."""
+    if settings.CRISIS_MODEL:
+        _executor().submit(detector)
+
+
+# ---------------------------------------------------------------- judging (pure) and writing
+
+
+def judge(items: list[Pending], found: Detector) -> list[Finding]:
+    """Rules and model on a batch of stored messages. No database: runs on the model's thread.
+    The rules run again without the member's recent messages (cheap); where that context raised
+    a message at send time, the stored level stands in for the rules."""
+    from moderation.crisis.combine import combine, raises
+
+    verdicts = found.predict([item.body for item in items])
+    out = []
+    for item, verdict in zip(items, verdicts, strict=True):
+        rules = assess(item.body)
+        if LEVEL_RANK[item.level] > LEVEL_RANK[rules.level]:
+            rules = replace(rules, level=item.level, category=item.category)
+        combined = combine(rules, verdict)
+        stored = Assessment(level=item.level, category=item.category)
+        out.append(
+            Finding(
+                item.message_id,
+                item.created_at,
+                verdict.to_dict(),
+                combined if raises(stored, combined) else None,
+                verdict.explanation,
+            )
+        )
+    return out
+
+
+def apply(findings: list[Finding], path: str) -> int:
+    """Writes what the model found: one update for the messages it did not raise, one
+    transaction for each it did. Returns how many alerts it raised or upgraded."""
+    messages_mark_reviewed(scores={f.message_id: f.score for f in findings if f.raised is None})
+    raised = 0
+    for finding in findings:
+        if finding.raised is None:
+            continue
+        try:
+            if message_review_apply(
+                message_id=finding.message_id,
+                assessment=finding.raised,
+                model_explanation=finding.model_explanation,
+            ):
+                raised += 1
+        except Exception:  # left unreviewed: the sweep tries it again
+            log.exception("model review failed message=%s", finding.message_id)
+    now = timezone.now()
+    for finding in findings:
+        REVIEW_SECONDS.labels(path).observe((now - finding.created_at).total_seconds())
+    return raised
+
+
+# ---------------------------------------------------------------- the web process's reviewer
+
+
+def _judge_batch(items: list[Pending]) -> list[Finding]:
+    found = detector()
+    # Without a model the messages stay unreviewed: a worker whose model loaded takes them.
+    return judge(items, found) if found is not None else []
+
+
+class Reviewer:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Pending] = asyncio.Queue(QUEUE_LIMIT)
+        self.task: asyncio.Task | None = None
+        self.left_to_sweep = 0
+
+    def submit(self, message: Message) -> None:
+        try:
+            self.queue.put_nowait(Pending.of(message))
+        except asyncio.QueueFull:
+            self.left_to_sweep += 1
+            if self.left_to_sweep % 1000 == 1:  # once, then every thousandth: not a log flood
+                log.warning(
+                    "review queue full: %d messages left to the sweep, last message=%s",
+                    self.left_to_sweep,
+                    message.pk,
+                )
+            return
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            if self.queue.qsize() < MAX_BATCH - 1:
+                await asyncio.sleep(GATHER_SECONDS)  # let the messages of this moment join
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                findings = await loop.run_in_executor(_executor(), _judge_batch, batch)
+                if findings:
+                    await database_sync_to_async(apply)(findings, "live")
+            except Exception:
+                log.exception("reviewing %d messages failed; the sweep takes them", len(batch))
+
+
+_reviewers: dict[int, Reviewer] = {}
+
+
+def submit(message: Message) -> None:
+    """Hands a stored and delivered message to this process's reviewer; never waits."""
+    if not settings.CRISIS_MODEL:
+        return
+    loop_id = id(asyncio.get_running_loop())
+    found = _reviewers.get(loop_id)
+    if found is None:
+        found = _reviewers[loop_id] = Reviewer()
+    found.submit(message)
+
+
+# ---------------------------------------------------------------- the worker's safety net
+
+
+def unreviewed(now: dt.datetime | None = None) -> Any:
+    """Messages still waiting for the model REVIEW_SWEEP_SECONDS after they were stored, from
+    the last day (older ones are left: their moment has passed)."""
+    now = now or timezone.now()
+    return Message.objects.filter(
+        reviewed_at__isnull=True,
+        status__in=REVIEWABLE,
+        created_at__gte=now - SWEEP_WINDOW,
+        created_at__lte=now - dt.timedelta(seconds=settings.REVIEW_SWEEP_SECONDS),
+    )
+
+
+def review_sweep(now: dt.datetime | None = None, limit: int = SWEEP_LIMIT) -> int:
+    """The worker's job: reviews, oldest first and at most `limit` a tick, the messages no web
+    process reviewed in time. Returns how many it reviewed. Does nothing with the model off."""
+    if not settings.CRISIS_MODEL:
+        return 0
+    found = detector()
+    if found is None:
+        return 0
+    rows = list(
+        unreviewed(now)
+        .order_by("created_at", "id")
+        .only("pk", "body", "level", "category", "created_at")[:limit]
+    )
+    if not rows:
+        return 0
+    raised = apply(judge([Pending.of(m) for m in rows], found), "sweep")
+    log.info("review sweep: %d messages reviewed, %d alerts raised", len(rows), raised)
+    return len(rows)

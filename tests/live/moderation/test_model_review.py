@@ -1,0 +1,157 @@
+"""The learned stage over real sockets against running servers: the rules answer at once, the
+model reads each message after it was acknowledged and delivered, and what it finds reaches the
+facilitators and the member a moment later. The messages are chosen by what rules and model say
+of them, checked first, so a retrained model that reads them otherwise fails loudly here."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from moderation.crisis import assess
+from moderation.crisis.combine import assess_both
+from moderation.models import Alert, AuditEntry
+from rooms.models import Message
+from tests.live.conftest import open_room
+from tests.services import Daphne
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+# The rules find nothing; rules and model together find a crisis.
+ONLY_THE_MODEL = [
+    "tonight is the night I finally end things",
+    "I want to sleep and never wake up",
+]
+# The rules say watch; rules and model together say urgent.
+WATCH_TO_URGENT = "I just want the pain to stop forever"
+
+
+def room(group: Any) -> str:
+    return f"/ws/rooms/{group.pk}/"
+
+
+def only_the_model(text: str) -> str:
+    assert assess(text).level == "none", f"the rules now read {text!r} as a crisis"
+    assert assess_both(text).level in ("urgent", "emergency"), f"the model now passes {text!r}"
+    return text
+
+
+def readyz(server: Daphne) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{server.url}/readyz", timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_support_card(
+    world, sockets, alert_server
+):
+    text = only_the_model(ONLY_THE_MODEL[0])
+    open_room(world.circle)
+    carol_alerts = sockets(world.carol, "/ws/alerts/")
+    carol_room = sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    started = time.monotonic()
+    alice.send(
+        {"type": "message.send", "client_id": "0d9b6f0e-5b1e-4f43-9f57-2b6b2f1c0a11", "body": text}
+    )
+    # The ack comes first, before anything the model found: it never waits for the model.
+    first = alice.recv_type_of(("message.ack", "support.resources", "error"))
+    assert first["type"] == "message.ack", first
+    assert carol_room.recv_message(first["id"])["text"] == text
+
+    alert = carol_alerts.recv_type("alert.new")["alert"]
+    card = alice.recv_type_of(("support.resources",))
+    assert time.monotonic() - started < 5  # generous for a noisy machine; bench/ measures it
+    assert alert["message_id"] == first["id"]
+    assert alert["level"] in ("urgent", "emergency") and alert["ack_deadline"]
+    assert "model:" in alert["explanation"]
+    assert alert["tier"] == 1  # carol is in the room
+    assert (card["level"], card["category"]) == (alert["level"], alert["category"])
+    assert any("988" in r["how"] for r in card["resources"])
+    assert carol_room.recv_type_of(("alert.new",))["alert"]["id"] == alert["id"]
+    assert AuditEntry.objects.get(action="alert.raised").data["raised_by"] == "model"
+    assert readyz(alert_server)["crisis_model"] == "loaded"
+
+
+def test_the_model_raising_a_watch_message_to_urgent_updates_the_alert_carol_already_has(
+    world, sockets
+):
+    assert assess(WATCH_TO_URGENT).level == "watch"
+    assert assess_both(WATCH_TO_URGENT).level == "urgent"
+    open_room(world.circle)
+    carol_alerts = sockets(world.carol, "/ws/alerts/")
+    sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    ack = alice.say(WATCH_TO_URGENT)
+    assert ack["type"] == "message.ack"
+    watch = carol_alerts.recv_type("alert.new")["alert"]
+    assert (watch["message_id"], watch["level"]) == (ack["id"], "watch")
+    updated = carol_alerts.recv_type_of(("alert.updated",))["alert"]
+    assert (updated["id"], updated["level"]) == (watch["id"], "urgent")
+    assert updated["status"] == "open" and updated["ack_deadline"]
+    assert "by the model: " in updated["explanation"]
+    assert alice.recv_type_of(("support.resources",))["level"] == "urgent"
+    assert Alert.objects.filter(message_id=ack["id"]).count() == 1
+
+
+@pytest.fixture(scope="session")
+def server_without_model(server_factory: Callable[..., Daphne]) -> Daphne:
+    return server_factory(
+        CRISIS_MODEL="off", RATE_LIMIT_PER_SECOND="0", PRESENCE_HEARTBEAT_SECONDS="2"
+    )
+
+
+def test_with_the_model_off_messages_are_delivered_and_nothing_is_reviewed(
+    world, server_without_model, enter
+):
+    text = only_the_model(ONLY_THE_MODEL[1])
+    open_room(world.circle)
+    carol = enter(world.carol, world.circle, server_without_model)
+    alice = enter(world.alice, world.circle, server_without_model)
+    ack = alice.say(text)
+    assert ack["type"] == "message.ack"
+    assert carol.recv_message(ack["id"])["text"] == text
+    alice.quiet(("support.resources",), timeout=1.0)  # the model would have answered by now
+    # The rules alone still raise alerts and give the card, as before the model.
+    crisis = alice.say("I want to end my life. I have the pills counted out for tonight.")
+    assert carol.recv_type_of(("alert.new",))["alert"]["message_id"] == crisis["id"]
+    assert alice.recv_type_of(("support.resources",))["level"] == "emergency"
+    assert not Alert.objects.filter(message_id=ack["id"]).exists()
+    assert not Message.objects.filter(reviewed_at__isnull=False).exists()
+    assert readyz(server_without_model)["crisis_model"] == "off"
+
+
+def test_the_web_reviewer_and_a_worker_sweeping_at_once_raise_each_alert_once(
+    world, server, enter, worker_factory
+):
+    """A worker that sweeps every message at once (REVIEW_SWEEP_SECONDS=0) races the web
+    process's reviewer for each one; the claim lets exactly one of them raise its alert."""
+    texts = [only_the_model(t) for t in ONLY_THE_MODEL]
+    open_room(world.circle)
+    workers = [
+        worker_factory(REVIEW_SWEEP_SECONDS="0", WORKER_TICK_SECONDS="0.02") for _ in range(2)
+    ]
+    wait_for(lambda: all("crisis model loaded" in w.log_path.read_text() for w in workers), 30)
+    alice = enter(world.alice, world.circle, server)
+    # A burst of a second or two: while the reviewer writes the alerts of one batch, the
+    # workers' sweeps find the next messages unreviewed and race it for them.
+    for i in range(60):
+        alice.send({"type": "message.send", "client_id": str(uuid.uuid4()), "body": texts[i % 2]})
+    ids = [alice.recv_type_of(("message.ack",))["id"] for _ in range(60)]
+    wait_for(lambda: Message.objects.filter(pk__in=ids, reviewed_at__isnull=True).count() == 0)
+    time.sleep(0.5)  # anything still racing has had its turn
+    for message_id in ids:
+        assert Alert.objects.filter(message_id=message_id).count() == 1, message_id
+    assert AuditEntry.objects.filter(action="alert.raised").count() == len(ids)

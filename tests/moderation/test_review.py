@@ -1,0 +1,236 @@
+"""The learned stage after delivery: what the web process's reviewer and the worker's sweep
+write, on the real shipped model. The messages are chosen by what rules and model say of them,
+and each test checks that first, so a retrained model that reads them otherwise fails loudly
+here rather than quietly testing nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.test import override_settings
+from django.utils import timezone
+
+from moderation import actions, review, services
+from moderation.crisis import assess
+from moderation.crisis.combine import assess_both
+from moderation.models import Alert, AlertStatus, AuditEntry, DetectorExample
+from rooms.actions import SendRequest, SendResult, message_send_many, room_access
+from rooms.events import user_group
+from rooms.models import Message, MessageStatus, SupportGroup
+
+ORDINARY = "Work was long. I made soup and went to bed early."
+# The rules find nothing; rules and model together find a crisis.
+ONLY_THE_MODEL = "tonight is the night I finally end things"
+# The rules say watch; rules and model together say urgent.
+WATCH_TO_URGENT = "I just want the pain to stop forever"
+# Contact details (held by the group's policy) and a crisis only the model reads.
+HELD_AND_ONLY_THE_MODEL = "tonight is the night I finally end things. text me at 555-123-4567"
+
+
+def reads(text: str, rules: str, combined: tuple[str, ...]) -> str:
+    assert assess(text).level == rules, f"the rules now read {text!r} otherwise"
+    assert assess_both(text).level in combined, f"the model now reads {text!r} otherwise"
+    return text
+
+
+@pytest.fixture(autouse=True)
+def open_circle(world: Any) -> None:
+    SupportGroup.objects.filter(pk=world.circle.pk).update(drop_in=True)
+
+
+def sent(world: Any, body: str) -> Message:
+    """Alice's message, stored by the send path as the room socket stores it (rules, alert)."""
+    access = room_access(user=world.alice, group_id=world.circle.pk)
+    (result,) = message_send_many([SendRequest(access, uuid.uuid4(), body)])
+    assert isinstance(result, SendResult) and result.stored is not None
+    return result.stored
+
+
+def reviewed_live(*messages: Message) -> int:
+    """What the web process's reviewer does with a batch: score it, then write the findings."""
+    found = review.detector()
+    assert found is not None, "the shipped model must load in tests"
+    return review.apply(review.judge([review.Pending.of(m) for m in messages], found), "live")
+
+
+def later(seconds: float = 11) -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def private_frames() -> Iterator[Any]:
+    """The frames the services send to a person's own sockets, read from the in-memory layer."""
+    layer = get_channel_layer()
+    joined: list[tuple[str, str]] = []
+
+    def listen(user: Any) -> Any:
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(user_group(user.pk), channel)
+        joined.append((user_group(user.pk), channel))
+
+        async def drain() -> list[dict[str, Any]]:
+            out = []
+            while True:
+                try:
+                    event = await asyncio.wait_for(layer.receive(channel), 0.05)
+                except TimeoutError:
+                    return out
+                out.append(event.get("frame", event))
+
+        return async_to_sync(drain)
+
+    yield listen
+    for group, channel in joined:
+        async_to_sync(layer.group_discard)(group, channel)
+
+
+def test_a_message_the_model_does_not_raise_gets_no_alert_and_is_marked_reviewed(world):
+    message = sent(world, reads(ORDINARY, "none", ("none",)))
+    assert message.reviewed_at is None
+    assert reviewed_live(message) == 0
+    message.refresh_from_db()
+    assert message.reviewed_at is not None and message.level == "none"
+    assert set(message.model_score) >= {"level", "p_watch", "p_urgent", "p_emergency"}
+    assert not Alert.objects.exists()
+
+
+def test_a_crisis_only_the_model_reads_gets_an_alert_naming_the_model_and_the_support_card(
+    world, private_frames, django_capture_on_commit_callbacks
+):
+    alice = private_frames(world.alice)
+    message = sent(world, reads(ONLY_THE_MODEL, "none", ("urgent", "emergency")))
+    assert not Alert.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reviewed_live(message) == 1
+    alert = Alert.objects.get()
+    assert alert.message_id == message.pk and alert.level in ("urgent", "emergency")
+    assert alert.explanation.startswith("model: ") and alert.ack_deadline is not None
+    message.refresh_from_db()
+    assert (message.level, message.category) == (alert.level, alert.category)
+    assert message.model_score["level"] == alert.level
+    entry = AuditEntry.objects.get(action="alert.raised")
+    assert entry.alert == alert and entry.data["raised_by"] == "model"
+    cards = [f for f in alice() if f.get("type") == "support.resources"]
+    assert [c["level"] for c in cards] == [alert.level]
+
+
+def test_the_model_raising_a_watch_message_to_urgent_upgrades_its_alert_instead_of_adding_one(
+    world, private_frames, django_capture_on_commit_callbacks
+):
+    alice = private_frames(world.alice)
+    message = sent(world, reads(WATCH_TO_URGENT, "watch", ("urgent",)))
+    watch = Alert.objects.get()
+    assert (watch.level, watch.ack_deadline) == ("watch", None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reviewed_live(message) == 1
+    alert = Alert.objects.get()  # one alert, not two
+    assert alert.pk == watch.pk and alert.level == "urgent"
+    assert alert.status == AlertStatus.OPEN and alert.ack_deadline is not None
+    # Both stages: the rules' words first, then what the model added.
+    assert alert.explanation.startswith(watch.explanation)
+    assert "Raised from watch by the model: " in alert.explanation
+    entry = AuditEntry.objects.get(action="alert.upgraded")
+    assert entry.actor is None and entry.data["raised_by"] == "model"
+    assert entry.data["from_level"] == "watch"
+    # The member had no card at watch: now she has one.
+    assert [f["level"] for f in alice() if f.get("type") == "support.resources"] == ["urgent"]
+
+
+def test_the_worker_reviews_a_message_left_unreviewed_and_raises_its_alert_once(world):
+    message = sent(world, reads(ONLY_THE_MODEL, "none", ("urgent", "emergency")))
+    assert review.review_sweep() == 0, "a web process has REVIEW_SWEEP_SECONDS to review it"
+    assert review.review_sweep(now=later()) == 1
+    assert review.review_sweep(now=later()) == 0
+    assert Alert.objects.get().message_id == message.pk
+    assert AuditEntry.objects.filter(action="alert.raised").count() == 1
+    assert reviewed_live(message) == 0, "the web reviewer comes too late: nothing twice"
+    assert Alert.objects.count() == 1
+
+
+def test_the_sweep_leaves_messages_older_than_a_day(world):
+    message = sent(world, ONLY_THE_MODEL)
+    Message.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=1, minutes=1)
+    )
+    assert review.review_sweep(now=later()) == 0
+    assert not Alert.objects.exists()
+
+
+def test_the_reviewer_and_the_sweep_judging_the_same_message_raise_one_alert(world):
+    message = sent(world, ONLY_THE_MODEL)
+    found = review.detector()
+    assert found is not None
+    # Both scored it before either wrote: the claim decides which one raises the alert.
+    by_web = review.judge([review.Pending.of(message)], found)
+    by_worker = review.judge([review.Pending.of(message)], found)
+    assert review.apply(by_web, "live") == 1
+    assert review.apply(by_worker, "sweep") == 0
+    assert Alert.objects.count() == 1
+    assert AuditEntry.objects.filter(action="alert.raised").count() == 1
+
+
+def test_a_held_message_stays_held_and_still_gets_its_alert(world):
+    message = sent(world, reads(HELD_AND_ONLY_THE_MODEL, "none", ("urgent", "emergency")))
+    assert message.status == MessageStatus.HELD
+    assert reviewed_live(message) == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.HELD
+    assert Alert.objects.get().message_id == message.pk
+
+
+def test_approving_a_held_message_carries_its_alert_and_its_review_along(world):
+    held = sent(world, HELD_AND_ONLY_THE_MODEL)
+    reviewed_live(held)
+    delivered = actions.held_approve(by=world.carol, message=held)
+    assert Alert.objects.get().message_id == delivered.pk
+    assert delivered.reviewed_at is not None and delivered.model_score is not None
+    assert review.review_sweep(now=later()) == 0
+
+
+def test_a_facilitators_judgement_after_review_keeps_the_model_score(world):
+    message = sent(world, ORDINARY)
+    reviewed_live(message)
+    message.refresh_from_db()
+    actions.message_flag(by=world.carol, message=message, level="watch", category="self_harm")
+    example = DetectorExample.objects.get()
+    assert example.model_score == message.model_score and example.model_score is not None
+
+
+def test_an_alert_a_facilitator_already_resolved_is_not_raised_again_by_the_model(world):
+    message = sent(world, WATCH_TO_URGENT)
+    services.alert_resolve(alert=Alert.objects.get(), by=world.carol, outcome="supported_in_room")
+    assert reviewed_live(message) == 0
+    assert Alert.objects.count() == 1
+    message.refresh_from_db()
+    assert message.reviewed_at is not None
+
+
+@override_settings(CRISIS_MODEL=False)
+def test_with_the_model_off_nothing_is_reviewed_and_messages_still_send(world):
+    message = sent(world, ONLY_THE_MODEL)
+    assert review.detector() is None and review.model_status() == "off"
+    assert review.review_sweep(now=later()) == 0
+    message.refresh_from_db()
+    assert message.reviewed_at is None and message.model_score is None
+    assert not Alert.objects.exists()
+    crisis = sent(world, "I want to end my life tonight")
+    assert Alert.objects.get().message_id == crisis.pk  # the rules alone, as before
+
+
+def test_admins_read_the_learned_stage_in_the_metrics_and_readyz(world, client):
+    sent(world, ONLY_THE_MODEL)
+    assert review.review_sweep(now=later()) == 1
+    review.detector()
+    client.force_login(world.dave)
+    text = client.get("/metrics").content.decode()
+    assert 'haven_model_alerts_total{action="new"} 1.0' in text
+    assert "haven_review_backlog 0.0" in text
+    assert 'haven_review_seconds_count{path="sweep"}' in text
+    assert client.get("/readyz").json()["crisis_model"] == "loaded"
