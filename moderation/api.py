@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -22,17 +22,20 @@ from rest_framework.views import APIView
 from moderation import actions, services
 from moderation.models import (
     Alert,
+    AlertKind,
+    AlertStatus,
     AuditEntry,
     CrisisCategory,
     CrisisLevel,
     ExampleSource,
     Outcome,
     Report,
+    ReportStatus,
 )
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import can_moderate, is_admin
 from server.accounts.models import Role
-from server.api import ERRORS, current_user
+from server.api import ERRORS, IdField, current_user, query_params
 
 
 class ActionOut(serializers.Serializer):
@@ -87,6 +90,15 @@ class ResolveIn(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=4000)
 
 
+class AlertQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AlertStatus.values, required=False, allow_blank=True)
+    level = serializers.ChoiceField(
+        choices=list(actions.FLAG_LEVELS), required=False, allow_blank=True
+    )
+    kind = serializers.ChoiceField(choices=AlertKind.values, required=False, allow_blank=True)
+    group = IdField(required=False)
+
+
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = AlertOut
     queryset = Alert.objects.none()  # for the schema; get_queryset decides what you see
@@ -95,21 +107,20 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if getattr(self, "swagger_fake_view", False):
             return Alert.objects.none()
         qs = services.alerts_visible(current_user(self.request))
-        params = self.request.query_params
+        if self.action != "list":
+            return qs
+        params = query_params(self.request, AlertQuery)
         for name in ("status", "level", "kind"):
             if params.get(name):
                 qs = qs.filter(**{name: params[name]})
-        if params.get("group", "").isdigit():
-            qs = qs.filter(group_id=int(params["group"]))
+        if params.get("group"):
+            qs = qs.filter(group_id=params["group"])
         return qs
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=["open", "acknowledged", "resolved"]),
-            OpenApiParameter("level", str, enum=["watch", "urgent", "emergency"]),
-            OpenApiParameter("group", int),
-        ],
+        parameters=[AlertQuery],
         summary="Alerts you may handle (facilitators: your groups, plus on-call escalations)",
+        responses={200: AlertOut(many=True), 400: ERRORS[400], 401: ERRORS[401]},
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # One query for the members' aliases of the whole page, not one per alert.
@@ -244,6 +255,11 @@ class MemberIn(serializers.Serializer):
 
 class MuteIn(MemberIn):
     minutes = serializers.IntegerField(min_value=1, max_value=actions.MAX_MUTE_MINUTES)
+    reason = serializers.CharField(max_length=200, help_text="The member sees it.")
+
+
+class BanIn(MemberIn):
+    reason = serializers.CharField(max_length=200, help_text="Kept in the audit log.")
 
 
 class RoomIn(serializers.Serializer):
@@ -328,12 +344,12 @@ class GroupModerationViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Ban a member from the group",
-        request=MemberIn,
+        request=BanIn,
         responses={200: ActionOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def ban(self, request: Request, pk: str | None = None) -> Response:
-        data = MemberIn(data=request.data)
+        data = BanIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.member_ban(
             by=current_user(request),
@@ -423,8 +439,10 @@ class MessageModerationViewSet(viewsets.ViewSet):
         request=ReasonIn,
         responses={200: ActionOut, **ERRORS},
     )
-    @action(detail=True, methods=["post"])
-    def delete(self, request: Request, pk: str | None = None) -> Response:
+    # Not named `delete`: a viewset method of that name answers HTTP DELETE on every route of
+    # the viewset, so DELETE /api/messages/{id}/flag/ would delete the message.
+    @action(detail=True, methods=["post"], url_path="delete", url_name="delete")
+    def delete_message(self, request: Request, pk: str | None = None) -> Response:
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.message_delete(
@@ -504,6 +522,17 @@ class ReportOut(serializers.Serializer):
         return actions.report_dict(instance, with_text=moderator)
 
 
+class ReportQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ReportStatus.values, required=False, allow_blank=True)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Reports: your own (members), your groups' (facilitators), all (admins)",
+        parameters=[ReportQuery],
+        responses={200: ReportOut(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+    )
+)
 class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Members see their own reports and whether they were resolved; facilitators see their
     groups' reports; admins all."""
@@ -521,8 +550,11 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             qs = Report.objects.filter(group__groupfacilitator__user=user)
         else:
             qs = Report.objects.filter(reporter=user)
-        if self.request.query_params.get("status"):
-            qs = qs.filter(status=self.request.query_params["status"])
+        wanted = (
+            query_params(self.request, ReportQuery).get("status") if self.action == "list" else ""
+        )
+        if wanted:
+            qs = qs.filter(status=wanted)
         return qs.order_by("-created_at", "-id")
 
     @extend_schema(
@@ -563,6 +595,12 @@ class AuditOut(serializers.ModelSerializer):
         return obj.actor.username if obj.actor else None
 
 
+class AuditQuery(serializers.Serializer):
+    group = IdField(required=False)
+    action = serializers.CharField(required=False, max_length=40, help_text="e.g. mute, ban")
+    actor = IdField(required=False)
+
+
 class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Read-only by construction: no create, update or delete route exists."""
 
@@ -578,22 +616,19 @@ class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             qs = qs.filter(group__groupfacilitator__user=user)
         elif user.role != Role.ADMIN:
             raise PermissionDenied("Only admins and facilitators read the audit log.")
-        params = self.request.query_params
-        if params.get("group", "").isdigit():
-            qs = qs.filter(group_id=int(params["group"]))
+        params = query_params(self.request, AuditQuery) if self.action == "list" else {}
+        if params.get("group"):
+            qs = qs.filter(group_id=params["group"])
         if params.get("action"):
             qs = qs.filter(action=params["action"])
-        if params.get("actor", "").isdigit():
-            qs = qs.filter(actor_id=int(params["actor"]))
+        if params.get("actor"):
+            qs = qs.filter(actor_id=params["actor"])
         return qs.order_by("-created_at", "-id")
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("group", int),
-            OpenApiParameter("action", str),
-            OpenApiParameter("actor", int),
-        ],
+        parameters=[AuditQuery],
         summary="The audit log (admins: all; facilitators: their groups)",
+        responses={200: AuditOut(many=True), **ERRORS},
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)

@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rooms import permissions, selectors, services
+from rooms import permissions, scheduling, selectors, services
 from rooms.calendar import ICalendarRenderer, sessions_to_ics
 from rooms.models import (
     Enrollment,
@@ -34,10 +34,10 @@ from rooms.models import (
     HeldCategory,
     Session,
     SupportGroup,
+    validate_timezone,
 )
-from rooms.scheduling import parse_rrule
 from server.accounts.models import User
-from server.api import ERRORS, current_user
+from server.api import ERRORS, IdField, current_user, query_params
 
 
 class RecurrenceField(serializers.Serializer):
@@ -48,25 +48,28 @@ class RecurrenceField(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=15, max_value=600)
 
     def validate_rrule(self, value: str) -> str:
-        # Syntax and frequency only; the service checks the rule against the group's timezone.
+        # The grammar and limits; GroupIn.validate checks the rule against its start.
         try:
-            parse_rrule(value, dt.datetime(2000, 1, 1))
+            scheduling.parse_rrule(value, dt.datetime(2026, 1, 1))
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict["rrule"]) from exc
-        if any(f"FREQ={freq}" in value.upper() for freq in ("HOURLY", "MINUTELY", "SECONDLY")):
-            raise serializers.ValidationError(
-                "Groups meet at most daily: use FREQ=DAILY, WEEKLY, MONTHLY or YEARLY."
-            )
         return value.strip()
 
     def validate_dtstart(self, value: str) -> dt.datetime:
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
         if parsed is None:
             raise serializers.ValidationError("Use ISO 8601 local time, e.g. 2026-12-01T19:00:00.")
         if parsed.tzinfo is not None:
             raise serializers.ValidationError(
                 "Give the local wall-clock time without an offset; the group's timezone applies."
             )
+        try:
+            scheduling.check_dtstart(parsed)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["dtstart"]) from exc
         return parsed
 
 
@@ -93,6 +96,31 @@ class GroupIn(serializers.Serializer):
     slow_mode_seconds = serializers.IntegerField(required=False, min_value=0, max_value=3600)
     typing_indicators = serializers.BooleanField(required=False)
     recurrence = RecurrenceField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The rule against its start, in the group's timezone: what this request sends over
+        what the group (`context["group"]` on PATCH) already has."""
+        group: SupportGroup | None = self.context.get("group")
+        recurrence = attrs.get("recurrence")
+        drop_in = attrs.get("drop_in", group.drop_in if group else False)
+        if not recurrence or drop_in:
+            return attrs
+        rule = recurrence.get("rrule", group.rrule if group else "")
+        dtstart = recurrence.get("dtstart")
+        if dtstart is None and group is not None and group.start_date and group.start_time:
+            dtstart = dt.datetime.combine(group.start_date, group.start_time)
+        if not rule or dtstart is None:
+            return attrs
+        tz_name = attrs.get("timezone", group.timezone if group else "UTC")
+        try:
+            validate_timezone(tz_name)
+        except DjangoValidationError:
+            tz_name = "UTC"  # the service reports the timezone itself
+        try:
+            scheduling.recurrence_check(rule, dtstart, tz_name)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"recurrence": exc.message_dict}) from exc
+        return attrs
 
     def to_service_args(self) -> dict[str, Any]:
         data = dict(self.validated_data)
@@ -232,8 +260,10 @@ class EnrollmentOut(serializers.Serializer):
 
 
 class SessionMoveIn(serializers.Serializer):
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField(required=False)
+    starts_at = serializers.DateTimeField(
+        required=False, help_text="New start; the session keeps its length unless ends_at comes."
+    )
+    ends_at = serializers.DateTimeField(required=False, help_text="New end (at most 10 hours).")
 
 
 def _parse_time_param(request: Request, name: str) -> dt.datetime | None:
@@ -248,19 +278,37 @@ def _parse_time_param(request: Request, name: str) -> dt.datetime | None:
         raise ValidationError({name: ["Use an ISO 8601 date or date-time."]}) from None
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt.UTC)
+    if not scheduling.in_range(value):
+        raise ValidationError({name: [scheduling.RANGE_MESSAGE]})
     return value
+
+
+class GroupQuery(serializers.Serializer):
+    facilitator = IdField(required=False, help_text="Groups this user facilitates")
+    mine = serializers.BooleanField(
+        required=False, help_text="Groups I am enrolled in (or waiting for) or facilitate"
+    )
+
+
+class EnrollmentQuery(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=EnrollmentStatus.values, required=False, allow_blank=True
+    )
+
+
+class SessionQuery(serializers.Serializer):
+    group = IdField(required=False)
+    facilitator = IdField(required=False)
+    upcoming = serializers.BooleanField(
+        required=False, help_text="Only sessions that have not ended"
+    )
 
 
 @extend_schema_view(
     list=extend_schema(
         summary="List support groups (the catalogue)",
-        parameters=[
-            OpenApiParameter("facilitator", int, description="Groups this user facilitates"),
-            OpenApiParameter(
-                "mine", bool, description="Groups I am enrolled in (or waiting for) or facilitate"
-            ),
-        ],
-        responses={200: GroupOut(many=True), 401: ERRORS[401]},
+        parameters=[GroupQuery],
+        responses={200: GroupOut(many=True), 400: ERRORS[400], 401: ERRORS[401]},
     ),
     retrieve=extend_schema(
         summary="One support group", responses={200: GroupOut, 401: ERRORS[401], 404: ERRORS[404]}
@@ -287,12 +335,11 @@ class GroupViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[SupportGroup]:
-        params = self.request.query_params
-        facilitator = params.get("facilitator", "")
+        params = query_params(self.request, GroupQuery) if self.action == "list" else {}
         qs = selectors.groups_visible(
             current_user(self.request),
-            facilitator_id=int(facilitator) if facilitator.isdigit() else None,
-            mine=params.get("mine") in ("1", "true"),
+            facilitator_id=params.get("facilitator"),
+            mine=params.get("mine", False),
         )
         return qs.order_by("name", "id")
 
@@ -311,7 +358,7 @@ class GroupViewSet(
         group = self.get_object()
         if not permissions.can_manage(current_user(request), group):
             raise PermissionDenied("Only admins and the group's lead facilitator edit a group.")
-        data = GroupIn(data=request.data, partial=True)
+        data = GroupIn(data=request.data, partial=True, context={"group": group})
         data.is_valid(raise_exception=True)
         args = data.to_service_args()
         if args["facilitator_ids"] is None and args["lead_id"] is not None:
@@ -329,8 +376,14 @@ class GroupViewSet(
     @extend_schema(
         summary="Sessions of a group between two times (UTC ISO 8601)",
         parameters=[
-            OpenApiParameter("from", str, description="Start (default: now)"),
-            OpenApiParameter("to", str, description="End (default: open)"),
+            OpenApiParameter(
+                "from",
+                str,
+                description="Start, a date or date-time from 2000 to 2100 (default: now)",
+            ),
+            OpenApiParameter(
+                "to", str, description="End, a date or date-time from 2000 to 2100 (default: open)"
+            ),
         ],
         responses={200: SessionOut(many=True), **ERRORS},
     )
@@ -381,7 +434,7 @@ class GroupViewSet(
 
     @extend_schema(
         summary="Enrollments of a group (facilitators and admins)",
-        parameters=[OpenApiParameter("status", str, enum=EnrollmentStatus.values)],
+        parameters=[EnrollmentQuery],
         responses={200: EnrollmentOut(many=True), **ERRORS},
     )
     @action(detail=True, methods=["get"])
@@ -390,8 +443,9 @@ class GroupViewSet(
         if not permissions.can_moderate(current_user(request), group):
             raise PermissionDenied("Only the group's facilitators and admins see its members.")
         qs = Enrollment.objects.filter(group=group).select_related("user")
-        if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"])
+        wanted = query_params(request, EnrollmentQuery).get("status")
+        if wanted:
+            qs = qs.filter(status=wanted)
         page = self.paginate_queryset(qs.order_by("status", "waitlisted_at", "id"))
         return self.get_paginated_response(EnrollmentOut(page, many=True).data)
 
@@ -446,12 +500,8 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="Sessions across groups",
-        parameters=[
-            OpenApiParameter("group", int),
-            OpenApiParameter("facilitator", int),
-            OpenApiParameter("upcoming", bool, description="Only sessions that have not ended"),
-        ],
-        responses={200: SessionOut(many=True), 401: ERRORS[401]},
+        parameters=[SessionQuery],
+        responses={200: SessionOut(many=True), 400: ERRORS[400], 401: ERRORS[401]},
     ),
     retrieve=extend_schema(
         summary="One session", responses={200: SessionOut, 401: ERRORS[401], 404: ERRORS[404]}
@@ -463,12 +513,12 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self) -> QuerySet[Session]:
         qs = Session.objects.filter(group__deleted_at__isnull=True).select_related("group")
-        params = self.request.query_params
-        if params.get("group", "").isdigit():
-            qs = qs.filter(group_id=int(params["group"]))
-        if params.get("facilitator", "").isdigit():
-            qs = qs.filter(group__facilitators__id=int(params["facilitator"]))
-        if params.get("upcoming") in ("1", "true"):
+        params = query_params(self.request, SessionQuery) if self.action == "list" else {}
+        if params.get("group"):
+            qs = qs.filter(group_id=params["group"])
+        if params.get("facilitator"):
+            qs = qs.filter(group__facilitators__id=params["facilitator"])
+        if params.get("upcoming"):
             qs = qs.filter(ends_at__gt=timezone.now())
         return qs.order_by("starts_at", "id")
 

@@ -4,14 +4,23 @@ A group's rule is an RFC 5545 RRULE whose start is a wall-clock time in the grou
 a weekly 19:00 meeting stays at 19:00 local across daylight-saving changes and its UTC time moves.
 Sessions are materialized a few weeks ahead and re-materialized when the rule changes; sessions
 that already started are history and never touched.
+
+A rule is an admin's (or a lead facilitator's) input that the server expands: it is held to a
+small grammar and a calendar from 2000 to 2100, and its expansion to a time budget, so that no
+rule can loop, exhaust memory, or keep SQLite's single write lock for seconds (docs/api.md,
+"Limits").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import re
+import time
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 from dateutil.rrule import rrule, rrulestr
 from django.conf import settings
@@ -21,7 +30,82 @@ from django.utils import timezone
 
 from rooms.models import Session, SessionStatus, SupportGroup
 
+log = logging.getLogger(__name__)
+
+# Every date the scheduler takes in (a rule's start and UNTIL, a moved session, a list's from
+# and to) falls in these years: far from the limits of datetime, and wide enough for any group.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2101, 1, 1, tzinfo=dt.UTC)
+RANGE_MESSAGE = "Use a date between 2000 and 2100."
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+PARTS = (
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYMONTH",
+    "BYSETPOS",
+    "BYWEEKNO",
+    "BYYEARDAY",
+    "WKST",
+)
+MAX_INTERVAL = 100
+MAX_COUNT = 1000
+# A rule must give its first session within this long after its start.
+FIRST_SESSION_WITHIN = dt.timedelta(days=5 * 366)
+# The longest one rule may take to expand, in seconds of CPU on the request's thread.
+EXPANSION_BUDGET_SECONDS = 0.5
+MAX_SESSION_LENGTH = dt.timedelta(minutes=600)
+MAX_SESSIONS_PER_WINDOW = 500
+
 _UTC_UNTIL = re.compile(r"UNTIL=(\d{8})(?:T(\d{6}))?Z", re.IGNORECASE)
+_UNTIL = re.compile(r"(\d{4})\d{4}(?:T\d{6}Z?)?", re.IGNORECASE)
+
+
+class ExpansionTooLongError(Exception):
+    """A rule took longer than its budget to expand."""
+
+
+class _BudgetedRule(rrule):
+    """An rrule that gives up when its time is up.
+
+    dateutil's iterator hands back control only when an occurrence matches, so a rule that never
+    matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) walks day by day to the year 9999, about six
+    seconds, and no loop around it can stop it. The iterator reads `_byweekno` each time it
+    starts a new year (`_iterinfo.rebuild`), so the clock is checked there; a test pins that
+    behaviour (tests/api/test_hardening.py)."""
+
+    _deadline = math.inf
+
+    @property  # type: ignore[override]
+    def _byweekno(self) -> Any:
+        if time.monotonic() > self._deadline:
+            raise ExpansionTooLongError
+        return self.__dict__["_byweekno"]
+
+    @_byweekno.setter
+    def _byweekno(self, value: Any) -> None:
+        self.__dict__["_byweekno"] = value
+
+
+def with_budget(rule: rrule, *, seconds: float = EXPANSION_BUDGET_SECONDS) -> rrule:
+    """The same rule, raising ExpansionTooLongError once `seconds` have passed from now."""
+    budgeted = _BudgetedRule.__new__(_BudgetedRule)
+    budgeted.__dict__.update(rule.__dict__)
+    budgeted._deadline = time.monotonic() + seconds
+    return budgeted
+
+
+def in_range(moment: dt.datetime) -> bool:
+    """Whether an aware moment (or a naive local one) falls in the scheduler's years."""
+    if moment.tzinfo is None:
+        return EARLIEST.replace(tzinfo=None) <= moment < LATEST.replace(tzinfo=None)
+    try:
+        return EARLIEST <= moment.astimezone(dt.UTC) < LATEST
+    except OverflowError:
+        return False
 
 
 def _until_to_local(value: str, tz_name: str) -> str:
@@ -36,6 +120,57 @@ def _until_to_local(value: str, tz_name: str) -> str:
     return _UTC_UNTIL.sub(local, value)
 
 
+def _whole_number(parts: dict[str, str], name: str, low: int, high: int, meaning: str) -> None:
+    raw = parts.get(name)
+    if raw is not None and not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+        raise ValidationError(
+            {"rrule": f"{name} must be a whole number from {low} to {high}{meaning}."}
+        )
+
+
+def _check_parts(value: str) -> None:
+    """The grammar: NAME=VALUE parts from PARTS, daily or slower, numbers and UNTIL bounded."""
+    parts: dict[str, str] = {}
+    for piece in value.split(";"):
+        name, sep, part = piece.partition("=")
+        name = name.strip().upper()
+        if not sep or not name:
+            raise ValidationError(
+                {
+                    "rrule": "Write the rule as NAME=VALUE parts joined by ';', "
+                    "e.g. FREQ=WEEKLY;BYDAY=TU."
+                }
+            )
+        if name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+            raise ValidationError(
+                {"rrule": f"{name} is not used here: the time of day comes from dtstart."}
+            )
+        if name not in PARTS:
+            raise ValidationError(
+                {"rrule": f"{name} is not supported here; use {', '.join(PARTS)}."}
+            )
+        parts[name] = part.strip()
+    freq = parts.get("FREQ", "").upper()
+    if freq in ("HOURLY", "MINUTELY", "SECONDLY"):
+        raise ValidationError(
+            {"rrule": "Groups meet at most daily: use FREQ=DAILY, WEEKLY, MONTHLY or YEARLY."}
+        )
+    _whole_number(
+        parts, "INTERVAL", 1, MAX_INTERVAL, " (2 is every other day, week, month or year)"
+    )
+    _whole_number(parts, "COUNT", 1, MAX_COUNT, "")
+    until = parts.get("UNTIL")
+    if until is not None:
+        match = _UNTIL.fullmatch(until)
+        if match is None or not 2000 <= int(match.group(1)) <= 2100:
+            raise ValidationError(
+                {
+                    "rrule": "UNTIL must be a date such as 20271231 or 20271231T235959Z "
+                    "between 2000 and 2100."
+                }
+            )
+
+
 def parse_rrule(text: str, dtstart: dt.datetime, tz_name: str = "UTC") -> rrule:
     """Parses a bare RRULE ("FREQ=WEEKLY;BYDAY=TU" or "RRULE:FREQ=...") against a local start
     (naive, wall-clock time in `tz_name`)."""
@@ -46,15 +181,41 @@ def parse_rrule(text: str, dtstart: dt.datetime, tz_name: str = "UTC") -> rrule:
         raise ValidationError(
             {"rrule": "Give one RRULE such as 'FREQ=WEEKLY;BYDAY=TU'; the start goes in dtstart."}
         )
+    _check_parts(value)
     value = _until_to_local(value, tz_name)
     try:
         rule = rrulestr(value, dtstart=dtstart)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
         raise ValidationError(
             {"rrule": f"Not a valid RRULE ({exc}). Write one such as FREQ=WEEKLY;BYDAY=TU."}
         ) from exc
     if not isinstance(rule, rrule):
         raise ValidationError({"rrule": "Give a single RRULE, not a set."})
+    return rule
+
+
+def check_dtstart(dtstart: dt.datetime) -> None:
+    if not in_range(dtstart):
+        raise ValidationError({"dtstart": "The schedule must start between 2000 and 2100."})
+
+
+def recurrence_check(text: str, dtstart: dt.datetime, tz_name: str = "UTC") -> rrule:
+    """The whole rule against its start: in range, parsed, and giving a first session within
+    FIRST_SESSION_WITHIN, worked out within the budget. Raises ValidationError on `dtstart` or
+    `rrule`."""
+    check_dtstart(dtstart)
+    rule = parse_rrule(text, dtstart, tz_name)
+    try:
+        first = with_budget(rule).after(dtstart, inc=True)
+    except (ExpansionTooLongError, ValueError, OverflowError):
+        first = None
+    if first is None or first > dtstart + FIRST_SESSION_WITHIN:
+        raise ValidationError(
+            {
+                "rrule": "This rule gives no session in the five years after dtstart; check its "
+                "BYMONTH, BYMONTHDAY, BYDAY, BYSETPOS and UNTIL."
+            }
+        )
     return rule
 
 
@@ -72,24 +233,33 @@ class Occurrence:
 
 
 def occurrences(group: SupportGroup, *, since: dt.datetime, until: dt.datetime) -> list[Occurrence]:
+    """The rule's sessions that overlap [since, until]. Raises ValidationError on `rrule` for a
+    rule that gives too many or takes longer than its budget to work out."""
     if group.drop_in or not group.rrule or not group.start_date or not group.start_time:
         return []
     tz = zoneinfo.ZoneInfo(group.timezone)
     dtstart = dt.datetime.combine(group.start_date, group.start_time)
-    rule = parse_rrule(group.rrule, dtstart, group.timezone)
+    rule = with_budget(parse_rrule(group.rrule, dtstart, group.timezone))
     duration = dt.timedelta(minutes=group.duration_minutes)
     local_since = since.astimezone(tz).replace(tzinfo=None)
     local_until = until.astimezone(tz).replace(tzinfo=None)
     result = []
-    for local in rule.between(local_since - duration, local_until, inc=True):
-        start = local_to_utc(local, group.timezone)
-        if start + duration <= since:
-            continue
-        result.append(Occurrence(start, start, start + duration))
-        if len(result) > 500:  # a rule like FREQ=MINUTELY must not flood the table
-            raise ValidationError(
-                {"rrule": "The rule gives too many sessions; groups meet at most daily."}
-            )
+    try:
+        for local in rule.xafter(local_since - duration, inc=True):
+            if local > local_until:
+                break
+            start = local_to_utc(local, group.timezone)
+            if start + duration <= since:
+                continue
+            result.append(Occurrence(start, start, start + duration))
+            if len(result) > MAX_SESSIONS_PER_WINDOW:
+                raise ValidationError(
+                    {"rrule": "The rule gives too many sessions; groups meet at most daily."}
+                )
+    except ExpansionTooLongError:
+        raise ValidationError(
+            {"rrule": "This rule takes too long to work out; simplify it (fewer BY parts)."}
+        ) from None
     return result
 
 
@@ -136,18 +306,30 @@ def facilitator_conflicts(
     return problems
 
 
+def sessions_plan(*, group: SupportGroup, now: dt.datetime | None = None) -> list[Occurrence]:
+    """The sessions the rule wants in the materialization window. Call it before opening a
+    transaction: expanding a rule is the slow part, and must not hold the write lock."""
+    since, until = materialize_window(now)
+    return occurrences(group, since=since, until=until)
+
+
 def sessions_materialize(
-    *, group: SupportGroup, now: dt.datetime | None = None, strict: bool = True
+    *,
+    group: SupportGroup,
+    now: dt.datetime | None = None,
+    strict: bool = True,
+    planned: list[Occurrence] | None = None,
 ) -> int:
     """Makes the group's future sessions match its rule. Returns how many were created.
 
     Sessions that already started are kept. Future sessions whose occurrence left the rule are
     removed, unless a facilitator moved them by hand. With `strict`, a facilitator double-booking
     raises ValidationError; the worker passes strict=False and skips the clashing occurrences.
+    Callers inside a transaction pass `planned` (sessions_plan, worked out before it opened).
     """
     now = now or timezone.now()
-    since, until = materialize_window(now)
-    planned = occurrences(group, since=since, until=until)
+    if planned is None:
+        planned = sessions_plan(group=group, now=now)
     with transaction.atomic():
         future = {
             s.occurrence: s
@@ -205,5 +387,10 @@ def sessions_materialize_all(now: dt.datetime | None = None) -> int:
     for group in SupportGroup.objects.filter(deleted_at__isnull=True, drop_in=False).exclude(
         rrule=""
     ):
-        created += sessions_materialize(group=group, now=now, strict=False)
+        try:
+            created += sessions_materialize(group=group, now=now, strict=False)
+        except ValidationError:
+            # A rule saved before the limits (or written straight to the database) must not
+            # stop every other group's sessions; its group keeps the sessions it has.
+            log.warning("group %s: its recurrence rule cannot be expanded; skipped", group.pk)
     return created

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rooms import scheduling
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -18,7 +19,7 @@ from rooms.models import (
     SessionStatus,
     SupportGroup,
 )
-from rooms.scheduling import facilitator_conflicts, sessions_materialize
+from rooms.scheduling import facilitator_conflicts, sessions_materialize, sessions_plan
 from server.accounts.models import Role, User
 
 SEATED = (EnrollmentStatus.ACTIVE,)
@@ -54,6 +55,15 @@ def _validate_recurrence(group: SupportGroup) -> None:
         raise ValidationError(
             {"recurrence": "A schedule needs rrule, dtstart and duration_minutes together."}
         )
+    if group.rrule and group.start_date is not None and group.start_time is not None:
+        dtstart = dt.datetime.combine(group.start_date, group.start_time)
+        try:
+            scheduling.recurrence_check(group.rrule, dtstart, group.timezone)
+        except ValidationError as exc:
+            # One field for callers of the service; the API reports the same per part.
+            raise ValidationError(
+                {"recurrence": [m for msgs in exc.message_dict.values() for m in msgs]}
+            ) from exc
 
 
 def group_create(
@@ -65,10 +75,12 @@ def group_create(
     group = SupportGroup(**fields)
     group.full_clean()
     _validate_recurrence(group)
+    # Expanding the rule is the slow part: before the write transaction, never inside it.
+    planned = sessions_plan(group=group)
     with transaction.atomic():
         group.save()
         _set_facilitators(group, facilitator_ids or [], lead_id)
-        sessions_materialize(group=group)
+        sessions_materialize(group=group, planned=planned)
     return group
 
 
@@ -88,12 +100,14 @@ def group_update(
         group.agreement_version += 1
     group.full_clean()
     _validate_recurrence(group)
+    rematerialize = bool(RECURRENCE_FIELDS & fields.keys()) or facilitator_ids is not None
+    planned = sessions_plan(group=group) if rematerialize else None
     with transaction.atomic():
         group.save()
         if facilitator_ids is not None:
             _set_facilitators(group, facilitator_ids, lead_id)
-        if RECURRENCE_FIELDS & fields.keys() or facilitator_ids is not None:
-            sessions_materialize(group=group)
+        if rematerialize:
+            sessions_materialize(group=group, planned=planned)
         if group.capacity > old_capacity:
             waitlist_promote(group=group)
     return group
@@ -123,16 +137,28 @@ def session_cancel(*, session: Session) -> Session:
 
 
 def session_move(
-    *, session: Session, starts_at: dt.datetime, ends_at: dt.datetime | None = None
+    *,
+    session: Session,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
 ) -> Session:
+    """Moves one session: a new start keeps its length unless `ends_at` comes too; `ends_at`
+    alone changes only the end."""
+    if starts_at is None and ends_at is None:
+        raise ValidationError({"detail": "Give starts_at, ends_at or both."})
     now = timezone.now()
     if session.starts_at <= now:
         raise ValidationError({"detail": "A session that has started cannot be moved."})
+    starts_at = starts_at or session.starts_at
     if starts_at <= now:
         raise ValidationError({"starts_at": "Move the session to a time in the future."})
+    if not scheduling.in_range(starts_at):
+        raise ValidationError({"starts_at": scheduling.RANGE_MESSAGE})
     ends_at = ends_at or starts_at + (session.ends_at - session.starts_at)
     if ends_at <= starts_at:
         raise ValidationError({"ends_at": "The session must end after it starts."})
+    if ends_at - starts_at > scheduling.MAX_SESSION_LENGTH:
+        raise ValidationError({"ends_at": "A session lasts at most 10 hours."})
     facilitator_ids = list(session.group.facilitators.values_list("pk", flat=True))
     conflicts = facilitator_conflicts(session.group, [(starts_at, ends_at)], facilitator_ids)
     if conflicts:

@@ -1,11 +1,16 @@
-"""Shared API plumbing: one error shape for every endpoint."""
+"""Shared API plumbing: one error shape for every endpoint, ids, query parameters and pages
+within documented limits (docs/api.md, "Limits")."""
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import exceptions, serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -64,3 +69,82 @@ def drop_alias_routes(endpoints: list[tuple]) -> list[tuple]:
 def current_user(request: Any) -> User:
     """The signed-in user of a request that passed IsAuthenticated (typed for mypy)."""
     return cast(User, request.user)
+
+
+# Object ids in paths and query parameters: at most 18 digits, so every id fits the 64-bit
+# integer columns of SQLite and PostgreSQL.
+MAX_ID = 10**18 - 1
+PAGE_MAX = 200
+# An offset past every row gives an empty page; past this it is read as this.
+OFFSET_MAX = 1_000_000
+
+
+class IdConverter:
+    """The `id` path converter: `/api/messages/abc/delete/` is a 404 that never reaches a
+    view, and no id overflows the database's integers."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int | str) -> str:
+        return str(value)
+
+
+class IdField(serializers.IntegerField):
+    """An object id in a query parameter or body."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+def query_params(request: Request, serializer_class: type[serializers.Serializer]) -> dict:
+    """A view's query parameters, validated: a value outside what the schema documents is a 400
+    naming the parameter, never a silently empty filter or a 500. Unknown parameters are
+    ignored. Document them with `extend_schema(parameters=[serializer_class])`."""
+    data = serializer_class(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+class Pagination(LimitOffsetPagination):
+    """`limit` (default PAGE_SIZE) is capped at PAGE_MAX; a larger value gives PAGE_MAX rows."""
+
+    max_limit = PAGE_MAX
+
+    def get_offset(self, request: Request) -> int:
+        return min(super().get_offset(request), OFFSET_MAX)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["schema"]["maximum"] = PAGE_MAX
+                parameter["description"] = f"Number of results per page (at most {PAGE_MAX})."
+            elif parameter["name"] == self.offset_query_param:
+                parameter["schema"]["minimum"] = 0
+        return parameters
+
+
+class JsonNotFoundMiddleware:
+    """A 404 under /api/ is JSON like every other API error, whether no route matched (an
+    unknown path, an id that is not a number) or a view raised Http404, and with DEBUG on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse(
+                {"detail": "Nothing here: check the path and id against /api/docs/."}, status=404
+            )
+        return response

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "server.observability.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "server.api.JsonNotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -180,15 +181,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # limit/offset, with `limit` capped at 200 (docs/api.md, "Limits").
+    "DEFAULT_PAGINATION_CLASS": "server.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {
         "login": os.environ.get("LOGIN_THROTTLE", "10/min"),
     },
     "EXCEPTION_HANDLER": "server.api.exception_handler",
-    # Behind a reverse proxy set NUM_PROXIES=1 (and run daphne with --proxy-headers) so that
-    # login throttling counts real client addresses, not the proxy's.
-    "NUM_PROXIES": envint("NUM_PROXIES", 0) or None,
+    # How many proxies in front of daphne append to X-Forwarded-For: the sign-in throttles take
+    # the client's address that many entries from the right, and with 0 (`make run`, or a TCP
+    # balancer) ignore the header, which is then the client's own words. The documented nginx
+    # sets 1 and overwrites the header with the address it saw (docs/operations.md).
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Haven API",
@@ -196,6 +200,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Object ids in paths (server.api.IdConverter): 1 to 18 digits.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
     # Swagger UI and Redoc served from this site, never from a CDN.
     "PREPROCESSING_HOOKS": ["server.api.drop_alias_routes"],
     "SWAGGER_UI_DIST": "SIDECAR",

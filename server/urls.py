@@ -1,15 +1,34 @@
+from typing import Any
+
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from moderation import api as moderation_api
 from rooms import api as rooms_api
 from server import health, metrics
+from server.accounts import admin as accounts_admin
 from server.accounts import api as accounts_api
 from server.accounts import users_api
+from server.api import IdConverter
 
-router = DefaultRouter(trailing_slash=True)
+register_converter(IdConverter, "id")
+
+
+class Router(DefaultRouter):
+    """Every object of the API has a numeric id: lookups use the `id` path converter, so a
+    path with another id matches no route and is a JSON 404 (server.api.JsonNotFoundMiddleware)."""
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=True, use_regex_path=False)
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        name = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+        return f"<id:{lookup_prefix}{name}>"
+
+
+router = Router()
 router.register("groups", rooms_api.GroupViewSet, basename="group")
 router.register("sessions", rooms_api.SessionViewSet, basename="session")
 router.register("enrollments", rooms_api.EnrollmentViewSet, basename="enrollment")
@@ -38,7 +57,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
     # The contract's path has no trailing slash; calendar apps do not all follow redirects.
     path(
-        "groups/<int:pk>/calendar.ics",
+        "groups/<id:pk>/calendar.ics",
         rooms_api.GroupViewSet.as_view({"get": "calendar"}),
         name="group-calendar",
     ),
@@ -55,6 +74,8 @@ urlpatterns = [
         rooms_api.MemberCalendarView.as_view(),
         name="member-calendar",
     ),
+    # Before the admin's own login route: the same sign-in throttles as the API and login page.
+    path("admin/login/", accounts_admin.throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("", include("frontend.urls")),
 ]

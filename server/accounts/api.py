@@ -16,7 +16,9 @@ NOT_SIGNED_IN = OpenApiResponse(ErrorOut, description="Not signed in.")
 
 
 class LoginAddressThrottle(SimpleRateThrottle):
-    """Sign-in attempts per client address: slows one address guessing many accounts."""
+    """Sign-in attempts per client address: slows one address guessing many accounts. The
+    address is REMOTE_ADDR, or the one NUM_PROXIES entries from the right of X-Forwarded-For
+    behind that many proxies (server/settings.py)."""
 
     scope = "login"
 
@@ -26,18 +28,25 @@ class LoginAddressThrottle(SimpleRateThrottle):
 
 class LoginUsernameThrottle(SimpleRateThrottle):
     """Sign-in attempts per username, wherever they come from: slows many addresses (or a
-    spoofed X-Forwarded-For) guessing one account's password."""
+    spoofed X-Forwarded-For) guessing one account's password. Reads a DRF request's data or a
+    Django form post (the admin's sign-in, server/accounts/admin.py)."""
 
     scope = "login"
 
     def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
-        data = request.data if isinstance(request.data, dict) else {}
-        username = str(data.get("username", "")).strip().lower()[:150]
+        data = getattr(request, "data", None)
+        if data is None:
+            data = request.POST
+        username = str(data.get("username", "") if hasattr(data, "get") else "")
+        username = username.strip().lower()[:150]
         return f"throttle_login_user_{username}" if username else None
 
 
+LOGIN_THROTTLES = (LoginAddressThrottle, LoginUsernameThrottle)
+
+
 class TokenView(ObtainAuthToken):
-    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
+    throttle_classes = list(LOGIN_THROTTLES)
 
     @extend_schema(
         summary="Exchange a username and password for an API token",

@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,11 @@ def account_create(
     user = User(username=username, email=email, role=role, on_call=on_call)
     user.is_staff = role == Role.ADMIN
     user.is_superuser = role == Role.ADMIN
+    try:
+        # Django's validators (AUTH_PASSWORD_VALIDATORS): length, common, like the username.
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
     user.full_clean(exclude=["password", "calendar_token"])
     user.save()

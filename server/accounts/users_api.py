@@ -4,7 +4,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -18,13 +17,18 @@ from rest_framework.views import APIView
 from server.accounts.models import Role, User
 from server.accounts.privacy import account_delete, account_export
 from server.accounts.services import account_set_role
-from server.api import current_user
+from server.api import ERRORS, current_user, query_params
 
 
 class UserOut(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email", "role", "on_call", "is_active"]
+
+
+class UserQuery(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.values, required=False, allow_blank=True)
+    on_call = serializers.BooleanField(required=False, help_text="Only those on call")
 
 
 class UserPatch(serializers.Serializer):
@@ -35,10 +39,8 @@ class UserPatch(serializers.Serializer):
 @extend_schema_view(
     list=extend_schema(
         summary="Accounts (admins)",
-        parameters=[
-            OpenApiParameter("role", str, enum=Role.values),
-            OpenApiParameter("on_call", bool),
-        ],
+        parameters=[UserQuery],
+        responses={200: UserOut(many=True), 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403]},
     ),
     retrieve=extend_schema(summary="One account (admins)"),
     partial_update=extend_schema(
@@ -57,10 +59,10 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if current_user(self.request).role != Role.ADMIN:
             raise PermissionDenied("Only admins manage accounts.")
         qs = User.objects.filter(is_active=True).order_by("username")
-        params = self.request.query_params
-        if params.get("role") in Role.values:
+        params = query_params(self.request, UserQuery) if self.action == "list" else {}
+        if params.get("role"):
             qs = qs.filter(role=params["role"])
-        if params.get("on_call") in ("true", "1"):
+        if params.get("on_call"):
             qs = qs.filter(on_call=True)
         return qs
 
