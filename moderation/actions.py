@@ -9,7 +9,6 @@ The same functions serve the room socket and the REST API.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from moderation.services import (
     publish_alert_on_commit,
     support_resources_frame,
 )
-from rooms import events
+from rooms import events, frames
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -59,7 +58,7 @@ from rooms.models import (
 )
 from rooms.permissions import can_moderate
 from rooms.room import room_state
-from server.accounts.models import User
+from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,9 @@ def enrollment_by_key(group_id: int, key: Any) -> Enrollment:
     """Members are addressed by their room id ("m12") or enrollment id (12)."""
     raw = str(key or "")
     pk = raw[1:] if raw.startswith("m") else raw
-    if not pk.isdigit():
+    # ASCII digits only (int() refuses "²", which isdigit() accepts), and few enough for a
+    # 64-bit id column.
+    if not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
         raise ValidationError({"member": "Name the member by their id, such as 'm12'."})
     enrollment = Enrollment.objects.filter(group_id=group_id, pk=int(pk)).first()
     if enrollment is None:
@@ -215,7 +216,7 @@ def message_delete(*, by: User, message: Message, reason: str = "") -> Message:
                 message_id=message.pk,
                 reason=reason,
             )
-            frame = json.dumps({"type": "message.deleted", "id": message.pk, "by": MODERATOR})
+            frame = frames.dumps({"type": "message.deleted", "id": message.pk, "by": MODERATOR})
             events.send_on_commit(
                 events.room_group(message.group_id), {"type": "room.frame", "text": frame}
             )
@@ -348,7 +349,7 @@ def held_approve(*, by: User, message: Message) -> Message:
             held_id=message.pk,
         )
         author = authors_for(delivered.group_id, {delivered.author_id})[delivered.author_id]
-        frame = json.dumps({"type": "message.new", "message": message_dict(delivered, author)})
+        frame = frames.dumps({"type": "message.new", "message": message_dict(delivered, author)})
         events.send_on_commit(
             events.room_group(delivered.group_id),
             {"type": "room.frame", "text": frame, "author": author["id"]},
@@ -524,7 +525,7 @@ def report_create(*, by: User, message: Message, reason: str, note: str = "") ->
                 message_id=message.pk,
                 reason=reason,
             )
-            frame = json.dumps(
+            frame = frames.dumps(
                 {"type": "report.new", "report": report_dict(report, with_text=True)}
             )
             events.send_on_commit(
@@ -578,10 +579,24 @@ def report_dict(report: Report, *, with_text: bool = False) -> dict[str, Any]:
 
 def author_hide(*, by: User, group_id: int, author_key: str, hidden: bool = True) -> set[str]:
     if not (
-        isinstance(author_key, str) and author_key[:1] in ("m", "s") and author_key[1:].isdigit()
+        isinstance(author_key, str)
+        and author_key[:1] in ("m", "s")
+        and author_key[1:].isascii()
+        and author_key[1:].isdigit()
+        and len(author_key) <= 19
     ):
         raise ValidationError({"author": "Name the author by their id, such as 'm12'."})
     if hidden:
+        # Only someone who can write in this room: the list comes back in every `hidden`
+        # frame, so it must stay as small as the room.
+        pk = int(author_key[1:])
+        exists = (
+            Enrollment.objects.filter(pk=pk, group_id=group_id).exists()
+            if author_key[0] == "m"
+            else User.objects.filter(pk=pk, role__in=[Role.FACILITATOR, Role.ADMIN]).exists()
+        )
+        if not exists:
+            raise ValidationError({"author": "There is no such author in this group."})
         HiddenAuthor.objects.get_or_create(user=by, group_id=group_id, author_key=author_key)
     else:
         HiddenAuthor.objects.filter(user=by, group_id=group_id, author_key=author_key).delete()

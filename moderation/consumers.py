@@ -2,39 +2,109 @@
 
 from __future__ import annotations
 
-import json
+import datetime as dt
+import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from moderation import services
 from moderation.models import AlertStatus
-from rooms import events
+from rooms import events, frames
 from server.accounts.models import Role
 
+log = logging.getLogger(__name__)
+
 LEVEL_ORDER = {"emergency": 0, "urgent": 1, "watch": 2}
+# At most this many alerts per page; fewer when their texts would pass frames.PAGE_BUDGET_BYTES.
+QUEUE_PAGE = 200
+_CHUNK = 25  # alerts read and serialized at a time while filling a page
 
 
-def alerts_hello(user: Any) -> dict[str, Any]:
-    queue = list(
-        services.alerts_visible(user).filter(
-            status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
-        )[:200]
+def _rank() -> Case:
+    return Case(
+        *(When(level=level, then=Value(rank)) for level, rank in LEVEL_ORDER.items()),
+        default=Value(len(LEVEL_ORDER)),
+        output_field=IntegerField(),
     )
-    queue.sort(key=lambda a: (LEVEL_ORDER.get(a.level, 3), a.created_at))
-    return {
-        "type": "hello",
-        "you": {
-            "id": user.pk,
-            "username": user.username,
-            "role": user.role,
-            "on_call": user.on_call,
-        },
-        "alerts": services.alert_dicts(queue),
-    }
+
+
+def _cursor(rank: int, created_at: dt.datetime, pk: int) -> str:
+    return f"{rank}:{created_at.isoformat()}:{pk}"
+
+
+def _after(rank: int, created_at: dt.datetime, pk: int) -> Q:
+    """The alerts after this one in queue order (most severe first, then oldest)."""
+    return (
+        Q(rank__gt=rank)
+        | Q(rank=rank, created_at__gt=created_at)
+        | Q(rank=rank, created_at=created_at, pk__gt=pk)
+    )
+
+
+def _parse_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
+    try:
+        rank_text, rest = cursor.split(":", 1)
+        when_text, pk_text = rest.rsplit(":", 1)
+        when = dt.datetime.fromisoformat(when_text)
+        if when.tzinfo is None or not (rank_text.isascii() and pk_text.isascii()):
+            raise ValueError(cursor)
+        return int(rank_text), when, int(pk_text)
+    except ValueError as bad:
+        raise ValidationError({"cursor": "Send the `next` cursor of the last page."}) from bad
+
+
+def alerts_queue_page(user: Any, cursor: str | None = None) -> tuple[list[str], str | None]:
+    """The open and acknowledged alerts this user may handle, most severe first, then oldest:
+    one page of serialized alerts that fits in a frame, and the cursor of the next page (None
+    when this is the last)."""
+    queue = (
+        services.alerts_visible(user)
+        .filter(status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
+        .annotate(rank=_rank())
+        .order_by("rank", "created_at", "id")
+    )
+    last = _parse_cursor(cursor) if cursor is not None else None
+    items: list[str] = []
+    used = 0
+    while len(items) < QUEUE_PAGE:
+        chunk = list((queue.filter(_after(*last)) if last else queue)[:_CHUNK])
+        if not chunk:
+            return items, None
+        for alert, shown in zip(chunk, services.alert_dicts(chunk), strict=True):
+            item = frames.dumps(shown)
+            cost = frames.size(item) + 1
+            if items and (len(items) >= QUEUE_PAGE or used + cost > frames.PAGE_BUDGET_BYTES):
+                assert last is not None
+                return items, _cursor(*last)
+            items.append(item)
+            used += cost
+            last = (alert.rank, alert.created_at, alert.pk)
+    assert last is not None
+    more = queue.filter(_after(*last)).exists()
+    return items, _cursor(*last) if more else None
+
+
+def _page_frame(head: str, items: list[str], cursor: str | None) -> str:
+    tail = f',"has_more":{"true" if cursor else "false"},"next":{frames.dumps(cursor)}}}'
+    return frames.join_page(head, items, tail)
+
+
+def alerts_hello(user: Any) -> str:
+    items, cursor = alerts_queue_page(user)
+    you = {"id": user.pk, "username": user.username, "role": user.role, "on_call": user.on_call}
+    return _page_frame(f'{{"type":"hello","you":{frames.dumps(you)},"alerts":', items, cursor)
+
+
+def alerts_page(user: Any, cursor: Any) -> str:
+    if not isinstance(cursor, str):
+        raise ValidationError({"cursor": "Send the `next` cursor of the last page."})
+    items, after = alerts_queue_page(user, cursor)
+    return _page_frame('{"type":"alerts.page","alerts":', items, after)
 
 
 def alert_command(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
@@ -71,10 +141,8 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401, reason="unauthenticated")
             return
         if user.role not in (Role.FACILITATOR, Role.ADMIN):
-            await self.send(
-                text_data=json.dumps(
-                    {"type": "error", "code": "forbidden", "detail": "Alerts are for facilitators."}
-                )
+            await self.send_text(
+                frames.dumps(frames.error("forbidden", "Alerts are for facilitators."))
             )
             await self.close(code=4403, reason="forbidden")
             return
@@ -82,43 +150,56 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         for name in (services.alerts_group(user.pk), events.user_group(user.pk)):
             self.groups.append(name)
             await self.channel_layer.group_add(name, self.channel_name)
-        await self.send(text_data=json.dumps(await database_sync_to_async(alerts_hello)(user)))
+        await self.send_text(await database_sync_to_async(alerts_hello)(user))
+
+    async def send_text(self, text: str) -> None:
+        """Every frame goes out here; see rooms.consumers.RoomConsumer.send_text."""
+        if frames.size(text) > frames.FRAME_MAX_BYTES:
+            log.error("frame over the size limit not sent bytes=%d", frames.size(text))
+            text = frames.dumps(
+                frames.error("unavailable", "An alert could not be shown. Reload the page.")
+            )
+        await self.send(text_data=text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
             return
         try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict) or frame.get("type") not in (
-            "alert.acknowledge",
-            "alert.resolve",
-            "ping",
-        ):
-            await self.send(
-                text_data=json.dumps(
-                    {
-                        "type": "error",
-                        "code": "invalid",
-                        "detail": "Send alert.acknowledge, alert.resolve or ping frames.",
-                    }
+            frame: dict[str, Any] | None = frames.parse(text_data or "")
+        except frames.FrameError as bad:
+            await self.send_text(frames.dumps(frames.error("invalid", bad.detail)))
+            return
+        assert frame is not None
+        if frame["type"] not in ("alert.acknowledge", "alert.resolve", "alerts.page", "ping"):
+            await self.send_text(
+                frames.dumps(
+                    frames.error(
+                        "invalid", "Send alert.acknowledge, alert.resolve, alerts.page or ping."
+                    )
                 )
             )
             return
         if frame["type"] == "ping":
-            await self.send(text_data='{"type": "pong"}')
+            await self.send_text('{"type":"pong"}')
             return
         try:
+            if frame["type"] == "alerts.page":
+                await self.send_text(
+                    await database_sync_to_async(alerts_page)(self.user, frame.get("cursor"))
+                )
+                return
             reply = await database_sync_to_async(alert_command)(self.user, frame)
         except PermissionDenied as exc:
-            reply = {"type": "error", "code": "forbidden", "detail": str(exc)}
+            reply = frames.error("forbidden", str(exc))
         except ValidationError as exc:
-            reply = {"type": "error", "code": "invalid", "detail": " ".join(exc.messages)}
-        await self.send(text_data=json.dumps(reply))
+            reply = frames.error("invalid", " ".join(exc.messages))
+        except Exception:
+            log.exception("alerts frame failed type=%s", frame["type"])
+            reply = frames.error("unavailable", "Something went wrong on our side. Try again.")
+        await self.send_text(frames.dumps(reply))
 
     async def room_frame(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=event["text"])
+        await self.send_text(event["text"])
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         if event.get("group_id") is None:

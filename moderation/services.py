@@ -9,9 +9,8 @@ two workers never send it twice.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +31,7 @@ from moderation.models import (
     SupportResource,
     Tier,
 )
-from rooms import events
+from rooms import events, frames
 from rooms.models import (
     Enrollment,
     GroupFacilitator,
@@ -167,7 +166,7 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
     return alert_dicts([alert])[0]
 
 
-def alert_dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
+def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
     """Alerts as facilitators see them, with the message in context (never logged). The
     members' aliases are read in one query for the whole list."""
     wanted = {(a.group_id, a.member_id) for a in alerts if a.member_id is not None}
@@ -206,7 +205,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def alert_frame(alert: Alert, kind: str) -> str:
-    return json.dumps({"type": kind, "alert": alert_dict(alert)})
+    return frames.dumps({"type": kind, "alert": alert_dict(alert)})
 
 
 def publish_alert_on_commit(alert: Alert, kind: str) -> None:

@@ -8,7 +8,6 @@ clients recover anything they missed from `history`, so the database is the reco
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 import uuid
@@ -25,7 +24,7 @@ from moderation.actions import hidden_authors, unattended_check
 from moderation.crisis import Context, assess
 from moderation.policy import held_reason
 from moderation.services import alert_for_message, support_resources_frame
-from rooms import events
+from rooms import events, frames
 from rooms.models import (
     Attendance,
     Enrollment,
@@ -39,7 +38,6 @@ from rooms.models import (
 )
 from rooms.permissions import is_admin
 from rooms.room import RoomState, room_state
-from rooms.sanitize import sanitize
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -66,6 +64,11 @@ class SendError(Exception):  # noqa: N818
             out["client_id"] = client_id
         out.update(self.extra)
         return out
+
+
+def not_sent() -> SendError:
+    """The answer when the server failed to store a message: nothing was stored, send again."""
+    return SendError("unavailable", "That message was not sent. Please send it again.")
 
 
 @dataclass
@@ -227,7 +230,7 @@ def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, A
         "type": "hello",
         "you": you,
         "room": state.as_dict(group),
-        "present": present_members(access.group_id),
+        **presence(access.group_id),
         "last_message_id": last or 0,
     }
 
@@ -253,8 +256,16 @@ def last_message_id() -> int:
     return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
+def presence(group_id: int) -> dict[str, Any]:
+    """Who is here, for `hello` and `presence`: as many people as fit in
+    frames.PRESENCE_BUDGET_BYTES (facilitators first), and how many more are present."""
+    present = present_members(group_id)
+    shown = frames.fit(present, frames.PRESENCE_BUDGET_BYTES)
+    return {"present": present[:shown], "others": len(present) - shown}
+
+
 def presence_frame(group_id: int) -> str:
-    return json.dumps({"type": "presence", "present": present_members(group_id)})
+    return frames.dumps({"type": "presence", **presence(group_id)})
 
 
 def connections_sweep(*, stale_after: dt.timedelta | None = None) -> int:
@@ -284,9 +295,10 @@ def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": message.pk,
         "author": author,
-        # `body` is safe to put in HTML; `text` is what the member typed, for text rendering.
-        "body": "" if deleted else sanitize(message.body),
-        "text": "" if deleted else message.body,
+        # Exactly what the member typed, once: clients render it as text, never as HTML. A
+        # second, HTML copy doubled every frame and pushed the longest messages over the
+        # frame size limit (rooms/frames.py).
+        "body": "" if deleted else message.body,
         "created_at": message.created_at.isoformat(),
         "client_id": str(message.client_id),
         "deleted": deleted,
@@ -413,7 +425,15 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
         except SendError as refusal:
             results[i] = refusal
             continue
-        message, assessment = _prepare(access, group, states[group.pk], req, now)
+        try:
+            message, assessment = _prepare(access, group, states[group.pk], req, now)
+        except Exception:
+            # One message the checks cannot read must not cost the others their place.
+            log.exception(
+                "preparing a message failed group=%s author=%s", access.group_id, access.user_id
+            )
+            results[i] = not_sent()
+            continue
         seen[key] = message
         pending.append((i, message, assessment, access))
     if pending:
@@ -505,15 +525,23 @@ def _store(
     pending: list[tuple[int, Message, Any, Access]],
     results: list[SendResult | SendError | None],
 ) -> None:
-    """Inserts the batch in one transaction, with its alerts. A unique-key clash (another process
-    stored one of these client_ids at the same moment) falls back to one savepoint each."""
+    """Inserts the batch in one transaction, with its alerts. Any failure (a unique-key clash
+    with another process storing one of these client_ids at the same moment, or a row the
+    database refuses) falls back to one transaction per message, so that one bad row never
+    fails the others: each message gets its own answer."""
     alerts: dict[int, Any] = {}
     try:
         with transaction.atomic():
             Message.objects.bulk_create([m for _, m, _, _ in pending])
             for i, message, assessment, _ in pending:
                 alerts[i] = alert_for_message(message=message, assessment=assessment)
-    except IntegrityError:
+    except Exception as exc:
+        if len(pending) > 1 or not isinstance(exc, IntegrityError):
+            log.warning(
+                "storing a batch of %d messages failed (%s); storing them one by one",
+                len(pending),
+                type(exc).__name__,
+            )
         alerts = {}
         for i, message, assessment, access in pending:
             message.pk = None
@@ -523,11 +551,27 @@ def _store(
                     alerts[i] = alert_for_message(message=message, assessment=assessment)
             except IntegrityError:
                 message.pk = None
-                stored = Message.objects.get(author_id=access.user_id, client_id=message.client_id)
+                stored = Message.objects.filter(
+                    author_id=access.user_id, client_id=message.client_id
+                ).first()
+                if stored is None:  # refused for another reason than the retry's unique key
+                    log.exception(
+                        "storing a message failed group=%s author=%s",
+                        access.group_id,
+                        access.user_id,
+                    )
+                    results[i] = not_sent()
+                    continue
                 try:
                     results[i] = _replay(access, stored)
                 except SendError as refusal:
                     results[i] = refusal
+            except Exception:
+                message.pk = None
+                log.exception(
+                    "storing a message failed group=%s author=%s", access.group_id, access.user_id
+                )
+                results[i] = not_sent()
     for i, message, assessment, access in pending:
         if results[i] is not None:
             continue
@@ -552,14 +596,14 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
             frames_to_sender=[
                 {"type": "message.held", "client_id": cid, "reason": message.held_reason}
             ],
-            moderator_frame=json.dumps({"type": "held.new", "message": shown}),
+            moderator_frame=frames.dumps({"type": "held.new", "message": shown}),
             message_id=message.pk,
             stored=message,
         )
     to_sender: list[dict[str, Any]] = [{"type": "message.ack", "client_id": cid, "id": message.pk}]
     if assessment.level in ("urgent", "emergency"):
         to_sender.append(support_resources_frame(assessment.level, assessment.category))
-    frame = json.dumps({"type": "message.new", "message": message_dict(message, author)})
+    frame = frames.dumps({"type": "message.new", "message": message_dict(message, author)})
     return SendResult(
         frames_to_sender=to_sender, room_frame=frame, message_id=message.pk, stored=message
     )
@@ -608,36 +652,49 @@ async def publish_room(group_id: int, frame: str, **extra: Any) -> None:
 # ---------------------------------------------------------------- history
 
 
-def history(
-    *, access: Access, after_id: int | None, before_id: int | None, limit: int
-) -> dict[str, Any]:
-    """A page of the room's messages in id order. `after_id` pages forward (catch-up after a
-    reconnect), `before_id` backward (older history). Deleted messages come as tombstones so a
-    client that missed the deletion event still removes them."""
+def history(*, access: Access, after_id: int | None, before_id: int | None, limit: int) -> str:
+    """A page of the room's messages in id order, as the serialized `history` frame. `after_id`
+    pages forward (catch-up after a reconnect), `before_id` backward (older history), neither
+    gives the newest page. Deleted messages come as tombstones so a client that missed the
+    deletion event still removes them.
+
+    A page holds at most `limit` messages and at most frames.PAGE_BUDGET_BYTES of them, and
+    always at least one when there is one: the page stops at the anchor's far side (the oldest
+    of a backward page, the newest of a forward one) and `has_more` says the client should page
+    on from there."""
     limit = max(1, min(limit, settings.HISTORY_MAX_PAGE))
     group = SupportGroup.objects.only("retention_days").get(pk=access.group_id)
     oldest = timezone.now() - dt.timedelta(days=group.retention_days)
     qs = Message.objects.filter(group_id=access.group_id, created_at__gte=oldest).filter(
         Q(status__in=[MessageStatus.VISIBLE, MessageStatus.DELETED])
     )
-    if after_id is not None:
-        rows = list(qs.filter(id__gt=after_id).order_by("id")[: limit + 1])
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+    forward = after_id is not None
+    if forward:
+        qs = qs.filter(id__gt=after_id).order_by("id")
     else:
         if before_id is not None:
             qs = qs.filter(id__lt=before_id)
-        rows = list(qs.order_by("-id")[: limit + 1])
-        has_more = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
+        qs = qs.order_by("-id")
+    rows = list(qs[: limit + 1])  # from the anchor outward
+    has_more = len(rows) > limit
+    rows = rows[:limit]
     authors = authors_for(access.group_id, {m.author_id for m in rows})
     unknown = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
-    return {
-        "type": "history",
-        "messages": [
-            message_dict(m, authors.get(m.author_id, unknown))
-            for m in rows
-            if authors.get(m.author_id, unknown)["id"] not in access.hidden_authors
-        ],
-        "has_more": has_more,
-    }
+    items: list[str] = []
+    used = 0
+    for m in rows:
+        author = authors.get(m.author_id, unknown)
+        if author["id"] in access.hidden_authors:
+            continue
+        item = frames.dumps(message_dict(m, author))
+        cost = frames.size(item) + 1
+        if items and used + cost > frames.PAGE_BUDGET_BYTES:
+            has_more = True
+            break
+        items.append(item)
+        used += cost
+    if not forward:
+        items.reverse()
+    return frames.join_page(
+        '{"type":"history","messages":', items, f',"has_more":{"true" if has_more else "false"}}}'
+    )

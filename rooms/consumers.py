@@ -4,7 +4,6 @@ one action, reply. The protocol is documented in docs/protocol.md."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from moderation import review
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
-from rooms import actions, events, hub
+from rooms import actions, events, frames, hub
 from rooms.actions import Access, Refusal, SendError, SendRequest
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
@@ -136,7 +135,17 @@ def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
-    return SendError(code, detail, **extra).frame(client_id if isinstance(client_id, str) else None)
+    # A client_id is echoed only when it could be one (a UUID is 36 characters): echoing an
+    # arbitrary string could make the error larger than the frame it answers.
+    echo = client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+    return SendError(code, detail, **extra).frame(echo)
+
+
+def valid_ref(ref: Any) -> bool:
+    """A command's `ref` is echoed in its answer: a short string or an integer."""
+    if isinstance(ref, str):
+        return len(ref) <= 64
+    return ref is None or (isinstance(ref, int) and not isinstance(ref, bool))
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -240,7 +249,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await actions.publish_room(self.access.group_id, frame)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        await self.send_text(frames.dumps(frame))
+
+    async def send_text(self, text: str) -> None:
+        """Every frame goes out here. One over daphne's limit would never arrive and would end
+        the socket with 1011; the size tests keep every frame type under it, and this keeps a
+        mistake from ending the socket: the client is told to catch up instead."""
+        if frames.size(text) > frames.FRAME_MAX_BYTES:
+            log.error("frame over the size limit not sent bytes=%d", frames.size(text))
+            text = frames.dumps(
+                {"type": "resync", "detail": "Something could not be shown. Catch up with history."}
+            )
+        await self.send(text_data=text)
 
     # ------------------------------------------------------------ frames from the client
 
@@ -251,12 +271,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_frame(_error("invalid", "Send text frames that hold a JSON object."))
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_frame(_error("invalid", "That frame is not valid JSON."))
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_frame(_error("invalid", 'Frames are JSON objects with a "type".'))
+            frame = frames.parse(text_data)
+        except frames.FrameError as bad:
+            sent = bad.frame or {}
+            cid = sent.get("client_id") if sent.get("type") == "message.send" else None
+            await self.send_frame(_error("invalid", bad.detail, cid))
             return
         handler = {
             "message.send": self.on_message_send,
@@ -273,11 +292,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
             )
             return
-        await handler(frame)
+        try:
+            await handler(frame)
+        except Exception:
+            # A bug must not end the member's socket (and with it their place in the room):
+            # they get an error they can act on, and the traceback (ids only) is logged.
+            log.exception("frame failed type=%s", frame["type"][:40])
+            await self.send_frame(
+                _error(
+                    "unavailable",
+                    "Something went wrong on our side. Please try again.",
+                    action=frame["type"][:40],
+                )
+            )
 
     async def on_command(self, frame: dict[str, Any]) -> None:
         """Moderation commands and reports; permission is checked by the action."""
         assert self.access is not None
+        if not valid_ref(frame.get("ref")):
+            await self.send_frame(
+                {
+                    **_error("invalid", "ref must be a string of up to 64 characters or a number."),
+                    "action": frame["type"],
+                }
+            )
+            return
         try:
             reply = await database_sync_to_async(room_command)(
                 user=self.scope["user"], group_id=self.access.group_id, frame=frame
@@ -324,10 +363,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._handle_send(frame)
             except Exception:
                 log.exception("message.send failed")
-                cid = frame.get("client_id")
-                await self.send_frame(
-                    _error("unavailable", "That message was not sent. Please send it again.", cid)
-                )
+                refusal = actions.not_sent()
+                await self.send_frame(_error(refusal.code, refusal.detail, frame.get("client_id")))
 
     async def _handle_send(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
@@ -442,13 +479,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         page = await database_sync_to_async(actions.history)(
             access=self.access, after_id=after_id, before_id=before_id, limit=limit or 50
         )
-        await self.send_frame(page)
+        await self.send_text(page)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
         if not self.room.get("typing_indicators"):
             return
-        text = json.dumps({"type": "typing", "author": self.access.author})
+        text = frames.dumps({"type": "typing", "author": self.access.author})
         await actions.publish_room(self.access.group_id, text, skip=self.channel_name)
 
     # ------------------------------------------------------------ events from the layer
@@ -460,7 +497,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if event.get("moderators_only") and not (self.access and self.access.moderator):
             return
-        await self.send(text_data=event["text"])
+        await self.send_text(event["text"])
         DELIVERIES.inc()
 
     async def room_state(self, event: dict[str, Any]) -> None:

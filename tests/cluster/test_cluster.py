@@ -318,8 +318,8 @@ async def scenario(cluster: Cluster, group_ids: dict[str, int], tokens: dict[str
             assert len(set(client_ids)) == len(client_ids), "a retried send was stored twice"
             for client in clients:
                 assert client.ids == record_ids, client.name
-                in_view = [client.messages[i]["text"] for i in client.ids]
-                assert in_view == [m["text"] for m in record if m["id"] > start]
+                in_view = [client.messages[i]["body"] for i in client.ids]
+                assert in_view == [m["body"] for m in record if m["id"] > start]
         print(
             "[cluster] duplicate frames dropped by clients: "
             + ", ".join(f"{c.name}={c.duplicates}" for c in s.clients)

@@ -19,11 +19,11 @@ def test_members_on_two_processes_talk_to_each_other(world, redis_daphne, second
     carol = enter(world.carol, world.circle, second_daphne)
 
     ack = alice.say("Hello from process one")
-    assert carol.recv_message(ack["id"])["text"] == "Hello from process one"
+    assert carol.recv_message(ack["id"])["body"] == "Hello from process one"
 
     ack = carol.say("And back from process two")
     message = alice.recv_message(ack["id"])
-    assert (message["text"], message["author"]["role"]) == (
+    assert (message["body"], message["author"]["role"]) == (
         "And back from process two",
         "facilitator",
     )

@@ -3,6 +3,7 @@
 import datetime as dt
 import uuid
 
+import pytest
 from django.utils import timezone
 
 from moderation.models import Alert
@@ -61,3 +62,36 @@ def test_a_batch_retried_after_it_was_stored_is_answered_from_the_database(world
     (again,) = message_send_many([request])
     assert isinstance(again, SendResult) and again.duplicate
     assert again.message_id == stored.message_id and again.room_frame is None
+
+
+def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(world):
+    """The consumer refuses such text as `invalid` before it gets here (tests/live/
+    test_rooms_bad_input.py); should anything else reach the database that it cannot store, only
+    that message fails: the others, a crisis message among them, are stored and answered."""
+    bob, frank = access_for(world.bob, world.other), access_for(world.frank, world.other)
+    bad, fine, crisis = message_send_many(
+        [
+            SendRequest(bob, uuid.uuid4(), "half an emoji \ud83d"),
+            SendRequest(frank, uuid.uuid4(), "welcome"),
+            SendRequest(bob, uuid.uuid4(), "I want to end my life tonight"),
+        ]
+    )
+    assert isinstance(bad, SendError) and bad.code == "unavailable"
+    assert isinstance(fine, SendResult) and isinstance(crisis, SendResult)
+    assert Message.objects.count() == 2
+    assert Alert.objects.get().message_id == crisis.message_id
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_nul_fails_only_its_own_message_in_a_batch(world, require_postgres):
+    """PostgreSQL refuses NUL characters in text, which SQLite stores."""
+    bob, frank = access_for(world.bob, world.other), access_for(world.frank, world.other)
+    bad, fine = message_send_many(
+        [
+            SendRequest(bob, uuid.uuid4(), "a NUL \x00 here"),
+            SendRequest(frank, uuid.uuid4(), "welcome"),
+        ]
+    )
+    assert isinstance(bad, SendError) and bad.code == "unavailable"
+    assert isinstance(fine, SendResult)
+    assert list(Message.objects.values_list("body", flat=True)) == ["welcome"]

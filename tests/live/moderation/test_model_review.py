@@ -69,7 +69,7 @@ def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_
     # The ack comes first, before anything the model found: it never waits for the model.
     first = alice.recv_type_of(("message.ack", "support.resources", "error"))
     assert first["type"] == "message.ack", first
-    assert carol_room.recv_message(first["id"])["text"] == text
+    assert carol_room.recv_message(first["id"])["body"] == text
 
     alert = carol_alerts.recv_type("alert.new")["alert"]
     card = alice.recv_type_of(("support.resources",))
@@ -122,7 +122,7 @@ def test_with_the_model_off_messages_are_delivered_and_nothing_is_reviewed(
     alice = enter(world.alice, world.circle, server_without_model)
     ack = alice.say(text)
     assert ack["type"] == "message.ack"
-    assert carol.recv_message(ack["id"])["text"] == text
+    assert carol.recv_message(ack["id"])["body"] == text
     alice.quiet(("support.resources",), timeout=1.0)  # the model would have answered by now
     # The rules alone still raise alerts and give the card, as before the model.
     crisis = alice.say("I want to end my life. I have the pills counted out for tonight.")

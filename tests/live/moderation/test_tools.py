@@ -201,7 +201,7 @@ def test_a_deleted_message_disappears_for_everyone_and_the_audit_log_keeps_the_a
     alice.send({"type": "history", "limit": 10})
     page = alice.recv_type_of(("history",))
     tomb = next(m for m in page["messages"] if m["id"] == ack["id"])
-    assert tomb["deleted"] is True and tomb["text"] == ""
+    assert tomb["deleted"] is True and tomb["body"] == ""
     entry = AuditEntry.objects.get(action="message.deleted")
     assert entry.actor == world.carol and entry.message_id_ref == ack["id"]
     assert Message.objects.get(pk=ack["id"]).body == "something unkind"  # kept for the audit
@@ -261,11 +261,11 @@ def test_held_messages_reach_only_the_facilitators_until_approved(
     held = fern.say(text, client_id)
     assert held == {"type": "message.held", "client_id": client_id, "reason": reason}
     queued = carol.recv_type_of(("held.new",))["message"]
-    assert queued["text"] == text and queued["reason"] == reason
+    assert queued["body"] == text and queued["reason"] == reason
     carol.send({"type": "held.approve", "message_id": queued["id"]})
     done = carol.recv_type_of(("action.done",))
     delivered = alice.recv_message(done["id"])
-    assert delivered["text"] == text
+    assert delivered["body"] == text
     assert done["id"] > queued["id"]  # a new id, so clients catching up by id see it
     assert fern.recv_type_of(("message.ack",))["id"] == done["id"]
 

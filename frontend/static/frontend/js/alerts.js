@@ -71,10 +71,16 @@ function connect() {
       attempt = 0;
       everLive = true;
       setStatus("live", "Live");
-      // The hello holds every open and acknowledged alert: it replaces what we had.
+      // The hello starts the list of open and acknowledged alerts: it replaces what we had.
+      // A long queue comes in pages (each fits in one frame): ask for the next while there is one.
       for (const [id, a] of alerts) if (a.status !== "resolved") alerts.delete(id);
       for (const a of frame.alerts) alerts.set(a.id, a);
       render();
+      if (frame.has_more) ws.send(JSON.stringify({ type: "alerts.page", cursor: frame.next }));
+    } else if (frame.type === "alerts.page") {
+      for (const a of frame.alerts) if (!alerts.has(a.id)) alerts.set(a.id, a);
+      render();
+      if (frame.has_more) ws.send(JSON.stringify({ type: "alerts.page", cursor: frame.next }));
     } else if (frame.type === "alert.new" || frame.type === "alert.updated") {
       const known = alerts.has(frame.alert.id);
       alerts.set(frame.alert.id, frame.alert);
