@@ -38,6 +38,7 @@ from rooms.models import (
 )
 from rooms.permissions import is_admin
 from rooms.room import RoomState, room_state
+from rooms.sanitize import sanitize
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -295,10 +296,11 @@ def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": message.pk,
         "author": author,
-        # Exactly what the member typed, once: clients render it as text, never as HTML. A
-        # second, HTML copy doubled every frame and pushed the longest messages over the
-        # frame size limit (rooms/frames.py).
-        "body": "" if deleted else message.body,
+        # `body` is safe to put in HTML (rooms.sanitize, bleach); `text` is what the member
+        # typed, for text rendering. Frames are UTF-8 JSON, so even the worst case of both
+        # (4,000 characters that HTML escapes or links) stays under the frame size limit.
+        "body": "" if deleted else sanitize(message.body),
+        "text": "" if deleted else message.body,
         "created_at": message.created_at.isoformat(),
         "client_id": str(message.client_id),
         "deleted": deleted,

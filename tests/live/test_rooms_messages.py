@@ -4,6 +4,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
+from html.parser import HTMLParser
 
 import pytest
 from django.utils import timezone
@@ -38,8 +39,8 @@ def test_a_message_reaches_another_member_and_the_facilitator_with_the_same_cont
         message = other.recv_type("message.new")["message"]
         assert message["id"] == ack["id"]
         assert message["client_id"] == client_id
+        assert message["text"] == "Today was hard."
         assert message["body"] == "Today was hard."
-        assert "text" not in message  # one copy of the words per message
         assert message["author"]["alias"] == "Willow"
         assert message["created_at"]
     row = Message.objects.get(pk=ack["id"])
@@ -201,6 +202,22 @@ def test_a_frame_over_the_size_limit_closes_that_socket_with_1009_and_the_client
 # ---------------------------------------------------------------- markup
 
 
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
 XSS = [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -226,17 +243,36 @@ XSS = [
 
 
 @pytest.mark.parametrize("payload", XSS)
-def test_markup_is_delivered_as_exactly_the_text_typed_never_as_html(world, enter, payload):
-    """Frames carry text, which clients render as text (the web app builds links as nodes:
-    tests/browser/test_member.py checks that nothing typed ever becomes markup)."""
+def test_markup_comes_out_inert_and_text_is_exactly_what_was_typed(world, enter, payload):
     bob = enter(world.bob, world.other)
     frank = enter(world.frank, world.other)
     ack = bob.say(payload)
     assert ack["type"] == "message.ack", ack
     message = frank.recv_type("message.new")["message"]
-    assert message["body"] == payload
+    assert message["text"] == payload
+    parsed = Tags()
+    parsed.feed(message["body"])
+    parsed.close()
+    for tag, attrs in parsed.tags:
+        assert tag == "a", message["body"]
+        assert attrs["href"].startswith(("http://", "https://")), message["body"]
+        assert attrs["rel"] == "nofollow noopener noreferrer"
+        assert set(attrs) <= {"href", "rel", "target"}, attrs
+    # Rendered, the safe body shows exactly the characters the member typed.
+    assert "".join(parsed.text) == payload
+    # The history serves the same safe body.
     bob.send({"type": "history", "limit": 1})
-    assert bob.recv_type_of(("history",))["messages"][0]["body"] == payload
+    assert bob.recv_type_of(("history",))["messages"][0]["body"] == message["body"]
+
+
+def test_a_plain_web_address_becomes_a_safe_link(world, enter):
+    bob = enter(world.bob, world.other)
+    bob.say("this helped me https://example.org/grief")
+    message = bob.recv_type("message.new")["message"]
+    assert message["body"] == (
+        'this helped me <a href="https://example.org/grief" rel="nofollow noopener noreferrer" '
+        'target="_blank">https://example.org/grief</a>'
+    )
 
 
 # ---------------------------------------------------------------- who may write

@@ -29,6 +29,10 @@ WORST = {
     "emoji": ("\U0001f600",),
     "control": ("\x01",),
     "mixed": ("\U0001f600", '"', "\\", "\x01", "\x1f", "\u2028", "<", "&", "\n"),
+    # HTML escapes a quote as &quot; in the safe `body`, and JSON escapes it in `text`.
+    "quotes": ('"',),
+    # Every few characters a web address, which the safe `body` turns into a link.
+    "links": tuple("http://a.bc "),
 }
 
 
@@ -84,8 +88,8 @@ def test_the_largest_valid_messages_arrive_in_every_frame_type(world, sockets, w
     ack = alice.say(crisis)
     assert ack["type"] == "message.ack", ack
     assert alice.recv_type_of(("support.resources",))["level"] == "emergency"
-    assert alice.recv_message(ack["id"])["body"] == crisis
-    assert carol.recv_message(ack["id"])["body"] == crisis
+    assert alice.recv_message(ack["id"])["text"] == crisis
+    assert carol.recv_message(ack["id"])["text"] == crisis
     alert = carol_alerts.recv_type_of(("alert.new",))["alert"]
     assert (alert["message_id"], alert["message_text"]) == (ack["id"], crisis)
     assert carol.recv_type_of(("alert.new",))["alert"]["message_text"] == crisis
@@ -97,10 +101,10 @@ def test_the_largest_valid_messages_arrive_in_every_frame_type(world, sockets, w
     held = largest(HELD, chars)
     assert alice.say(held)["type"] == "message.held"
     queued = carol.recv_type_of(("held.new",))["message"]
-    assert queued["body"] == held
+    assert queued["text"] == held
     carol.send({"type": "held.approve", "message_id": queued["id"]})
     approved = carol.recv_type_of(("action.done",))["id"]
-    assert alice.recv_message(approved)["body"] == held
+    assert alice.recv_message(approved)["text"] == held
     assert alice.recv_type_of(("message.ack",))["id"] == approved
 
     # A report with the longest note carries the reported message's words to the facilitator.
@@ -112,7 +116,7 @@ def test_the_largest_valid_messages_arrive_in_every_frame_type(world, sockets, w
 
     # History in both directions, and a fresh alerts socket's hello.
     for direction in ("after", "before"):
-        texts = {m["id"]: m["body"] for m in all_history(alice, direction)}
+        texts = {m["id"]: m["text"] for m in all_history(alice, direction)}
         assert (texts[ack["id"]], texts[approved]) == (crisis, held)
     fresh = sockets(world.carol, "/ws/alerts/")
     assert [a["message_text"] for a in fresh.hello["alerts"]] == [crisis]

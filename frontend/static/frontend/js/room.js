@@ -370,8 +370,8 @@ function setText(li, msg) {
     li.classList.add("deleted");
     textEl.textContent = "This message was removed by a moderator.";
   } else {
-    // `body` is what the person typed; links are built as nodes, never parsed from HTML.
-    textEl.appendChild(linkify(msg.body ?? ""));
+    // `text` is what the person typed; links are built as nodes, never parsed from HTML.
+    textEl.appendChild(linkify(msg.text ?? ""));
   }
 }
 
@@ -431,7 +431,7 @@ function addMessage(msg, { live, catchUp = false }) {
   state.minId = state.minId === null ? msg.id : Math.min(state.minId, msg.id);
   if (live && !msg.deleted && !(state.you && msg.author.id === state.you.id)) {
     const room = $("room-live");
-    room.appendChild(h("p", {}, `${msg.author.alias}: ${msg.body}`));
+    room.appendChild(h("p", {}, `${msg.author.alias}: ${msg.text}`));
     while (room.childElementCount > 5) room.firstElementChild.remove();
   }
   if (live || catchUp) {
@@ -455,7 +455,7 @@ function placeMarker(beforeId, text, kind = "visit") {
 function onDeleted(id) {
   const entry = state.messages.get(id);
   if (!entry) return;
-  entry.msg = { ...entry.msg, deleted: true, body: "" };
+  entry.msg = { ...entry.msg, deleted: true, text: "" };
   setText(entry.el, entry.msg);
   entry.el.querySelector(".msg-options")?.remove();
 }
@@ -520,7 +520,7 @@ function submit() {
   hideSendError();
   const cid = uuid();
   const author = state.you ?? { id: "me", alias: "You", role: "member" };
-  const el = messageEl({ author, body, created_at: null }, { own: true });
+  const el = messageEl({ author, text: body, created_at: null }, { own: true });
   el.dataset.clientId = cid;
   logEl.appendChild(el);
   const p = { cid, body, el, state: "sending", timer: null };
@@ -539,7 +539,7 @@ function retry(cid) {
 function confirmPending(cid, p, id, msg) {
   clearTimeout(p.timer);
   state.pending.delete(cid);
-  const full = msg ?? { id, author: state.you, body: p.body, created_at: new Date().toISOString() };
+  const full = msg ?? { id, author: state.you, text: p.body, created_at: new Date().toISOString() };
   const li = messageEl(full, { own: true });
   li.dataset.id = id;
   li.id = `msg-${id}`;
@@ -562,7 +562,7 @@ function onAck(frame) {
   const li = confirmPending(frame.client_id, p, frame.id, null);
   state.messages.set(frame.id, {
     el: li,
-    msg: { id: frame.id, author: state.you, body: p.body, created_at: new Date().toISOString() },
+    msg: { id: frame.id, author: state.you, text: p.body, created_at: new Date().toISOString() },
   });
   state.maxId = Math.max(state.maxId, frame.id);
 }
@@ -1054,7 +1054,7 @@ function memberForms(author) {
 function openMessageDialog(msg) {
   const own = state.you && msg.author.id === state.you.id;
   const content = [
-    h("blockquote", { class: "quoted" }, h("span", { class: "alias" }, `${msg.author.alias}: `), msg.body),
+    h("blockquote", { class: "quoted" }, h("span", { class: "alias" }, `${msg.author.alias}: `), msg.text),
   ];
   if (isStaff) {
     const reason = h("input", { maxlength: "200" });
@@ -1109,7 +1109,7 @@ function contextFor(alert) {
   if (at < 0) return null;
   return ids.slice(Math.max(0, at - 2), at + 3).map((id) => {
     const m = state.messages.get(id).msg;
-    return { id, alias: m.author.alias, text: m.deleted ? "(removed)" : m.body };
+    return { id, alias: m.author.alias, text: m.deleted ? "(removed)" : m.text };
   });
 }
 
@@ -1165,7 +1165,7 @@ function heldItem(m) {
   const li = h(
     "li",
     { class: "held-item" },
-    h("p", {}, h("span", { class: "alias" }, `${m.author?.alias ?? "Member"}: `), m.body ?? ""),
+    h("p", {}, h("span", { class: "alias" }, `${m.author?.alias ?? "Member"}: `), m.text ?? ""),
     h("p", { class: "small muted" }, HELD_REASON[m.reason] ? `Held because ${HELD_REASON[m.reason]}.` : `Held: ${m.reason}`),
   );
   const act = (type, label, done) =>
@@ -1214,7 +1214,7 @@ function renderReports() {
       "li",
       { class: "report-item" },
       h("p", {}, h("strong", {}, `Reported: ${r.reason}`), r.note ? ` — ${r.note}` : ""),
-      m ? h("blockquote", { class: "quoted" }, h("span", { class: "alias" }, `${m.author.alias}: `), m.deleted ? "(removed)" : m.body) : h("p", { class: "small muted" }, `Message #${r.message_id}`),
+      m ? h("blockquote", { class: "quoted" }, h("span", { class: "alias" }, `${m.author.alias}: `), m.deleted ? "(removed)" : m.text) : h("p", { class: "small muted" }, `Message #${r.message_id}`),
     );
     const resolve = h("button", { type: "button", class: "secondary" }, "Mark as handled");
     resolve.addEventListener("click", async () => {
@@ -1250,8 +1250,7 @@ async function loadStaffQueues() {
       api(`/api/reports/?status=open&limit=100`),
     ]);
     for (const a of alerts.results ?? alerts) if (a.status !== "resolved") state.alerts.set(a.id, a);
-    // The REST list names the words `text`; room frames name them `body`.
-    for (const m of held) state.held.set(m.id, { ...m, body: m.text });
+    for (const m of held) state.held.set(m.id, m);
     for (const r of reports.results ?? reports) if (r.group_id === groupId) state.reports.set(r.id, r);
     renderAlerts();
     renderHeld();
