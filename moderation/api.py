@@ -165,7 +165,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         room = actions.checkin_open(
             by=current_user(request), group=alert.group, member=enrollment.pk, alert=alert
         )
-        return Response({"group_id": room.pk}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"action": "checkin.open", "group_id": room.pk}, status=status.HTTP_201_CREATED
+        )
 
 
 class DetectorFeedbackView(APIView):
@@ -209,6 +211,18 @@ class JSONLinesRenderer(BaseRenderer):
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
 
 
+class JSONLinesResponse(Response):
+    """An export with no examples is an empty file that still has its type (DRF drops the
+    Content-Type of an empty body)."""
+
+    @property
+    def rendered_content(self) -> Any:
+        content = super().rendered_content
+        if not content:
+            self["Content-Type"] = f"{self.accepted_renderer.media_type}; charset=utf-8"
+        return content
+
+
 class DetectorExamplesView(APIView):
     renderer_classes = [JSONLinesRenderer, JSONRenderer]
 
@@ -220,12 +234,14 @@ class DetectorExamplesView(APIView):
             (200, "application/json"): DetectorExampleOut(many=True),
             (401, "application/json"): ERRORS[401],
             (403, "application/json"): ERRORS[403],
+            # DRF's answer to a `?format=` it has no renderer for.
+            (404, "application/json"): ERRORS[404],
         },
     )
     def get(self, request: Request) -> Response:
         if not is_admin(current_user(request)):
             raise PermissionDenied("Only admins export the detector examples.")
-        return Response(list(services.detector_examples_export()))
+        return JSONLinesResponse(list(services.detector_examples_export()))
 
     def handle_exception(self, exc: Exception) -> Response:
         # Errors keep the API's one shape, JSON {"detail": ...}, whatever the client accepts.
@@ -429,6 +445,22 @@ class GroupModerationViewSet(viewsets.ViewSet):
         return Response({"hidden": sorted(hidden)})
 
 
+class ReportOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField(allow_null=True)
+    group_id = serializers.IntegerField()
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.CharField()
+    resolved_at = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance: Report) -> dict[str, Any]:
+        request = self.context.get("request")
+        moderator = request is not None and can_moderate(current_user(request), instance.group_id)
+        return actions.report_dict(instance, with_text=moderator)
+
+
 @extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
 class MessageModerationViewSet(viewsets.ViewSet):
     def _message(self, pk: str | None) -> Message:
@@ -491,7 +523,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Report a message to the group's facilitators",
         request=ReportIn,
-        responses={201: ActionOut, **ERRORS},
+        responses={201: ReportOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str | None = None) -> Response:
@@ -504,22 +536,6 @@ class MessageModerationViewSet(viewsets.ViewSet):
             by=current_user(request), message=message, **data.validated_data
         )
         return Response(actions.report_dict(report), status=201)
-
-
-class ReportOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    message_id = serializers.IntegerField(allow_null=True)
-    group_id = serializers.IntegerField()
-    reason = serializers.CharField()
-    note = serializers.CharField()
-    status = serializers.CharField()
-    created_at = serializers.CharField()
-    resolved_at = serializers.CharField(allow_null=True)
-
-    def to_representation(self, instance: Report) -> dict[str, Any]:
-        request = self.context.get("request")
-        moderator = request is not None and can_moderate(current_user(request), instance.group_id)
-        return actions.report_dict(instance, with_text=moderator)
 
 
 class ReportQuery(serializers.Serializer):
@@ -601,6 +617,12 @@ class AuditQuery(serializers.Serializer):
     actor = IdField(required=False)
 
 
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="One audit entry (admins: all; facilitators: their groups)",
+        responses={200: AuditOut, 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
+    )
+)
 class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Read-only by construction: no create, update or delete route exists."""
 

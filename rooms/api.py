@@ -80,8 +80,8 @@ class GroupIn(serializers.Serializer):
     capacity = serializers.IntegerField(required=False, min_value=1, max_value=500)
     join_policy = serializers.ChoiceField(choices=["open", "approval"], required=False)
     drop_in = serializers.BooleanField(required=False)
-    facilitators = serializers.ListField(child=serializers.IntegerField(), required=False)
-    lead_facilitator = serializers.IntegerField(required=False, allow_null=True)
+    facilitators = serializers.ListField(child=IdField(), required=False, max_length=50)
+    lead_facilitator = IdField(required=False, allow_null=True)
     agreement_text = serializers.CharField(required=False, allow_blank=True)
     retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
     on_member_delete = serializers.ChoiceField(

@@ -60,6 +60,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+def document_generic_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Schema post-processing: the errors any operation can give by its shape are documented
+    on every operation of that shape, so the schema never leaves out a status the server
+    returns (the schema fuzzing in tests/api/test_schema_fuzz.py checks it): a body can be
+    invalid (400) or of a type no parser reads (415), a query parameter invalid (400), an id
+    unknown (404), and a secured operation called without credentials (401)."""
+    error = {"$ref": "#/components/schemas/Error"}
+
+    def add(responses: dict[str, Any], status: int, description: str) -> None:
+        responses.setdefault(
+            str(status),
+            {"description": description, "content": {"application/json": {"schema": error}}},
+        )
+
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            if "requestBody" in operation:
+                add(responses, 400, "Invalid input: `detail` plus messages per field.")
+                add(responses, 415, "A body of a type the operation does not read.")
+            if any(p.get("in") == "query" for p in parameters):
+                add(responses, 400, "A query parameter outside its documented values.")
+            if any(p.get("in") == "path" for p in parameters):
+                add(responses, 404, "No such object, or not visible to you.")
+            if operation.get("security") and {} not in operation["security"]:
+                add(responses, 401, "Not signed in.")
+    return result
+
+
 def drop_alias_routes(endpoints: list[tuple]) -> list[tuple]:
     """The schema lists each operation once: routes kept only as aliases (the calendar feed
     without its trailing slash, for calendar apps) are left out."""

@@ -18,7 +18,10 @@ register_converter(IdConverter, "id")
 
 class Router(DefaultRouter):
     """Every object of the API has a numeric id: lookups use the `id` path converter, so a
-    path with another id matches no route and is a JSON 404 (server.api.JsonNotFoundMiddleware)."""
+    path with another id matches no route and is a JSON 404 (server.api.JsonNotFoundMiddleware).
+    No `.json` suffix routes: `?format=json` (or an Accept header) chooses the format."""
+
+    include_format_suffixes = False
 
     def __init__(self) -> None:
         super().__init__(trailing_slash=True, use_regex_path=False)

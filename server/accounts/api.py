@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -39,7 +41,12 @@ class LoginUsernameThrottle(SimpleRateThrottle):
             data = request.POST
         username = str(data.get("username", "") if hasattr(data, "get") else "")
         username = username.strip().lower()[:150]
-        return f"throttle_login_user_{username}" if username else None
+        if not username:
+            return None
+        # Hashed: a cache key of fixed length and characters, whatever was typed (control
+        # characters, lone surrogates).
+        digest = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"throttle_login_user_{digest}"
 
 
 LOGIN_THROTTLES = (LoginAddressThrottle, LoginUsernameThrottle)

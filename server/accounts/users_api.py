@@ -42,11 +42,19 @@ class UserPatch(serializers.Serializer):
         parameters=[UserQuery],
         responses={200: UserOut(many=True), 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403]},
     ),
-    retrieve=extend_schema(summary="One account (admins)"),
-    partial_update=extend_schema(
-        summary="Change an account's role or on-call flag (admins)", request=UserPatch
+    retrieve=extend_schema(
+        summary="One account (admins)",
+        responses={200: UserOut, 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
     ),
-    destroy=extend_schema(summary="Delete an account on the person's request (admins)"),
+    partial_update=extend_schema(
+        summary="Change an account's role or on-call flag (admins)",
+        request=UserPatch,
+        responses={200: UserOut, **ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete an account on the person's request (admins)",
+        responses={204: None, **ERRORS},
+    ),
 )
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = UserOut

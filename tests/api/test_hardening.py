@@ -354,6 +354,27 @@ def test_delete_on_a_message_action_is_refused_and_deletes_nothing(world, action
     assert message.status == MessageStatus.VISIBLE
 
 
+def test_every_api_route_refuses_the_methods_it_does_not_offer(world):
+    """The class of the bug above: no route answers a method it does not list."""
+    from tests.api.test_permission_matrix import routed_endpoints
+
+    message = Message.objects.create(group=world.circle, author=world.alice, body="still here")
+    offered: dict[str, set[str]] = {}
+    for endpoint in routed_endpoints():
+        if endpoint.path.startswith("/api/") and endpoint.path != "/api/":
+            offered.setdefault(endpoint.path, set()).add(endpoint.method)
+    client = world.client(world.dave)
+    before = (SupportGroup.objects.count(), Session.objects.count(), User.objects.count())
+    for path, methods in sorted(offered.items()):
+        url = path.replace("{id}", str(message.pk))
+        for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods:
+            response = getattr(client, method.lower())(url, {}, format="json")
+            assert response.status_code == 405, (method, path, response.status_code)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.VISIBLE
+    assert (SupportGroup.objects.count(), Session.objects.count(), User.objects.count()) == before
+
+
 def test_deleting_a_message_still_works_with_post(world):
     message = Message.objects.create(group=world.circle, author=world.alice, body="gone")
     response = world.client(world.carol).post(f"/api/messages/{message.pk}/delete/", {})
