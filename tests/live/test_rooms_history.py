@@ -46,7 +46,7 @@ def test_a_member_who_reconnects_gets_exactly_the_messages_missed_in_order(world
     page = history(bob, after_id=seen)
     assert ids(page) == missed
     assert page["has_more"] is False
-    assert [m["body"] for m in page["messages"]] == [f"while you were away {i}" for i in range(7)]
+    assert [m["text"] for m in page["messages"]] == [f"while you were away {i}" for i in range(7)]
     assert {m["author"]["role"] for m in page["messages"]} == {"facilitator"}
     # Asking again from the newest id yields nothing: no duplicates at the seam.
     assert ids(history(bob, after_id=missed[-1])) == []
@@ -108,7 +108,7 @@ def test_history_serves_only_this_rooms_messages(world, enter):
     page = history(bob, after_id=0)
     assert ids(page) == other_ids
     assert not set(circle_ids) & set(ids(page))
-    assert all(m["body"].startswith("other") for m in page["messages"])
+    assert all(m["text"].startswith("other") for m in page["messages"])
 
 
 def test_messages_older_than_the_groups_retention_are_never_served(world, enter):

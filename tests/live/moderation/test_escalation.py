@@ -53,7 +53,7 @@ def test_a_crisis_message_reaches_the_facilitator_as_an_alert_and_the_member_as_
     in_room = carol_room.recv_type_of(("alert.new",))["alert"]
     assert in_room["id"] == alert["id"]
     # The room sees the message: never hidden, never delayed.
-    assert carol_room.recv_message(ack["id"])["body"] == CRISIS
+    assert carol_room.recv_message(ack["id"])["text"] == CRISIS
     assert latency < 5  # a generous bound for a noisy machine; bench/ measures the real figure
 
 
@@ -69,7 +69,7 @@ def test_other_members_never_see_the_alert_or_the_support_card(world, sockets):
     alice = sockets(world.alice, room(world.circle))
     ack = alice.say(URGENT)
     message = erin_sock.recv_message(ack["id"])
-    assert message["body"] == URGENT
+    assert message["text"] == URGENT
     alice.say("thanks for listening")
     frames = []
     while True:

@@ -140,7 +140,7 @@ def test_a_group_that_keeps_anonymized_messages_shows_them_as_a_former_member(
     fern = sockets(erin, room(world.circle))
     fern.send({"type": "history", "limit": 50})
     kept = next(m for m in fern.recv_type_of(("history",))["messages"] if m["id"] == said["id"])
-    assert kept["body"] == "a thought worth keeping"
+    assert kept["text"] == "a thought worth keeping"
     assert kept["author"]["alias"] == "Former member"
     assert "alice" not in json.dumps(kept) and "Willow" not in json.dumps(kept)
 

@@ -261,11 +261,11 @@ def test_held_messages_reach_only_the_facilitators_until_approved(
     held = fern.say(text, client_id)
     assert held == {"type": "message.held", "client_id": client_id, "reason": reason}
     queued = carol.recv_type_of(("held.new",))["message"]
-    assert queued["body"] == text and queued["reason"] == reason
+    assert queued["text"] == text and queued["reason"] == reason
     carol.send({"type": "held.approve", "message_id": queued["id"]})
     done = carol.recv_type_of(("action.done",))
     delivered = alice.recv_message(done["id"])
-    assert delivered["body"] == text
+    assert delivered["text"] == text
     assert done["id"] > queued["id"]  # a new id, so clients catching up by id see it
     assert fern.recv_type_of(("message.ack",))["id"] == done["id"]
 
