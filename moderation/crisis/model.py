@@ -32,6 +32,9 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from .encoder import ARTIFACT as ENCODER_ARTIFACT
+from .encoder import Encoder, EncoderError
+from .encoder import load as load_encoder
 from .lexicon import LEVELS
 from .normalize import normalize
 
@@ -53,6 +56,18 @@ ANALYZERS: dict[str, dict[str, Any]] = {
     },
     "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2},
 }
+
+
+# Scored when the artifact is written and again by the tests: the same code on the same artifact
+# must give the same probabilities, whichever machine reads it.
+PROBES = (
+    "see you all on thursday, take care",
+    "i keep thinking everyone would be better off without me",
+    "the pills are counted out on the counter and the kids are at their dad's tonight",
+    "he said if i leave he will find me, and he has a gun in the truck",
+    "this traffic is killing me lol",
+    "i bought a bat and i know exactly when his shift ends",
+)
 
 
 class ArtifactError(RuntimeError):
@@ -221,24 +236,52 @@ class Verdict:
 
 @dataclass
 class Detector:
-    """A fitted model with its decision thresholds and the record of how it was made."""
+    """A fitted model with its decision thresholds and the record of how it was made.
+
+    With a transformer reader (``encoder``), a message the n-grams find at all worrying (its
+    watch score at or above ``gate``) is read by both, and their probabilities are averaged;
+    any other message is scored as if the reader had said no, which keeps the thresholds
+    (chosen on the same averaged scores) honest. Without the reader (not installed, or switched
+    off) the n-grams decide alone, with the thresholds chosen for them alone."""
 
     model: CrisisModel
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
+    encoder: Encoder | None = None
+    gate: float = 0.0
+    ngram_thresholds: dict[str, float] | None = None
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        levels, cats = self.model.scores(texts)
+        if self.encoder is None:
+            return levels, cats
+        gated = np.flatnonzero(levels[:, 0] >= self.gate)
+        both_levels, both_cats = levels / 2.0, cats.copy()
+        if len(gated):
+            e_levels, e_cats = self.encoder.scores([texts[int(i)] for i in gated])
+            both_levels[gated] = (levels[gated] + e_levels) / 2.0
+            both_cats[gated] = (cats[gated] + e_cats) / 2.0
+        return both_levels, both_cats
+
+    @property
+    def active_thresholds(self) -> dict[str, float]:
+        if self.encoder is None and self.ngram_thresholds is not None:
+            return self.ngram_thresholds
+        return self.thresholds
 
     def predict(self, texts: Sequence[str]) -> list[Verdict]:
         if not texts:
             return []
-        levels, cats = self.model.scores(texts)
+        levels, cats = self.probabilities(texts)
+        t = self.active_thresholds
         out = []
         for (pw, pu, pe), cat in zip(levels.tolist(), cats.tolist(), strict=True):
             level = "none"
-            if pw >= self.thresholds["watch"]:
+            if pw >= t["watch"]:
                 level = "watch"
-            if pu >= self.thresholds["urgent"]:
+            if pu >= t["urgent"]:
                 level = "urgent"
-            if pe >= self.thresholds["emergency"]:
+            if pe >= t["emergency"]:
                 level = "emergency"
             best = int(np.argmax(cat))
             out.append(
@@ -255,7 +298,7 @@ class Detector:
 
     # ------------------------------------------------------------ the artifact
 
-    def save(self, path: Path = ARTIFACT) -> None:
+    def save(self, path: Path = ARTIFACT, encoder_path: Path | None = None) -> None:
         m = self.model
         assert m.features is not None and m.level_coef is not None
         assert m.level_bias is not None and m.category_coef is not None
@@ -265,10 +308,15 @@ class Detector:
             "features_version": FEATURES_VERSION,
             "C": m.C,
             "thresholds": self.thresholds,
+            "ngram_thresholds": self.ngram_thresholds or self.thresholds,
+            "gate": self.gate,
             "analyzers": {
                 k: {**v, "ngram_range": list(v["ngram_range"])} for k, v in ANALYZERS.items()
             },
         }
+        if encoder_path is not None:
+            meta["encoder_sha256"] = hashlib.sha256(encoder_path.read_bytes()).hexdigest()
+        meta["probes"] = self.probabilities(list(PROBES))[0].round(6).tolist()
         arrays: dict[str, np.ndarray] = {
             "meta": np.array(json.dumps(meta, sort_keys=True)),
             "level_coef": m.level_coef.astype(np.float32),
@@ -284,8 +332,14 @@ class Detector:
         path.write_bytes(buf.getvalue())
 
 
-def load(path: Path = ARTIFACT) -> Detector:
-    """Reads an artifact, refusing one written for other features (``ArtifactError``)."""
+def load(
+    path: Path = ARTIFACT, encoder_path: Path | None = ENCODER_ARTIFACT, reader: bool = True
+) -> Detector:
+    """Reads an artifact, refusing one written for other features (``ArtifactError``).
+
+    The transformer reader is loaded too when the artifact was trained with it and ``reader``
+    is true; if it cannot be (the base package is missing, or its file does not match), the
+    detector falls back to the n-grams alone and says why in ``meta["reader"]``."""
     if not path.exists():
         raise ArtifactError(f"No crisis model at {path.name}: run `make train-detector`.")
     with np.load(path, allow_pickle=False) as data:
@@ -315,7 +369,27 @@ def load(path: Path = ARTIFACT) -> Detector:
             category_coef=data["category_coef"].astype(np.float64),
             category_bias=data["category_bias"],
         )
-    return Detector(model=model, thresholds=meta["thresholds"], meta=meta)
+    detector = Detector(
+        model=model,
+        thresholds=meta["thresholds"],
+        meta=meta,
+        gate=meta.get("gate", 0.0),
+        ngram_thresholds=meta.get("ngram_thresholds"),
+    )
+    wanted = meta.get("encoder_sha256")
+    if not wanted or not reader:
+        meta["reader"] = "not used"
+        return detector
+    try:
+        if encoder_path is None or not encoder_path.exists():
+            raise EncoderError(f"No fine-tuned encoder at {encoder_path}.")
+        if hashlib.sha256(encoder_path.read_bytes()).hexdigest() != wanted:
+            raise EncoderError("The encoder file is not the one this model was trained with.")
+        detector.encoder = load_encoder(encoder_path)
+        meta["reader"] = "loaded"
+    except EncoderError as exc:
+        meta["reader"] = f"unavailable, n-grams alone: {exc}"
+    return detector
 
 
 def data_hash(lines: Sequence[dict[str, Any]]) -> str:
@@ -334,10 +408,15 @@ def enabled() -> bool:
     return os.environ.get("CRISIS_MODEL", "on").strip().lower() not in ("0", "off", "false", "no")
 
 
+def reader_enabled() -> bool:
+    """The transformer reader runs unless ``CRISIS_READER`` says off (n-grams alone then)."""
+    return os.environ.get("CRISIS_READER", "on").strip().lower() not in ("0", "off", "false", "no")
+
+
 def default() -> Detector | None:
     """The shipped model, loaded once per process; None when switched off."""
     if not enabled():
         return None
     if "default" not in _LOADED:
-        _LOADED["default"] = load()
+        _LOADED["default"] = load(reader=reader_enabled())
     return _LOADED["default"]

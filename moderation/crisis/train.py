@@ -17,6 +17,7 @@ same way, score the fourth) are recorded in the artifact beside the model.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .combine import combine
+from .encoder import ARTIFACT as ENCODER_ARTIFACT
 from .engine import assess
 from .lexicon import LEVELS
 from .model import ARTIFACT, CrisisModel, Detector, data_hash
@@ -44,6 +46,8 @@ _RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Out-of-fold recall each threshold must reach on the training data: P(level >= head).
 RECALL_TARGETS = {"watch": 0.80, "urgent": 0.92, "emergency": 0.85}
+# Share of urgent-and-above lines (out of fold) whose n-gram score must reach the reader's gate.
+GATE_RECALL = 0.995
 C = 4.0
 
 Line = dict[str, Any]
@@ -98,37 +102,125 @@ def choose_thresholds(
     return out
 
 
-def out_of_fold(groups: dict[str, list[Line]], c: float = C) -> tuple[np.ndarray, list[Line]]:
-    """Scores every line with a model trained on the other groups (leave one group out)."""
-    probs, lines = [], []
+@dataclass
+class Scores:
+    """Level probabilities (n, 3) of the n-grams and, when trained, of the reader, for lines
+    scored by models that never saw them."""
+
+    ngram: np.ndarray
+    reader: np.ndarray | None
+
+    def both(self, gate: float) -> np.ndarray:
+        """What the detector computes: see ``Detector.probabilities``."""
+        if self.reader is None:
+            return self.ngram
+        return np.where(self.ngram[:, :1] >= gate, (self.ngram + self.reader) / 2, self.ngram / 2)
+
+    @staticmethod
+    def join(parts: Sequence[Scores]) -> Scores:
+        readers = [p.reader for p in parts]
+        return Scores(
+            np.concatenate([p.ngram for p in parts]),
+            None if any(r is None for r in readers) else np.concatenate(readers),  # type: ignore[arg-type]
+        )
+
+
+def fit_reader(lines: Sequence[Line]) -> Any:
+    from . import finetune
+
+    return finetune.fit(
+        [x["text"] for x in lines], [x["level"] for x in lines], [x["category"] for x in lines]
+    )
+
+
+def reader_of(trained: Any) -> Any:
+    """A numpy reader from freshly trained weights, through the same 8-bit file format."""
+    import tempfile
+
+    from . import encoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "encoder.npz"
+        encoder.save(
+            path,
+            layers=trained.layers,
+            count=trained.count,
+            head=trained.head,
+            head_b=trained.head_b,
+            meta={},
+        )
+        return encoder.load(path)
+
+
+def choose_gate(ngram: np.ndarray, ranks: np.ndarray, share: float = GATE_RECALL) -> float:
+    """The n-gram watch score above which the reader is asked: low enough that ``share`` of
+    urgent-and-above lines (out of fold) reach it."""
+    positive = np.sort(ngram[ranks >= 2, 0])[::-1]
+    if len(positive) == 0:
+        return 0.0
+    kth = float(positive[int(np.ceil(share * len(positive))) - 1])
+    return float(np.floor(kth * 10_000) / 10_000)
+
+
+def out_of_fold(
+    groups: dict[str, list[Line]], c: float = C, reader: bool = False
+) -> tuple[Scores, list[Line]]:
+    """Scores every line with models trained on the other groups (leave one group out)."""
+    parts, lines = [], []
     for held, test in groups.items():
         train = [x for key, group in groups.items() if key != held for x in group]
-        probs.append(fit(train, c).predict_proba([x["text"] for x in test]))
+        texts = [x["text"] for x in test]
+        ngram = fit(train, c).predict_proba(texts)
+        read = reader_of(fit_reader(train)).scores(texts)[0] if reader else None
+        parts.append(Scores(ngram, read))
         lines.extend(test)
-    return np.concatenate(probs), lines
+    return Scores.join(parts), lines
+
+
+@dataclass
+class Trained:
+    detector: Detector
+    reader_weights: Any  # finetune.Trained, or None without the reader
 
 
 def train_detector(
-    groups: dict[str, list[Line]], extra: Sequence[Line] = (), c: float = C
-) -> Detector:
-    """Thresholds from leave-one-group-out scores, then one model on everything."""
+    groups: dict[str, list[Line]],
+    extra: Sequence[Line] = (),
+    c: float = C,
+    reader: bool = False,
+    oof: tuple[Scores, list[Line]] | None = None,
+) -> Trained:
+    """Gate and thresholds from leave-one-group-out scores (``oof`` when the caller already
+    has them), then one model of each kind on everything."""
+    gate = 0.0
     if len(groups) >= 2:
-        probs, ordered = out_of_fold(groups, c)
-        thresholds = choose_thresholds(probs, np.array([_RANK[x["level"]] for x in ordered]))
+        scores, ordered = oof or out_of_fold(groups, c, reader)
+        ranks = np.array([_RANK[x["level"]] for x in ordered])
+        ngram_thresholds = choose_thresholds(scores.ngram, ranks)
+        if reader and scores.reader is not None:
+            gate = choose_gate(scores.ngram, ranks)
+            thresholds = choose_thresholds(scores.both(gate), ranks)
+        else:
+            thresholds = ngram_thresholds
     else:
-        thresholds = {"watch": 0.5, "urgent": 0.5, "emergency": 0.5}
+        ngram_thresholds = thresholds = {"watch": 0.5, "urgent": 0.5, "emergency": 0.5}
     everything = [x for group in groups.values() for x in group] + list(extra)
-    model = fit(everything, c)
-    return Detector(
-        model=model,
+    weights = fit_reader(everything) if reader else None
+    detector = Detector(
+        model=fit(everything, c),
         thresholds=thresholds,
+        ngram_thresholds=ngram_thresholds,
+        gate=gate,
+        encoder=reader_of(weights) if weights is not None else None,
         meta={
             "trained_on": {key: len(group) for key, group in groups.items()},
             "included": len(extra),
             "data_hash": data_hash(everything),
             "recall_targets": RECALL_TARGETS,
+            "gate_recall": GATE_RECALL if reader else None,
         },
     )
+    return Trained(detector, weights)
 
 
 # ---------------------------------------------------------------- figures
@@ -198,33 +290,49 @@ def misses_targets(f: Figures) -> list[str]:
 class FoldResult:
     held: str
     rules: Figures
+    ngrams: Figures
     model: Figures
     combined: Figures
     thresholds: dict[str, float]
     confusion: dict[str, dict[str, int]]
 
 
+STAGES = ("rules", "ngrams", "model", "combined")
+
+
 def cross_validate(
     sources: dict[str, list[Line]],
     extra: Sequence[Line] = (),
     c: float = C,
+    reader: bool = False,
     progress: Callable[[str], None] | None = None,
-) -> list[FoldResult]:
-    """Out-of-source: for each source, train on the other three (thresholds by leave-one-out
-    among those three), and score the held-out one with rules alone, model alone, combined."""
-    results = []
+) -> tuple[list[FoldResult], tuple[Scores, list[Line]]]:
+    """Out-of-source: for each source, train on the other three (gate and thresholds by
+    leave-one-out among those three), and score the held-out one with the rules alone, the
+    n-grams alone, the model (n-grams and reader), and rules and model combined.
+
+    Also returns every line's held-out scores: exactly the leave-one-source-out scores that
+    choose the shipped model's thresholds, so they need not be computed twice."""
+    results, parts, ordered = [], [], []
     for held, test in sources.items():
         start = time.monotonic()
         train = {key: group for key, group in sources.items() if key != held}
-        detector = train_detector(train, extra, c)
+        detector = train_detector(train, extra, c, reader).detector
         texts = [x["text"] for x in test]
+        ngram_only = Detector(model=detector.model, thresholds=detector.active_thresholds)
+        if detector.ngram_thresholds is not None:
+            ngram_only.thresholds = detector.ngram_thresholds
         verdicts = detector.predict(texts)
+        ngram_verdicts = ngram_only.predict(texts)
         rules = [assess(t) for t in texts]
         combined = [combine(r, v) for r, v in zip(rules, verdicts, strict=True)]
         results.append(
             FoldResult(
                 held=held,
                 rules=Figures.of(test, [r.level for r in rules], [r.category for r in rules]),
+                ngrams=Figures.of(
+                    test, [v.level for v in ngram_verdicts], [v.category for v in ngram_verdicts]
+                ),
                 model=Figures.of(test, [v.level for v in verdicts], [v.category for v in verdicts]),
                 combined=Figures.of(
                     test, [a.level for a in combined], [a.category for a in combined]
@@ -233,9 +341,12 @@ def cross_validate(
                 confusion=_confusion(test, combined),
             )
         )
+        read = detector.encoder.scores(texts)[0] if detector.encoder is not None else None
+        parts.append(Scores(detector.model.predict_proba(texts), read))
+        ordered.extend(test)
         if progress:
             progress(f"  fold {held}: {time.monotonic() - start:.1f} s")
-    return results
+    return results, (Scores.join(parts), ordered)
 
 
 def _confusion(gold: Sequence[Line], predicted: Sequence[Any]) -> dict[str, dict[str, int]]:
@@ -262,9 +373,9 @@ def format_table(results: Sequence[FoldResult]) -> str:
     head = "held-out  stage     recall  emerg  e<urg  falseA  flags  categ"
     lines = [head, "-" * len(head)]
     for r in results:
-        for stage in ("rules", "model", "combined"):
+        for stage in STAGES:
             lines.append(f"{r.held:<9} {stage:<9} {getattr(r, stage).row()}")
-    for stage in ("rules", "model", "combined"):
+    for stage in STAGES:
         m = pooled(results, stage)
         lines.append(
             f"{'mean':<9} {stage:<9} {m['urgent_recall']:6.3f} {m['emergency_exact']:6.3f} "
@@ -274,7 +385,8 @@ def format_table(results: Sequence[FoldResult]) -> str:
     lines.append(
         "columns: recall of urgent-and-above; emergencies predicted emergency; emergencies "
         "predicted below urgent; false alerts (urgent+) on none; flags (watch+) on none; "
-        "category accuracy on lines both call watch or above"
+        "category accuracy on lines both call watch or above; stages: rules alone, n-grams "
+        "alone, model (n-grams and reader), rules and model combined (what the product does)"
     )
     lines.append("note: the rules were written against the dev set, so their dev row is not unseen")
     return "\n".join(lines)
@@ -300,8 +412,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--include", action="append", default=[], type=Path, metavar="FILE")
     parser.add_argument("--out", type=Path, default=ARTIFACT)
+    parser.add_argument("--encoder-out", type=Path, default=ENCODER_ARTIFACT)
     parser.add_argument("--no-cv", action="store_true", help="skip the out-of-source figures")
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="also fine-tune the transformer reader (needs torch; see docs/moderation.md)",
+    )
     args = parser.parse_args(argv)
+    reader = args.reader
+    if reader and importlib.util.find_spec("torch") is None:
+        print(
+            "error: training the transformer reader needs torch: pip install -e '.[train]' "
+            "(READER=1 make train-detector does), or leave out --reader",
+            file=sys.stderr,
+        )
+        return 2
     try:
         sources = load_sources()
     except FileNotFoundError as exc:
@@ -309,29 +435,46 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     extra = [x for path in args.include for x in read_lines(path)]
     figures: dict[str, Any] = {}
+    oof = None
+    begun = time.monotonic()
     if not args.no_cv:
         print("out-of-source cross-validation (train on three sources, score the fourth):")
-        results = cross_validate(sources, extra, progress=print)
-        print(format_table(results))
-        print(format_confusion(results))
+        results, oof = cross_validate(sources, extra, reader=reader, progress=print)
+        table = format_table(results) + "\n" + format_confusion(results)
+        print(table)
         figures = {
             "out_of_source": {
-                r.held: {"combined": r.combined.as_dict(), "model": r.model.as_dict()}
-                for r in results
+                r.held: {stage: getattr(r, stage).as_dict() for stage in STAGES} for r in results
             },
-            "mean_combined": pooled(results, "combined"),
-            "mean_model": pooled(results, "model"),
+            **{f"mean_{stage}": pooled(results, stage) for stage in STAGES},
+            "table": table,
         }
-    start = time.monotonic()
-    detector = train_detector(sources, extra)
+    trained = train_detector(sources, extra, reader=reader, oof=oof)
+    detector = trained.detector
     detector.meta["figures"] = figures
-    detector.save(args.out)
-    size = args.out.stat().st_size / 1e6
+    detector.meta["seconds"] = round(time.monotonic() - begun)
+    encoder_path = None
+    if trained.reader_weights is not None:
+        from . import encoder
+
+        w = trained.reader_weights
+        encoder_path = args.encoder_out
+        encoder.save(
+            encoder_path,
+            layers=w.layers,
+            count=w.count,
+            head=w.head,
+            head_b=w.head_b,
+            meta={"data_hash": detector.meta["data_hash"]},
+        )
+        print(f"wrote {encoder_path.name}: {encoder_path.stat().st_size / 1e6:.1f} MB")
+    detector.save(args.out, encoder_path=encoder_path)
     print(
-        f"\nwrote {args.out.name}: {sum(len(g) for g in sources.values()) + len(extra)} lines, "
+        f"wrote {args.out.name}: {sum(len(g) for g in sources.values()) + len(extra)} lines, "
         f"{detector.model.features.size if detector.model.features else 0} features, "
-        f"{size:.1f} MB, thresholds {detector.thresholds}, data {detector.meta['data_hash']}, "
-        f"{time.monotonic() - start:.1f} s"
+        f"{args.out.stat().st_size / 1e6:.1f} MB, thresholds {detector.thresholds}, gate "
+        f"{detector.gate}, data {detector.meta['data_hash']}, "
+        f"{time.monotonic() - begun:.0f} s in all"
     )
     return 0
 

@@ -156,7 +156,7 @@ def test_training_is_reproducible() -> None:
         "a": [{"text": t, "level": lv, "category": c} for t, lv, c in TINY[::2]],
         "b": [{"text": t, "level": lv, "category": c} for t, lv, c in TINY[1::2]],
     }
-    one, two = train_detector(groups), train_detector(groups)
+    one, two = train_detector(groups).detector, train_detector(groups).detector
     texts = ["took the bottle", "see you"]
     assert one.thresholds == two.thresholds
     assert np.array_equal(one.model.predict_proba(texts), two.model.predict_proba(texts))

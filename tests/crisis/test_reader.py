@@ -1,0 +1,169 @@
+"""The transformer reader: its base model's provenance, its artifact, long messages, fallback.
+
+The shipped detector is trained without the reader for now (docs/moderation.md says why), so
+these tests build a reader file the way training does, from the base model's own first three
+layers and a fixed head, and check everything the product does with one."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.crisis import encoder
+from moderation.crisis.encoder import BASE_SHA256, EncoderError, layer_names, load_base
+from moderation.crisis.model import PROBES, Detector, load
+
+CRISIS = "the pills are counted out and tonight is the night"
+
+
+@pytest.fixture(scope="module")
+def reader_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reader file as training writes one: three layers (here the base's own) and a head."""
+    from safetensors.numpy import load_file
+
+    base = load_file(str(encoder.base_dir() / "model.safetensors"))
+    layers = {name: base[name] for i in range(3) for name in layer_names(i)}
+    rng = np.random.default_rng(7)
+    path = tmp_path_factory.mktemp("reader") / "encoder.npz"
+    encoder.save(
+        path,
+        layers=layers,
+        count=3,
+        head=rng.normal(scale=0.5, size=(384, 6)),
+        head_b=np.zeros(6),
+        meta={},
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader(reader_file: Path) -> encoder.Encoder:
+    return encoder.load(reader_file)
+
+
+def test_the_base_model_is_the_published_all_minilm_l6_v2() -> None:
+    weights = encoder.base_dir() / "model.safetensors"
+    assert encoder._sha256(weights) == BASE_SHA256
+
+
+def test_a_base_model_with_other_weights_is_refused(tmp_path: Path) -> None:
+    shutil.copy(encoder.base_dir() / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "model.safetensors").write_bytes(b"not the published weights")
+    with pytest.raises(EncoderError, match="SHA-256"):
+        load_base(tmp_path)
+
+
+def test_an_encoder_file_for_another_version_is_refused(reader_file: Path, tmp_path: Path) -> None:
+    with np.load(reader_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["encoder_version"] = 999
+    arrays["meta"] = np.array(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    path = tmp_path / "encoder.npz"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(EncoderError, match="make train-detector"):
+        encoder.load(path)
+
+
+def test_the_reader_file_is_small(reader_file: Path) -> None:
+    assert reader_file.stat().st_size < 8_000_000  # three layers in 8 bits and a head
+
+
+def test_the_shipped_detector_reproduces_its_recorded_scores() -> None:
+    detector = load()
+    levels, _ = detector.probabilities(list(PROBES))
+    assert np.allclose(levels, np.array(detector.meta["probes"]), atol=1e-4)
+
+
+def test_with_a_reader_only_worrying_messages_are_read_and_scores_are_averaged(
+    reader: encoder.Encoder,
+) -> None:
+    shipped = load()
+    detector = Detector(
+        model=shipped.model,
+        thresholds=shipped.thresholds,
+        ngram_thresholds=shipped.thresholds,
+        encoder=reader,
+        gate=0.3,
+    )
+    texts = ["see you all thursday", CRISIS]
+    ngram, _ = shipped.model.scores(texts)
+    assert ngram[0, 0] < 0.3 <= ngram[1, 0]  # one below the gate, one above
+    read, _ = reader.scores(texts[1:])
+    both, cats = detector.probabilities(texts)
+    assert np.allclose(both[0], ngram[0] / 2)  # never read: as if the reader said no
+    assert np.allclose(both[1], (ngram[1] + read[0]) / 2)
+    assert np.allclose(cats.sum(1), 1.0)
+
+
+def test_a_detector_saved_with_its_reader_loads_it_and_falls_back_without_it(
+    reader_file: Path, tmp_path: Path
+) -> None:
+    shipped = load()
+    with_reader = {"watch": 0.4, "urgent": 0.2, "emergency": 0.25}
+    trained = Detector(
+        model=shipped.model,
+        thresholds=with_reader,
+        ngram_thresholds=shipped.thresholds,
+        encoder=encoder.load(reader_file),
+        gate=0.3,
+        meta=dict(shipped.meta),
+    )
+    path = tmp_path / "model.npz"
+    trained.save(path, encoder_path=reader_file)
+
+    again = load(path, encoder_path=reader_file)
+    assert again.meta["reader"] == "loaded" and again.encoder is not None
+    assert again.active_thresholds == with_reader
+    levels, _ = again.probabilities(list(PROBES))
+    assert np.allclose(levels, np.array(again.meta["probes"]), atol=1e-4)
+
+    alone = load(path, encoder_path=tmp_path / "missing.npz")
+    assert alone.encoder is None and alone.meta["reader"].startswith("unavailable")
+    assert alone.active_thresholds == shipped.thresholds
+    (verdict,) = alone.predict([CRISIS])
+    assert verdict.level in ("urgent", "emergency")
+
+    with np.load(reader_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["head_b"] = arrays["head_b"] + 1.0
+    other = tmp_path / "other.npz"
+    np.savez(other, **arrays)  # type: ignore[arg-type]
+    mismatched = load(path, encoder_path=other)
+    assert mismatched.encoder is None and "not the one" in mismatched.meta["reader"]
+
+    off = load(path, encoder_path=reader_file, reader=False)
+    assert off.encoder is None and off.active_thresholds == shipped.thresholds
+
+
+def test_a_long_message_is_read_in_windows_and_the_worst_one_counts(
+    reader: encoder.Encoder,
+) -> None:
+    calm = "we talked about boundaries and the kids' schedule and my new job. " * 40
+    windows, owner = reader.windows([calm + CRISIS])
+    assert len(windows) > 2 and set(owner) == {0}
+    assert all(len(w) <= encoder.MAX_TOKENS for w in windows)
+    levels, _ = reader.scores([calm + CRISIS])
+    parts, _ = reader.scores([reader.tokenizer.decode(w[1:-1]) for w in windows])
+    assert np.allclose(levels[0], parts.max(axis=0), atol=1e-3)
+
+
+def test_empty_and_odd_text_is_read(reader: encoder.Encoder) -> None:
+    levels, cats = reader.scores(["", "\U0001f48a\U0001f48a\U0001f52b", "a" * 4000, "\x00"])
+    assert levels.shape == (4, 3) and cats.shape == (4, 3)
+    assert np.isfinite(levels).all() and np.allclose(cats.sum(1), 1.0)
+
+
+def test_quantizing_keeps_each_weight_within_half_a_step() -> None:
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(8, 32)).astype(np.float32)
+    q, scale = encoder.quantize(w)
+    assert q.dtype == np.int8
+    assert np.abs(q * scale[:, None] - w).max() <= scale.max() / 2 + 1e-6
