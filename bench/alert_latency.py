@@ -14,7 +14,8 @@ and the alert fan-out add. Medians of --repeats runs.
 The learned crisis stage runs after delivery unless --model off (CRISIS_MODEL=off). --crisis
 rules sends crisis messages the rules catch in the send path; --crisis model sends ones only the
 model reads as a crisis, so their alert.new comes from the reviewer, after the ack. Alerts on
-ordinary messages (the model's, where it reads one as a crisis) are counted apart.
+ordinary messages (the model's, where it reads one as a crisis) are counted apart; --ordinary
+calm sends ordinary messages neither stage flags.
 
     .venv/bin/python bench/alert_latency.py
     .venv/bin/python bench/alert_latency.py --crisis model
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +47,13 @@ ORDINARY = [
     "Thank you for sharing that, it helps to hear I'm not the only one.",
     "This week was a little easier. I slept through the night.",
     "Sundays are the hardest for me too.",
+]
+# Ordinary messages neither stage flags (the model as shipped reads the third one above as
+# urgent): to measure what reading every message costs without the alerts it raises.
+CALM = [
+    "Thank you for sharing that, it helps to hear I'm not the only one.",
+    "This week was a little easier. I slept through the night.",
+    "We had dinner together as a family for the first time in weeks.",
 ]
 CRISIS = [
     "I want to end my life tonight. I have the pills ready.",
@@ -110,6 +119,7 @@ async def run_once(
     crisis_every: float,
     *,
     crisis_texts: list[str],
+    ordinary: list[str],
 ) -> dict:
     import websockets
 
@@ -117,8 +127,7 @@ async def run_once(
     crisis_ids: set[str] = set()
     alert_ms: list[float] = []
     plain_ms: list[float] = []
-    alerts_seen: set[str] = set()
-    other_alerts: set[str] = set()  # alerts on ordinary messages
+    alert_at: dict[int, float] = {}  # message id -> first alert.new for it
     message_client: dict[int, str] = {}  # message id -> client_id, from acks
 
     async def connect(server: Daphne, group: int, cookie: str):  # noqa: ANN202
@@ -145,19 +154,9 @@ async def run_once(
                 if cid in sent_at and cid not in crisis_ids:
                     plain_ms.append((now - sent_at[cid]) * 1000)
             elif frame["type"] == "alert.new":
-                cid = message_client.get(frame["alert"]["message_id"])
-                if cid is None:
-                    # The ack may come after the alert: wait for it briefly.
-                    for _ in range(50):
-                        await asyncio.sleep(0.002)
-                        cid = message_client.get(frame["alert"]["message_id"])
-                        if cid:
-                            break
-                if cid in crisis_ids and cid not in alerts_seen:
-                    alerts_seen.add(cid)
-                    alert_ms.append((now - sent_at[cid]) * 1000)
-                elif cid in sent_at and cid not in crisis_ids:
-                    other_alerts.add(cid)
+                # Matched to its message after the run: the ack (on the other process) may
+                # come after the alert.
+                alert_at.setdefault(frame["alert"]["message_id"], now)
 
     async def read_member(ws) -> None:  # noqa: ANN001
         async for raw in ws:
@@ -178,7 +177,7 @@ async def run_once(
             crisis = n in crisis_turns
             if crisis:
                 crisis_ids.add(cid)
-            body = random.choice(crisis_texts if crisis else ORDINARY)
+            body = random.choice(crisis_texts if crisis else ordinary)
             await ws.send(json.dumps({"type": "message.send", "client_id": cid, "body": body}))
             n += 1
 
@@ -194,6 +193,15 @@ async def run_once(
     await asyncio.sleep(2.0)  # drain
     for task in readers:
         task.cancel()
+    alerts_seen: set[str] = set()
+    other_alerts: set[str] = set()  # alerts on ordinary messages
+    for message_id, at in alert_at.items():
+        cid = message_client.get(message_id, "")
+        if cid in crisis_ids:
+            alerts_seen.add(cid)
+            alert_ms.append((at - sent_at[cid]) * 1000)
+        elif cid in sent_at:
+            other_alerts.add(cid)
     for ws in facilitators + flat:
         await ws.close()
     return {
@@ -225,6 +233,13 @@ def main() -> None:
         default="rules",
         help="crisis messages the rules catch, or ones only the model reads as a crisis",
     )
+    parser.add_argument(
+        "--ordinary",
+        choices=["default", "calm"],
+        default="default",
+        help="ordinary messages: default (one of three read as urgent by the model as shipped) "
+        "or calm (nothing either stage flags)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeats = 8, 1
@@ -235,7 +250,8 @@ def main() -> None:
     for text in crisis_texts:
         rules, both = assess(text).level, assess_both(text).level
         print(f"crisis message: rules {rules}, rules+model {both}: {text!r}")
-    for text in ORDINARY:
+    ordinary = ORDINARY if args.ordinary == "default" else CALM
+    for text in ordinary:
         rules, both = assess(text).level, assess_both(text).level
         print(f"ordinary message: rules {rules}, rules+model {both}: {text!r}")
 
@@ -259,7 +275,15 @@ def main() -> None:
     try:
         for i in range(args.repeats):
             result = asyncio.run(
-                run_once(a, b, rooms, args.duration, args.crisis_every, crisis_texts=crisis_texts)
+                run_once(
+                    a,
+                    b,
+                    rooms,
+                    args.duration,
+                    args.crisis_every,
+                    crisis_texts=crisis_texts,
+                    ordinary=ordinary,
+                )
             )
             runs.append(result)
             print(
@@ -271,8 +295,11 @@ def main() -> None:
                 f"{result['other_alerts']}"
             )
     finally:
-        a.stop()
-        b.stop()
+        for server in (a, b):
+            try:
+                server.stop()
+            except subprocess.TimeoutExpired:  # an overloaded server may not stop in time
+                server.stop(kill=True)
         redis.stop()
 
     def med(key: str) -> float:
@@ -283,7 +310,8 @@ def main() -> None:
     print(
         f"load: {args.rooms} rooms x {args.members} members x 1 msg/s on process A; "
         f"facilitators on process B; Redis channel layer; {args.repeats} run(s) of "
-        f"{args.duration:.0f} s; model {args.model}; crisis messages for the {args.crisis}"
+        f"{args.duration:.0f} s; model {args.model}; crisis messages for the {args.crisis}; "
+        f"ordinary messages {args.ordinary}"
     )
     print(
         f"crisis -> alert.new (other process): p50 {med('alert_p50'):.1f} ms, "

@@ -212,6 +212,24 @@ def test_an_alert_a_facilitator_already_resolved_is_not_raised_again_by_the_mode
     assert message.reviewed_at is not None
 
 
+def test_a_model_that_fails_to_load_is_logged_once_and_the_rules_go_on(world, monkeypatch, caplog):
+    from moderation.crisis import model
+
+    def missing() -> None:
+        raise model.ArtifactError("No crisis model here.")
+
+    monkeypatch.setattr(review, "_loaded", {"status": "not loaded", "detector": None})
+    monkeypatch.setattr(model, "_LOADED", {})
+    monkeypatch.setattr(model, "load", missing)
+    sent(world, ONLY_THE_MODEL)
+    assert review.detector() is None and review.detector() is None
+    assert review.model_status() == "failed"
+    assert [r.levelname for r in caplog.records if r.name == "moderation.review"] == ["ERROR"]
+    assert review.review_sweep(now=later()) == 0
+    crisis = sent(world, "I want to end my life tonight")
+    assert Alert.objects.get().message_id == crisis.pk  # the rules, as before the model
+
+
 @override_settings(CRISIS_MODEL=False)
 def test_with_the_model_off_nothing_is_reviewed_and_messages_still_send(world):
     message = sent(world, ONLY_THE_MODEL)

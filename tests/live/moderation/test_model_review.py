@@ -30,6 +30,7 @@ ONLY_THE_MODEL = [
 ]
 # The rules say watch; rules and model together say urgent.
 WATCH_TO_URGENT = "I just want the pain to stop forever"
+ORDINARY = "Work was long. I made soup and went to bed early."
 
 
 def room(group: Any) -> str:
@@ -69,7 +70,7 @@ def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_
     # The ack comes first, before anything the model found: it never waits for the model.
     first = alice.recv_type_of(("message.ack", "support.resources", "error"))
     assert first["type"] == "message.ack", first
-    assert carol_room.recv_message(first["id"])["body"] == text
+    assert carol_room.recv_message(first["id"])["text"] == text
 
     alert = carol_alerts.recv_type("alert.new")["alert"]
     card = alice.recv_type_of(("support.resources",))
@@ -122,7 +123,7 @@ def test_with_the_model_off_messages_are_delivered_and_nothing_is_reviewed(
     alice = enter(world.alice, world.circle, server_without_model)
     ack = alice.say(text)
     assert ack["type"] == "message.ack"
-    assert carol.recv_message(ack["id"])["body"] == text
+    assert carol.recv_message(ack["id"])["text"] == text
     alice.quiet(("support.resources",), timeout=1.0)  # the model would have answered by now
     # The rules alone still raise alerts and give the card, as before the model.
     crisis = alice.say("I want to end my life. I have the pills counted out for tonight.")
@@ -155,3 +156,19 @@ def test_the_web_reviewer_and_a_worker_sweeping_at_once_raise_each_alert_once(
     for message_id in ids:
         assert Alert.objects.filter(message_id=message_id).count() == 1, message_id
     assert AuditEntry.objects.filter(action="alert.raised").count() == len(ids)
+
+
+def test_an_ordinary_message_is_marked_reviewed_by_the_web_process_with_no_alert(
+    world, server, enter
+):
+    assert assess_both(ORDINARY).level == "none"
+    open_room(world.circle)
+    alice = enter(world.alice, world.circle, server)
+    ack = alice.say(ORDINARY)
+    assert ack["type"] == "message.ack"
+    # Nobody waits for these marks: they are written together, within MARK_SECONDS.
+    wait_for(lambda: Message.objects.filter(pk=ack["id"], reviewed_at__isnull=False).exists(), 5)
+    message = Message.objects.get(pk=ack["id"])
+    assert message.model_score["level"] == "none" and message.level == "none"
+    assert not Alert.objects.exists()
+    alice.quiet(("support.resources",), timeout=0.2)
