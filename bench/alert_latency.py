@@ -64,7 +64,7 @@ CRISIS = [
 CRISIS_MODEL_ONLY = [
     "tonight is the night I finally end things",
     "I want to sleep and never wake up",
-    "I am so tired of living like this",
+    "i have 40 of my pills counted out for after the kids leave friday",
 ]
 
 

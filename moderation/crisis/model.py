@@ -274,10 +274,13 @@ class Detector:
             return []
         levels, cats = self.probabilities(texts)
         t = self.active_thresholds
+        review = t.get("review", t["urgent"])
         out = []
         for (pw, pu, pe), cat in zip(levels.tolist(), cats.tolist(), strict=True):
             level = "none"
-            if pw >= t["watch"]:
+            # Likely enough to need a look (the recall threshold), not sure enough to page
+            # anyone (the alert budget): a watch entry, no deadline, no card.
+            if pw >= t["watch"] or pu >= review:
                 level = "watch"
             if pu >= t["urgent"]:
                 level = "urgent"

@@ -26,7 +26,13 @@ from moderation.crisis.model import (
     data_hash,
     load,
 )
-from moderation.crisis.train import choose_thresholds, load_sources, train_detector
+from moderation.crisis.train import (
+    OWN,
+    choose_thresholds,
+    load_sources,
+    read_lines,
+    train_detector,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,14 +118,16 @@ def test_the_shipped_artifact_loads_and_records_how_it_was_made() -> None:
     assert detector.meta["data_hash"]
     assert set(detector.meta["trained_on"]) == {"dev", "sh", "dg", "ev"}
     figures = detector.meta["figures"]["mean_combined"]
-    assert figures["urgent_recall"] >= 0.9  # out-of-source, recorded when it was trained
+    # Out-of-source, recorded when it was trained: most people in crisis are alerted on, and
+    # nearly all reach a facilitator (the rest as watch entries).
+    assert figures["urgent_recall"] >= 0.85 and figures["urgent_seen"] >= 0.95
     assert ARTIFACT.stat().st_size < 5_000_000
 
 
 def test_the_shipped_artifact_was_trained_on_the_current_data() -> None:
     """When the labelled data changes, the model must be retrained (make train-detector)."""
     sources = load_sources()
-    lines = [x for group in sources.values() for x in group]
+    lines = [x for group in sources.values() for x in group] + read_lines(OWN)
     assert load(ARTIFACT).meta["data_hash"] == data_hash(lines)
 
 
@@ -134,9 +142,9 @@ def test_any_text_gets_a_verdict(texts: list[str]) -> None:
 
 
 def test_the_largest_message_is_scored() -> None:
-    text = "I can't go on like this. " * 160  # 4,000 characters
-    (verdict,) = load(ARTIFACT).predict([text[:4000]])
-    assert verdict.level in ("urgent", "emergency")
+    text = "i have the pills counted out and i am taking them all tonight. " * 70
+    (verdict,) = load(ARTIFACT).predict([text[:4000]])  # 4,000 characters, the most allowed
+    assert verdict.level == "emergency"
 
 
 def test_thresholds_reach_the_recall_asked_of_them() -> None:
@@ -145,10 +153,25 @@ def test_thresholds_reach_the_recall_asked_of_them() -> None:
     probs = np.clip(
         np.stack([ranks >= 1, ranks >= 2, ranks == 3], 1) * 0.5 + rng.random((400, 3)) * 0.5, 0, 1
     )
-    t = choose_thresholds(probs, ranks, {"watch": 0.8, "urgent": 0.9, "emergency": 0.85})
+    t = choose_thresholds(probs, ranks, {"watch": 0.8, "urgent": 0.9, "emergency": 0.85}, budget={})
     assert (probs[ranks >= 2, 1] >= t["urgent"]).mean() >= 0.9
     assert (probs[ranks == 3, 2] >= t["emergency"]).mean() >= 0.85
     assert (probs[ranks >= 1, 0] >= t["watch"]).mean() >= 0.8
+
+
+def test_the_alert_budget_caps_false_alerts_and_the_rest_is_a_watch_entry() -> None:
+    rng = np.random.default_rng(0)
+    ranks = rng.integers(0, 4, 1000)
+    probs = np.clip(
+        np.stack([ranks >= 1, ranks >= 2, ranks == 3], 1) * 0.3 + rng.random((1000, 3)) * 0.7, 0, 1
+    )
+    budget = {"urgent": 0.1, "emergency": 0.05}
+    t = choose_thresholds(probs, ranks, {"watch": 0.8, "urgent": 0.95, "emergency": 0.9}, budget)
+    none = ranks == 0
+    assert (probs[none, 1] >= t["urgent"]).mean() <= 0.1
+    assert (probs[none, 2] >= t["emergency"]).mean() <= 0.05
+    assert t["review"] < t["urgent"]  # recall-first: what it lets through is a watch entry
+    assert (probs[ranks >= 2, 1] >= t["review"]).mean() >= 0.95
 
 
 def test_training_is_reproducible() -> None:
