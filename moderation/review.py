@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from moderation.crisis import Assessment, assess
@@ -172,20 +173,24 @@ def apply(findings: list[Finding], path: str) -> int:
     transaction for each it did. Returns how many alerts it raised or upgraded. The review
     time of a message is until the model read it, and for one it raised, until that is
     written."""
-    messages_mark_reviewed(scores={f.message_id: f.score for f in findings if f.raised is None})
     raised = 0
-    for finding in findings:
-        if finding.raised is None:
-            continue
-        try:
-            if message_review_apply(
-                message_id=finding.message_id,
-                assessment=finding.raised,
-                model_explanation=finding.model_explanation,
-            ):
-                raised += 1
-        except Exception:  # left unreviewed: the sweep tries it again
-            log.exception("model review failed message=%s", finding.message_id)
+    # One commit for the batch (each message in a savepoint of its own, so one that fails is
+    # left unreviewed for the sweep and the others stand): commits are what the database
+    # thread the sends share pays for most.
+    with transaction.atomic():
+        messages_mark_reviewed(scores={f.message_id: f.score for f in findings if f.raised is None})
+        for finding in findings:
+            if finding.raised is None:
+                continue
+            try:
+                if message_review_apply(
+                    message_id=finding.message_id,
+                    assessment=finding.raised,
+                    model_explanation=finding.model_explanation,
+                ):
+                    raised += 1
+            except Exception:  # left unreviewed: the sweep tries it again
+                log.exception("model review failed message=%s", finding.message_id)
     now = timezone.now()
     for finding in findings:
         done = now if finding.raised is not None else (finding.judged_at or now)
