@@ -3,7 +3,8 @@
 The rules (``engine``) are precise and explain themselves, but they can only find the ways of
 speaking someone wrote down. This model reads the whole message and carries recall on text the
 team has never seen. It is chosen by measurement (``docs/moderation.md``): on held-out sources,
-n-grams beat frozen sentence embeddings and cost a thousandth of the time.
+n-grams beat frozen sentence embeddings; a fine-tuned transformer reader (``encoder``) does
+better still and joins them when the artifact was trained with it.
 
 Shape follows scikit-learn's estimators: ``CrisisModel.fit`` learns, ``predict_proba`` scores,
 and neither does I/O. ``Detector`` is a fitted model with the thresholds chosen for it by

@@ -350,9 +350,9 @@ def cross_validate(
         train = {key: group for key, group in sources.items() if key != held}
         detector = train_detector(train, extra, c, reader).detector
         texts = [x["text"] for x in test]
-        ngram_only = Detector(model=detector.model, thresholds=detector.active_thresholds)
-        if detector.ngram_thresholds is not None:
-            ngram_only.thresholds = detector.ngram_thresholds
+        ngram_only = Detector(
+            model=detector.model, thresholds=detector.ngram_thresholds or detector.thresholds
+        )
         verdicts = detector.predict(texts)
         ngram_verdicts = ngram_only.predict(texts)
         rules = [assess(t) for t in texts]
