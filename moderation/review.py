@@ -4,7 +4,8 @@ The rules (``moderation.crisis.assess``) run in the send path and decide at once
 model (``moderation.crisis.model``) reads each message just after it was stored, acknowledged
 and delivered, so no message waits for it: each web process has one reviewer per event loop,
 which gathers the messages handed to it for up to 20 ms (or MAX_BATCH of them) and scores them
-in one call on a thread of its own (neither the event loop nor the database thread). Where rules
+in one call in a process of its own (``moderation.crisis.batch``): the analyzers hold the
+interpreter lock, which the event loop and the database thread of the sends need. Where rules
 and model together raise what the send path stored (``combine.raises``),
 ``message_review_apply`` raises the message's alert at once; every other message is marked
 reviewed, with the model's scores, together with the others of the last half second. Each write
@@ -21,9 +22,10 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import multiprocessing
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -31,8 +33,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.crisis import Assessment, assess
-from moderation.services import LEVEL_RANK, message_review_apply, messages_mark_reviewed
+from moderation.crisis import batch as batch_module
+from moderation.crisis.batch import Finding, Pending, judge
+from moderation.services import message_review_apply, messages_mark_reviewed
 from rooms.models import Message, MessageStatus
 from server.metrics import MODEL_LOADED, REVIEW_SECONDS
 
@@ -57,46 +60,26 @@ SWEEP_WINDOW = dt.timedelta(days=1)
 REVIEWABLE = (MessageStatus.VISIBLE, MessageStatus.HELD)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A stored message as the reviewer needs it: the words and what the send path decided."""
-
-    message_id: int
-    body: str
-    level: str
-    category: str
-    created_at: dt.datetime
-
-    @classmethod
-    def of(cls, message: Message) -> Pending:
-        return cls(message.pk, message.body, message.level, message.category, message.created_at)
-
-
-@dataclass(frozen=True)
-class Finding:
-    message_id: int
-    created_at: dt.datetime
-    score: dict[str, Any]
-    # Rules and model together, where they raise what the send path stored; else None.
-    raised: Assessment | None
-    model_explanation: str = ""
-    judged_at: dt.datetime | None = None
-
-
 # ---------------------------------------------------------------- the model, once per process
 
 _lock = threading.Lock()
+# The model in this process (the worker's sweep), and in the scoring process of a web process.
 _loaded: dict[str, Any] = {"status": "not loaded", "detector": None}
+_scoring: dict[str, str] = {"status": "not loaded"}
 
 
 def model_status() -> str:
     """For /readyz: off, not loaded, loading, loaded or failed. Only informative: without the
     model the rules still assess every message, so the process stays ready."""
-    return "off" if not settings.CRISIS_MODEL else str(_loaded["status"])
+    if not settings.CRISIS_MODEL:
+        return "off"
+    if _scoring["status"] != "not loaded":
+        return _scoring["status"]
+    return str(_loaded["status"])
 
 
 def detector() -> Detector | None:
-    """The learned model, loaded on first use (in the reviewer's thread, or the worker's); None
+    """The learned model in this process (the worker's sweep), loaded on first use; None
     when it is switched off or could not be loaded. A failure is logged once and not retried:
     the rules go on alone until the process restarts."""
     if not settings.CRISIS_MODEL:
@@ -125,47 +108,42 @@ def detector() -> Detector | None:
 
 
 @functools.cache
-def _executor() -> ThreadPoolExecutor:
-    # One thread: scoring is CPU work that holds the GIL in part, and batches are cheap.
+def _executor() -> Executor:
+    """One scoring process per web process (``CRISIS_MODEL_PROCESS``, on by default), started
+    fresh rather than forked from a process with an event loop and threads; or one thread."""
+    if settings.CRISIS_MODEL_PROCESS:
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-model")
 
 
+def _started(future: Future[str]) -> None:
+    try:
+        status = future.result()
+    except Exception:
+        log.exception("the crisis model's process did not start: the rules alone assess messages")
+        status = "failed"
+    _scoring["status"] = status
+    MODEL_LOADED.set(1 if status == "loaded" else 0)
+    log.info("crisis model %s", status)
+
+
 def warm() -> None:
-    """Loads the model on the reviewer's thread now (at web process start), so that neither the
-    first message nor process start waits for it."""
+    """Starts the scoring process and loads the model in it now (at web process start), so that
+    neither the first message nor process start waits for it."""
     if settings.CRISIS_MODEL:
-        _executor().submit(detector)
+        _scoring["status"] = "loading"
+        _executor().submit(batch_module.start).add_done_callback(_started)
+
+
+def _restart() -> None:
+    """After the scoring process died (killed for memory, say): a new one for the next batch."""
+    old = _executor()
+    _executor.cache_clear()
+    old.shutdown(wait=False, cancel_futures=True)
+    warm()
 
 
 # ---------------------------------------------------------------- judging (pure) and writing
-
-
-def judge(items: list[Pending], found: Detector) -> list[Finding]:
-    """Rules and model on a batch of stored messages. No database: runs on the model's thread.
-    The rules run again without the member's recent messages (cheap); where that context raised
-    a message at send time, the stored level stands in for the rules."""
-    from moderation.crisis.combine import combine, raises
-
-    verdicts = found.predict([item.body for item in items])
-    now = timezone.now()
-    out = []
-    for item, verdict in zip(items, verdicts, strict=True):
-        rules = assess(item.body)
-        if LEVEL_RANK[item.level] > LEVEL_RANK[rules.level]:
-            rules = replace(rules, level=item.level, category=item.category)
-        combined = combine(rules, verdict)
-        stored = Assessment(level=item.level, category=item.category)
-        out.append(
-            Finding(
-                item.message_id,
-                item.created_at,
-                verdict.to_dict(),
-                combined if raises(stored, combined) else None,
-                verdict.explanation,
-                now,
-            )
-        )
-    return out
 
 
 def apply(findings: list[Finding], path: str) -> int:
@@ -199,12 +177,6 @@ def apply(findings: list[Finding], path: str) -> int:
 
 
 # ---------------------------------------------------------------- the web process's reviewer
-
-
-def _judge_batch(items: list[Pending]) -> list[Finding]:
-    found = detector()
-    # Without a model the messages stay unreviewed: a worker whose model loaded takes them.
-    return judge(items, found) if found is not None else []
 
 
 class Reviewer:
@@ -248,7 +220,15 @@ class Reviewer:
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                findings = await loop.run_in_executor(_executor(), _judge_batch, batch)
+                findings = await loop.run_in_executor(
+                    _executor(), batch_module.judge_with_default, batch
+                )
+            except BrokenProcessPool:
+                log.error(
+                    "the crisis model's process died; %d messages left to the sweep", len(batch)
+                )
+                _restart()
+                continue
             except Exception:
                 log.exception("reviewing %d messages failed; the sweep takes them", len(batch))
                 continue

@@ -241,6 +241,9 @@ UNATTENDED_GRACE_SECONDS = envint("UNATTENDED_GRACE_SECONDS", 120)
 # message just after it is delivered and may raise its alert (moderation/review.py). Off: the
 # rules alone decide, as before the model.
 CRISIS_MODEL = envbool("CRISIS_MODEL", True)
+# Each web process scores in a process of its own (about 150 MB more), so the model never holds
+# the interpreter lock the event loop and the database thread need. Off: one thread instead.
+CRISIS_MODEL_PROCESS = envbool("CRISIS_MODEL_PROCESS", True)
 # The worker reviews any message the web process did not review within this many seconds (a web
 # process that died, or a full review queue).
 REVIEW_SWEEP_SECONDS = envint("REVIEW_SWEEP_SECONDS", 10)

@@ -220,7 +220,7 @@ class Daphne:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         wait_for_port(self.port, timeout, proc=self.proc)
 
     @property

@@ -187,16 +187,15 @@ def _cross_validate(check: bool, recompute: bool, reader: bool = False) -> int:
     import importlib.util
 
     from .model import load as load_detector
+    from .train import TARGETS as CV_TARGETS
     from .train import (
-        OWN,
         cross_validate,
         format_confusion,
         format_table,
         load_sources,
         misses_targets,
-        read_lines,
+        own_lines,
     )
-    from .train import TARGETS as CV_TARGETS
 
     if not recompute:
         meta = load_detector(reader=False).meta
@@ -227,7 +226,7 @@ def _cross_validate(check: bool, recompute: bool, reader: bool = False) -> int:
             "out-of-source cross-validation: train on three sources, score the fourth"
             + (", n-grams and reader" if reader else ", n-grams (add --reader for the reader)")
         )
-        results, _ = cross_validate(sources, read_lines(OWN), reader=reader, progress=print)
+        results, _ = cross_validate(sources, own_lines(), reader=reader, progress=print)
         print(format_table(results))
         print(format_confusion(results))
         missed = [

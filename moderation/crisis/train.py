@@ -42,10 +42,16 @@ SOURCES = {
     "ev": "corpus/everyday.jsonl",
 }
 DEFAULT_ROOT = Path("..") / "shared" / "moderation"
-# Ordinary group chat the project wrote itself (greetings, logistics, small talk, thanks): the
-# labelled sources are mostly crisis lines and hard negatives, so without these the model never
-# learns how plain most chat is. Always trained on, never scored.
-OWN = Path(__file__).parent / "data" / "ordinary_chat.jsonl"
+# Lines the project wrote itself, always trained on and never scored (docs/moderation.md):
+# ordinary group chat (greetings, logistics, small talk, thanks), since the labelled sources are
+# mostly crisis lines and hard negatives and without these the model never learns how plain most
+# chat is; and crisis lines of the kinds the rules missed (plans told as errands or logistics,
+# emoji for a method, an overdose told calmly, misspellings, passive ideation as sleep), with
+# safe lines that share their words, written from those descriptions and not from any source.
+OWN = (
+    Path(__file__).parent / "data" / "ordinary_chat.jsonl",
+    Path(__file__).parent / "data" / "team_crisis.jsonl",
+)
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Out-of-fold recall each threshold must reach on the training data: P(level >= head).
@@ -72,6 +78,10 @@ def read_lines(path: Path) -> list[Line]:
             raise ValueError(f"{path.name}: line {item.get('id')!r} has no valid text and level")
         item.setdefault("category", "none")
     return lines
+
+
+def own_lines() -> list[Line]:
+    return [x for path in OWN for x in read_lines(path)]
 
 
 def load_sources(root: Path | None = None) -> dict[str, list[Line]]:
@@ -465,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    extra = read_lines(OWN) + [x for path in args.include for x in read_lines(path)]
+    extra = own_lines() + [x for path in args.include for x in read_lines(path)]
     figures: dict[str, Any] = {}
     oof = None
     begun = time.monotonic()

@@ -27,10 +27,9 @@ from moderation.crisis.model import (
     load,
 )
 from moderation.crisis.train import (
-    OWN,
     choose_thresholds,
     load_sources,
-    read_lines,
+    own_lines,
     train_detector,
 )
 
@@ -127,7 +126,7 @@ def test_the_shipped_artifact_loads_and_records_how_it_was_made() -> None:
 def test_the_shipped_artifact_was_trained_on_the_current_data() -> None:
     """When the labelled data changes, the model must be retrained (make train-detector)."""
     sources = load_sources()
-    lines = [x for group in sources.values() for x in group] + read_lines(OWN)
+    lines = [x for group in sources.values() for x in group] + own_lines()
     assert load(ARTIFACT).meta["data_hash"] == data_hash(lines)
 
 

@@ -6,10 +6,13 @@ of them, checked first, so a retrained model that reads them otherwise fails lou
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,10 +58,18 @@ def wait_for(check: Callable[[], bool], timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
+def model_ready(server: Daphne) -> None:
+    """The scoring process loads the model while the server starts: seconds on a busy machine.
+    Messages sent before are reviewed once it has loaded; these tests watch for them in a few
+    seconds, so they start when it is ready."""
+    wait_for(lambda: readyz(server)["crisis_model"] == "loaded", 120)
+
+
 def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_support_card(
     world, sockets, alert_server
 ):
     text = only_the_model(ONLY_THE_MODEL[0])
+    model_ready(alert_server)
     open_room(world.circle)
     carol_alerts = sockets(world.carol, "/ws/alerts/")
     carol_room = sockets(world.carol, room(world.circle))
@@ -87,10 +98,11 @@ def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_
 
 
 def test_the_model_raising_a_watch_message_to_urgent_updates_the_alert_carol_already_has(
-    world, sockets
+    world, sockets, alert_server
 ):
     assert assess(WATCH_TO_URGENT).level == "watch"
     assert assess_both(WATCH_TO_URGENT).level == "urgent"
+    model_ready(alert_server)
     open_room(world.circle)
     carol_alerts = sockets(world.carol, "/ws/alerts/")
     sockets(world.carol, room(world.circle))
@@ -162,6 +174,7 @@ def test_an_ordinary_message_is_marked_reviewed_by_the_web_process_with_no_alert
     world, server, enter
 ):
     assert assess_both(ORDINARY).level == "none"
+    model_ready(server)
     open_room(world.circle)
     alice = enter(world.alice, world.circle, server)
     ack = alice.say(ORDINARY)
@@ -172,3 +185,54 @@ def test_an_ordinary_message_is_marked_reviewed_by_the_web_process_with_no_alert
     assert message.model_score["level"] == "none" and message.level == "none"
     assert not Alert.objects.exists()
     alice.quiet(("support.resources",), timeout=0.2)
+
+
+@pytest.fixture(scope="session")
+def sweeping_server(server_factory: Callable[..., Daphne]) -> Daphne:
+    return server_factory(
+        EMBEDDED_WORKER="1",
+        WORKER_TICK_SECONDS="0.2",
+        REVIEW_SWEEP_SECONDS="2",
+        RATE_LIMIT_PER_SECOND="0",
+        PRESENCE_HEARTBEAT_SECONDS="2",
+    )
+
+
+def scoring_processes(server: Daphne) -> list[int]:
+    """The web process's children that score messages (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("PPid:"))
+        if parent == server.proc.pid and "spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_when_the_scoring_process_dies_a_crisis_only_the_model_reads_still_reaches_carol(
+    world, sweeping_server, enter
+):
+    """The model scores in a process of its own, so the analyzers never hold the web process's
+    interpreter lock. If that process dies (killed for memory, say), the web process starts
+    another, and the messages of the batch it lost are reviewed by the sweep."""
+    texts = [only_the_model(t) for t in ONLY_THE_MODEL]
+    model_ready(sweeping_server)
+    [scorer] = scoring_processes(sweeping_server)
+    os.kill(scorer, signal.SIGKILL)
+    open_room(world.circle)
+    carol = enter(world.carol, world.circle, sweeping_server)
+    alice = enter(world.alice, world.circle, sweeping_server)
+    for text in texts:
+        ack = alice.say(text)
+        assert ack["type"] == "message.ack"
+        alert = carol.recv_type_of(("alert.new",), timeout=60)["alert"]
+        assert alert["message_id"] == ack["id"] and "model:" in alert["explanation"]
+        assert alice.recv_type_of(("support.resources",), timeout=10)["level"] == alert["level"]
+    wait_for(lambda: readyz(sweeping_server)["crisis_model"] == "loaded", 60)
+    assert scoring_processes(sweeping_server) not in ([], [scorer])
