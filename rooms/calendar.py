@@ -21,7 +21,7 @@ from icalendar import Calendar, Event, vRecur
 from rest_framework.renderers import BaseRenderer
 
 from rooms.models import Session, SessionStatus, SupportGroup
-from rooms.scheduling import local_to_utc, rule_gives
+from rooms.scheduling import first_local_start, local_to_utc, rule_gives
 
 _UNTIL = re.compile(r"UNTIL=(\d{8})(?:T(\d{6}))?(Z?)", re.IGNORECASE)
 
@@ -95,9 +95,11 @@ def _group_components(group: SupportGroup, sessions: list[Session]) -> list[Even
         cancelled = session.status == SessionStatus.CANCELLED
         single.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         events.append(single)
-    if has_rule:
-        assert group.start_date is not None and group.start_time is not None
-        start = dt.datetime.combine(group.start_date, group.start_time, tzinfo=tz)
+    # RFC 5545 counts DTSTART as the first instance even where the rule would not give it, so
+    # the feed starts at the rule's first session, not at the group's dtstart.
+    first = first_local_start(group) if has_rule else None
+    if first is not None:
+        start = first.replace(tzinfo=tz)
         master = _event(group, f"group-{group.pk}@{_host()}", changed)
         master.add("dtstart", start)
         master.add("duration", duration)

@@ -3,8 +3,9 @@
 A group's rule is an RFC 5545 RRULE whose start is a wall-clock time in the group's timezone, so
 a weekly 19:00 meeting stays at 19:00 local across daylight-saving changes and its UTC time moves.
 Sessions are rows, so that one can be cancelled, moved, reminded of and met in. They are made
-for SESSION_MATERIALIZE_WEEKS past the group's next session (the worker tops them up), and on
-demand for any range a reader asks for (`sessions_ensure`); a change of the rule re-makes the
+for the next SESSION_MATERIALIZE_WEEKS, or as many weeks from the group's first session when it
+is further out (the worker tops them up), and on demand for any range a reader asks for
+(`sessions_ensure`); a change of the rule re-makes the
 future ones. Sessions that already started are history and never touched. The calendar feeds do
 not depend on how far rows reach: they carry the rule itself (rooms/calendar.py).
 
@@ -354,6 +355,21 @@ def rule_gives(group: SupportGroup, moments: list[dt.datetime]) -> frozenset[dt.
     except (ExpansionTooLongError, ValueError, OverflowError):
         pass
     return frozenset(given)
+
+
+def first_local_start(group: SupportGroup) -> dt.datetime | None:
+    """The rule's first session as a wall-clock time in the group's timezone: `dtstart` itself
+    only when the rule gives it (a Wednesday start for a Tuesday rule first meets the Tuesday
+    after). None when there is none within the budget."""
+    if group.drop_in or not group.rrule or not group.start_date or not group.start_time:
+        return None
+    dtstart = dt.datetime.combine(group.start_date, group.start_time)
+    try:
+        rule = with_budget(parse_rrule(group.rrule, dtstart, group.timezone))
+        first: dt.datetime | None = rule.after(dtstart, inc=True)
+    except (ValidationError, ExpansionTooLongError, ValueError, OverflowError):
+        return None
+    return first
 
 
 def sessions_plan(

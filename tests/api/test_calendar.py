@@ -45,10 +45,11 @@ def test_group_calendar_carries_the_rule_and_expands_to_the_sessions(world):
     assert str(master["uid"]).startswith(f"group-{world.circle.pk}@")
     assert master["dtstart"].params["TZID"] == world.circle.timezone
     assert [str(tz["tzid"]) for tz in calendar.walk("VTIMEZONE")] == [world.circle.timezone]
+    # Eleven or twelve, by the day of the week the test runs on.
     sessions = list(Session.objects.filter(group=world.circle))
-    assert len(sessions) == 12
+    assert len(sessions) >= 11
     found = sorted(instances(response.content), key=lambda e: e.decoded("dtstart"))
-    assert [(e.decoded("dtstart"), e.decoded("dtend")) for e in found[:12]] == [
+    assert [(e.decoded("dtstart"), e.decoded("dtend")) for e in found[: len(sessions)]] == [
         (s.starts_at, s.ends_at) for s in sessions
     ]
     assert {str(e["summary"]) for e in found} == {"Evening Circle"}

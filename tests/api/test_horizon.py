@@ -198,3 +198,31 @@ def test_the_worker_keeps_sessions_made_far_ahead(world, far_group, clock):
     clock.advance(weeks=1)
     sessions_materialize_all()
     assert Session.objects.filter(pk__in=[s["id"] for s in far]).count() == len(far)
+
+
+def test_a_start_off_the_rules_day_is_not_an_extra_session_in_the_feed(world, clock):
+    clock.set(TODAY)
+    response = world.client(world.dave).post(
+        "/api/groups/",
+        {
+            "name": "Off Day",
+            "timezone": LA,
+            "recurrence": {
+                "rrule": "FREQ=WEEKLY;BYDAY=TU",
+                "dtstart": "2027-03-03T19:00:00",  # a Wednesday
+                "duration_minutes": 90,
+            },
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    calendar = feed(world, response.json()["id"])
+    # Calendar apps take DTSTART as the first instance: it is the rule's first Tuesday.
+    (master,) = calendar.walk("VEVENT")
+    assert master.decoded("dtstart") == dt.datetime(2027, 3, 9, 19, 0, tzinfo=PACIFIC)
+    starts = [e.decoded("dtstart") for e in expanded(calendar, utc(2027, 3, 1), utc(2027, 4, 1))]
+    api = sessions_of(world, response.json()["id"], "from=2027-03-01&to=2027-04-01")
+    assert [s.astimezone(dt.UTC) for s in starts] == [
+        dt.datetime.fromisoformat(s["starts_at"]) for s in api
+    ]
+    assert len(api) == 4
