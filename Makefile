@@ -19,10 +19,11 @@ setup: $(STAMP)
 run: setup
 	DEBUG=$${DEBUG:-1} ./bin/run
 
-# The production topology on this machine: Postgres, Redis, two web processes behind a load
-# balancer, the worker (docs/operations.md). PORT overrides 8000; data in var/cluster/.
+# The production topology on this machine: Postgres, Redis, two web processes behind nginx with
+# deploy/nginx.conf (apt-get install nginx), the worker (docs/operations.md). PORT overrides
+# 8000; data in var/cluster/. A development tool: it lives with the tests, outside the product.
 cluster: setup
-	$(VENV)/bin/python -m server.cluster
+	$(VENV)/bin/python -m tests.cluster.topology
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -20,6 +20,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -27,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rooms import permissions, scheduling, selectors, services
-from rooms.calendar import ICalendarRenderer, sessions_to_ics
+from rooms.calendar import ICalendarRenderer, groups_to_ics
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -392,6 +393,12 @@ class GroupViewSet(
         group = self.get_object()
         start = _parse_time_param(request, "from") or timezone.now()
         end = _parse_time_param(request, "to")
+        # Sessions are rows made some weeks ahead; a range further out gets its rows now, up to
+        # the page asked for (an open range) or the scheduler's bound.
+        paginator = self.paginator
+        assert isinstance(paginator, LimitOffsetPagination)
+        wanted = paginator.get_offset(request) + (paginator.get_limit(request) or 0)
+        scheduling.sessions_ensure(group=group, since=start, until=end, count=wanted)
         qs = selectors.sessions_between([group.pk], start, end)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(SessionOut(page, many=True).data)
@@ -461,10 +468,9 @@ class GroupViewSet(
     )
     def calendar(self, request: Request, pk: str | None = None) -> HttpResponse:
         group = self.get_object()
-        since = timezone.now() - dt.timedelta(days=30)
-        sessions = selectors.sessions_between([group.pk], since, None)
         return HttpResponse(
-            sessions_to_ics(sessions, name=group.name), content_type="text/calendar"
+            groups_to_ics([group], name=group.name, now=timezone.now()),
+            content_type="text/calendar",
         )
 
 
@@ -566,8 +572,10 @@ class MemberCalendarView(APIView):
             raise NotFound(
                 "This calendar link is not valid; copy the current one from your account."
             )
-        since = timezone.now() - dt.timedelta(days=30)
-        sessions = selectors.sessions_between(selectors.calendar_groups_for(user), since, None)
+        groups = SupportGroup.objects.filter(
+            pk__in=selectors.calendar_groups_for(user), deleted_at__isnull=True
+        ).order_by("name", "id")
         return HttpResponse(
-            sessions_to_ics(sessions, name="My support groups"), content_type="text/calendar"
+            groups_to_ics(groups, name="My support groups", now=timezone.now()),
+            content_type="text/calendar",
         )

@@ -2,8 +2,12 @@
 
 A group's rule is an RFC 5545 RRULE whose start is a wall-clock time in the group's timezone, so
 a weekly 19:00 meeting stays at 19:00 local across daylight-saving changes and its UTC time moves.
-Sessions are materialized a few weeks ahead and re-materialized when the rule changes; sessions
-that already started are history and never touched.
+Sessions are rows, so that one can be cancelled, moved, reminded of and met in. They are made
+for the next SESSION_MATERIALIZE_WEEKS, or as many weeks from the group's first session when it
+is further out (the worker tops them up), and on demand for any range a reader asks for
+(`sessions_ensure`); a change of the rule re-makes the
+future ones. Sessions that already started are history and never touched. The calendar feeds do
+not depend on how far rows reach: they carry the rule itself (rooms/calendar.py).
 
 A rule is an admin's (or a lead facilitator's) input that the server expands: it is held to a
 small grammar and a calendar from 2000 to 2100, and its expansion to a time budget, so that no
@@ -232,9 +236,12 @@ class Occurrence:
     ends_at: dt.datetime
 
 
-def occurrences(group: SupportGroup, *, since: dt.datetime, until: dt.datetime) -> list[Occurrence]:
+def occurrences(
+    group: SupportGroup, *, since: dt.datetime, until: dt.datetime, limit: int | None = None
+) -> list[Occurrence]:
     """The rule's sessions that overlap [since, until]. Raises ValidationError on `rrule` for a
-    rule that gives too many or takes longer than its budget to work out."""
+    rule that gives too many or takes longer than its budget to work out; with `limit`, stops
+    after that many instead of raising for too many."""
     if group.drop_in or not group.rrule or not group.start_date or not group.start_time:
         return []
     tz = zoneinfo.ZoneInfo(group.timezone)
@@ -252,6 +259,8 @@ def occurrences(group: SupportGroup, *, since: dt.datetime, until: dt.datetime) 
             if start + duration <= since:
                 continue
             result.append(Occurrence(start, start, start + duration))
+            if limit is not None and len(result) >= limit:
+                break
             if len(result) > MAX_SESSIONS_PER_WINDOW:
                 raise ValidationError(
                     {"rrule": "The rule gives too many sessions; groups meet at most daily."}
@@ -306,11 +315,87 @@ def facilitator_conflicts(
     return problems
 
 
-def sessions_plan(*, group: SupportGroup, now: dt.datetime | None = None) -> list[Occurrence]:
-    """The sessions the rule wants in the materialization window. Call it before opening a
-    transaction: expanding a rule is the slow part, and must not hold the write lock."""
+@dataclass(frozen=True)
+class Plan:
+    """What the rule wants, worked out before any transaction opens."""
+
+    since: dt.datetime
+    until: dt.datetime
+    occurrences: list[Occurrence]
+    # After a change of the rule: which sessions past `until` (made on demand for a range someone
+    # asked for) the new rule still gives, by occurrence. None leaves them all as they are.
+    kept_beyond: frozenset[dt.datetime] | None = None
+
+
+def rule_gives(group: SupportGroup, moments: list[dt.datetime]) -> frozenset[dt.datetime]:
+    """Which of these UTC occurrences the group's rule gives. Walks the rule once from the
+    earliest to the latest, within the expansion budget; what the budget does not reach counts
+    as not given."""
+    if not moments or group.drop_in or not group.rrule or not group.start_date:
+        return frozenset()
+    if not group.start_time:
+        return frozenset()
+    tz = zoneinfo.ZoneInfo(group.timezone)
+    dtstart = dt.datetime.combine(group.start_date, group.start_time)
+    try:
+        rule = with_budget(parse_rrule(group.rrule, dtstart, group.timezone))
+    except ValidationError:
+        return frozenset()
+    targets = set(moments)
+    first = min(moments).astimezone(tz).replace(tzinfo=None) - dt.timedelta(hours=3)
+    last = max(moments)
+    given = set()
+    try:
+        for local in rule.xafter(first, inc=True):
+            start = local_to_utc(local, group.timezone)
+            if start > last:
+                break
+            if start in targets:
+                given.add(start)
+    except (ExpansionTooLongError, ValueError, OverflowError):
+        pass
+    return frozenset(given)
+
+
+def first_local_start(group: SupportGroup) -> dt.datetime | None:
+    """The rule's first session as a wall-clock time in the group's timezone: `dtstart` itself
+    only when the rule gives it (a Wednesday start for a Tuesday rule first meets the Tuesday
+    after). None when there is none within the budget."""
+    if group.drop_in or not group.rrule or not group.start_date or not group.start_time:
+        return None
+    dtstart = dt.datetime.combine(group.start_date, group.start_time)
+    try:
+        rule = with_budget(parse_rrule(group.rrule, dtstart, group.timezone))
+        first: dt.datetime | None = rule.after(dtstart, inc=True)
+    except (ValidationError, ExpansionTooLongError, ValueError, OverflowError):
+        return None
+    return first
+
+
+def sessions_plan(
+    *, group: SupportGroup, now: dt.datetime | None = None, rule_changed: bool = False
+) -> Plan:
+    """The sessions the rule wants in the next SESSION_MATERIALIZE_WEEKS, or in as many weeks from
+    its next session when that is further out, so that a group that first meets in five months
+    has its first weeks too. Call it
+    before opening a transaction: expanding a rule is the slow part, and must not hold the write
+    lock. With `rule_changed`, also works out which sessions past the window survive the change."""
     since, until = materialize_window(now)
-    return occurrences(group, since=since, until=until)
+    ahead = until - since
+    upcoming = occurrences(group, since=since, until=LATEST - ahead, limit=1)
+    if upcoming and upcoming[0].starts_at > until:
+        until = upcoming[0].starts_at + ahead
+    kept_beyond = None
+    if rule_changed and group.pk is not None:
+        beyond = [
+            occurrence
+            for occurrence in Session.objects.filter(
+                group_id=group.pk, occurrence__gt=until, starts_at__gt=since, moved=False
+            ).values_list("occurrence", flat=True)
+            if occurrence is not None
+        ]
+        kept_beyond = rule_gives(group, beyond)
+    return Plan(since, until, occurrences(group, since=since, until=until), kept_beyond)
 
 
 def sessions_materialize(
@@ -318,13 +403,15 @@ def sessions_materialize(
     group: SupportGroup,
     now: dt.datetime | None = None,
     strict: bool = True,
-    planned: list[Occurrence] | None = None,
+    planned: Plan | None = None,
 ) -> int:
-    """Makes the group's future sessions match its rule. Returns how many were created.
+    """Makes the group's future sessions in the plan's window match its rule. Returns how many
+    were created.
 
     Sessions that already started are kept. Future sessions whose occurrence left the rule are
-    removed, unless a facilitator moved them by hand. With `strict`, a facilitator double-booking
-    raises ValidationError; the worker passes strict=False and skips the clashing occurrences.
+    removed, unless a facilitator moved them by hand; past the window, only a plan made for a
+    change of the rule removes any. With `strict`, a facilitator double-booking raises
+    ValidationError; the worker passes strict=False and skips the clashing occurrences.
     Callers inside a transaction pass `planned` (sessions_plan, worked out before it opened).
     """
     now = now or timezone.now()
@@ -337,39 +424,28 @@ def sessions_materialize(
                 group=group, starts_at__gt=now, occurrence__isnull=False
             )
         }
-        wanted = {o.occurrence for o in planned}
-        stale = [s.pk for occ, s in future.items() if occ not in wanted and not s.moved]
-        Session.objects.filter(pk__in=stale).delete()
-        new = [o for o in planned if o.occurrence not in future and o.starts_at > now]
+        wanted = {o.occurrence for o in planned.occurrences}
+        kept_beyond = planned.kept_beyond
+
+        def stale(occurrence: dt.datetime | None, session: Session) -> bool:
+            if session.moved or occurrence is None:
+                return False
+            if occurrence <= planned.until:
+                return occurrence not in wanted
+            return kept_beyond is not None and occurrence not in kept_beyond
+
+        Session.objects.filter(pk__in=[s.pk for o, s in future.items() if stale(o, s)]).delete()
+        new = [o for o in planned.occurrences if o.occurrence not in future and o.starts_at > now]
         duration = dt.timedelta(minutes=group.duration_minutes)
         for occ, session in future.items():
             if (
-                occ in wanted
+                not stale(occ, session)
                 and not session.moved
                 and session.ends_at - session.starts_at != duration
             ):
                 session.ends_at = session.starts_at + duration
                 session.save(update_fields=["ends_at", "updated_at"])
-        facilitator_ids = list(group.facilitators.values_list("pk", flat=True))
-        slots = [(o.starts_at, o.ends_at) for o in new]
-        if strict:
-            # The kept sessions count too: a change of facilitators must not double-book the
-            # newcomers at times this group already meets.
-            slots += [
-                (s.starts_at, s.ends_at)
-                for s in Session.objects.filter(
-                    group=group, starts_at__gt=now, status=SessionStatus.SCHEDULED
-                )
-            ]
-        conflicts = facilitator_conflicts(group, slots, facilitator_ids)
-        if conflicts and strict:
-            raise ValidationError({"facilitators": conflicts[:3]})
-        if conflicts:
-            clashing = set()
-            for o in new:
-                if facilitator_conflicts(group, [(o.starts_at, o.ends_at)], facilitator_ids):
-                    clashing.add(o.occurrence)
-            new = [o for o in new if o.occurrence not in clashing]
+        new = _without_clashes(group, new, now=now, strict=strict)
         Session.objects.bulk_create(
             [
                 Session(
@@ -380,6 +456,86 @@ def sessions_materialize(
             ignore_conflicts=True,
         )
     return len(new)
+
+
+def _without_clashes(
+    group: SupportGroup, new: list[Occurrence], *, now: dt.datetime, strict: bool
+) -> list[Occurrence]:
+    """The new occurrences that double-book none of the group's facilitators. Strict raises
+    ValidationError on a clash instead; the kept sessions count too, so that a change of
+    facilitators must not double-book the newcomers at times this group already meets."""
+    facilitator_ids = list(group.facilitators.values_list("pk", flat=True))
+    slots = [(o.starts_at, o.ends_at) for o in new]
+    if strict:
+        slots += [
+            (s.starts_at, s.ends_at)
+            for s in Session.objects.filter(
+                group=group, starts_at__gt=now, status=SessionStatus.SCHEDULED
+            )
+        ]
+    conflicts = facilitator_conflicts(group, slots, facilitator_ids)
+    if conflicts and strict:
+        raise ValidationError({"facilitators": conflicts[:3]})
+    if not conflicts:
+        return new
+    return [
+        o
+        for o in new
+        if not facilitator_conflicts(group, [(o.starts_at, o.ends_at)], facilitator_ids)
+    ]
+
+
+def sessions_ensure(
+    *,
+    group: SupportGroup,
+    since: dt.datetime,
+    until: dt.datetime | None,
+    count: int = MAX_SESSIONS_PER_WINDOW,
+    now: dt.datetime | None = None,
+) -> int:
+    """Makes the rule's sessions in [since, until] (open-ended: None) exist, so that any range a
+    reader asks for has its sessions however far ahead it is. Returns how many were created.
+
+    Bounded: the first `count` (at most MAX_SESSIONS_PER_WINDOW) from max(since, now), worked
+    out within the expansion budget and before any transaction; the write transaction opens only
+    when some are missing, and never removes or changes a session. A facilitator's clash with
+    another group skips that occurrence, as the worker does."""
+    now = now or timezone.now()
+    since = max(since, now)
+    until = min(until or LATEST, LATEST)
+    count = max(0, min(count, MAX_SESSIONS_PER_WINDOW))
+    if until <= since or not count or group.drop_in or not group.rrule or group.deleted_at:
+        return 0
+    try:
+        wanted = occurrences(group, since=since, until=until, limit=count)
+    except ValidationError:
+        log.warning("group %s: its recurrence rule cannot be expanded; skipped", group.pk)
+        return 0
+    wanted = [o for o in wanted if o.starts_at > now]
+    if not wanted:
+        return 0
+    have = set(
+        Session.objects.filter(
+            group=group,
+            occurrence__gte=wanted[0].occurrence,
+            occurrence__lte=wanted[-1].occurrence,
+        ).values_list("occurrence", flat=True)
+    )
+    missing = [o for o in wanted if o.occurrence not in have]
+    if not missing:
+        return 0
+    with transaction.atomic():
+        missing = _without_clashes(group, missing, now=now, strict=False)
+        Session.objects.bulk_create(
+            [
+                Session(
+                    group=group, starts_at=o.starts_at, ends_at=o.ends_at, occurrence=o.occurrence
+                )
+                for o in missing
+            ],
+            ignore_conflicts=True,
+        )
+    return len(missing)
 
 
 def sessions_materialize_all(now: dt.datetime | None = None) -> int:

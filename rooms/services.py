@@ -100,8 +100,9 @@ def group_update(
         group.agreement_version += 1
     group.full_clean()
     _validate_recurrence(group)
-    rematerialize = bool(RECURRENCE_FIELDS & fields.keys()) or facilitator_ids is not None
-    planned = sessions_plan(group=group) if rematerialize else None
+    rule_changed = bool(RECURRENCE_FIELDS & fields.keys())
+    rematerialize = rule_changed or facilitator_ids is not None
+    planned = sessions_plan(group=group, rule_changed=rule_changed) if rematerialize else None
     with transaction.atomic():
         group.save()
         if facilitator_ids is not None:

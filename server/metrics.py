@@ -1,6 +1,6 @@
 """Prometheus metrics. Per-process counters (messages, deliveries, sockets) come from this web
 process; alert, escalation, acknowledge-time and worker-lag figures are read from the database at
-scrape time, so every process reports the same totals whichever one the balancer picks."""
+scrape time, so every process reports the same totals whichever one the proxy picks."""
 
 from __future__ import annotations
 

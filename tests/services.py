@@ -186,8 +186,18 @@ def manage(*args: str, env: dict[str, str]) -> str:
 
 
 class Daphne:
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        *,
+        proxy_headers: bool = False,
+    ) -> None:
+        """`proxy_headers`: behind a reverse proxy, as the image runs daphne (the client address
+        from X-Forwarded-For)."""
         self.env = env
+        self.proxy_headers = proxy_headers
         self.port = port or free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -209,6 +219,7 @@ class Daphne:
                 "65536",
                 "--access-log",
                 "/dev/null",
+                *(["--proxy-headers"] if self.proxy_headers else []),
                 "server.asgi:application",
             ],
             cwd=ROOT,

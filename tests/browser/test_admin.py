@@ -134,3 +134,56 @@ def test_an_admin_approves_requests_marks_who_is_on_call_and_reads_the_audit_log
     expect(log.get_by_role("row").nth(1)).to_contain_text("Take a breath")
     expect(log.get_by_role("row").nth(1)).to_contain_text("carol")
     shoot(page, "admin-audit")
+
+
+def first_tuesday_twenty_weeks_out_before_a_dst_change() -> dt.date:
+    """A Tuesday at least twenty weeks away whose third week brings a change of clocks in Los
+    Angeles, so that the first sessions straddle it whatever the day the tests run."""
+    pacific = zoneinfo.ZoneInfo("America/Los_Angeles")
+    day = dt.date.today() + dt.timedelta(weeks=20)
+    day += dt.timedelta(days=(1 - day.weekday()) % 7)
+    while True:
+        offsets = {
+            dt.datetime.combine(day + dt.timedelta(weeks=w), dt.time(19), pacific).utcoffset()
+            for w in range(4)
+        }
+        if len(offsets) == 2:
+            return day
+        day += dt.timedelta(weeks=1)
+
+
+def test_a_group_twenty_weeks_out_shows_its_sessions_at_19_local_across_the_clock_change(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.services import group_create
+
+    first = first_tuesday_twenty_weeks_out_before_a_dst_change()
+    group = group_create(
+        fields={
+            "name": "Far Spring Circle",
+            "timezone": "America/Los_Angeles",
+            "rrule": "FREQ=WEEKLY;BYDAY=TU",
+            "start_date": first,
+            "start_time": dt.time(19, 0),
+            "duration_minutes": 90,
+        },
+        facilitator_ids=[world.carol.pk],
+    )
+    page = new_page()
+    sign_in(page, "dave")
+    page.goto(f"/manage/groups/{group.pk}/")
+    rows = page.get_by_role("table", name="Upcoming sessions").get_by_role("row")
+    expect(rows.nth(1)).to_contain_text(first.strftime("%b %-d"))
+    expect(rows).to_have_count(13)  # the header and twelve sessions
+    group_times = [rows.nth(i).get_by_role("cell").nth(0).inner_text() for i in range(1, 13)]
+    your_times = [rows.nth(i).get_by_role("cell").nth(1).inner_text() for i in range(1, 13)]
+    # Los Angeles and Chicago change clocks the same night: 7 PM there is 9 PM here throughout.
+    assert all("7:00 PM" in text for text in group_times), group_times
+    assert all("9:00 PM" in text for text in your_times), your_times
+    pacific = zoneinfo.ZoneInfo("America/Los_Angeles")
+    offsets = {
+        s.starts_at.astimezone(pacific).utcoffset()
+        for s in group.sessions.order_by("starts_at")[:12]
+    }
+    assert len(offsets) == 2, "the sessions shown straddle a change of clocks"
+    shoot(page, "admin-group-far-ahead")

@@ -57,7 +57,7 @@ class RoomClient:
     name: str
     token: str
     group_id: int
-    base_url: str  # the load balancer
+    base_url: str  # nginx, in front of the web processes
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     start_id: int | None = None  # last_message_id of the first hello: we expect all after it
     pending: dict[str, Pending] = field(default_factory=dict)
@@ -72,7 +72,7 @@ class RoomClient:
     resyncs: list[float] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     refused: dict[str, Any] | None = None  # the error frame of a room that turned us away
-    local_address: str = ""  # this socket's "host:port", to find its backend at the balancer
+    local_address: str = ""  # this socket's "host:port"
     ws: ClientConnection | None = None
     _attempt: int = 0
     _stopping: bool = False

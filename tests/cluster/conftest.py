@@ -1,6 +1,6 @@
-"""The production topology on this machine (server/cluster.py): real PostgreSQL, real Redis, two
-daphne processes behind the load balancer, and the worker. A service that cannot start fails
-the test (in CI and everywhere else): these tests never skip."""
+"""The production topology on this machine (tests/cluster/topology.py): real PostgreSQL, real
+Redis, two daphne processes behind nginx with deploy/nginx.conf, and the worker. A service
+that cannot start fails the test (in CI and everywhere else): these tests never skip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cluster import Cluster
+from tests.cluster.topology import Cluster
 
 
 def pytest_configure(config: pytest.Config) -> None:

