@@ -29,6 +29,7 @@ const sendButton = $("send");
 const HISTORY_PAGE = 50;
 const CATCH_UP_PAGE = 200;
 const ACK_TIMEOUT_MS = 12000;
+const MAX_CHARS = 4000;
 const LAST_READ_KEY = `haven.lastRead.${groupId}`;
 
 const state = {
@@ -51,6 +52,11 @@ const state = {
   awayCount: 0,
   messages: new Map(), // id -> {el, msg}
   pending: new Map(), // client_id -> {body, el, state, timer}
+  // Messages not yet answered, in the order they were written. Only the first is on the wire:
+  // the server numbers messages in the order they arrive, so one at a time keeps the member's
+  // order for everyone, also when the rate limit sends one of them back to wait.
+  outbox: [],
+  sendNotice: null, // the code of the notice under the composer (rate_limited, muted, ...)
   hidden: new Set(),
   mutedUntil: null,
   muteReason: "",
@@ -117,7 +123,11 @@ function connect() {
 }
 
 function onClosed(code) {
-  for (const p of state.pending.values()) if (p.state === "sending") setPending(p, "waiting");
+  for (const p of state.outbox) {
+    clearTimeout(p.timer);
+    p.timer = null;
+    setPending(p, "waiting");
+  }
   if (state.refused) return;
   if (code === 4401) {
     refuse("Your sign-in has ended. Sign in again to come back to the room.", "/login/?next=" + encodeURIComponent(location.pathname), "Sign in");
@@ -271,9 +281,7 @@ function onHello(frame) {
   state.everLive = true;
   if (reconnect) announce("Reconnected to the room.");
   // Anything not acknowledged is sent again with the same client_id: the server stores it once.
-  for (const [cid, p] of state.pending) {
-    if (p.state === "sending" || p.state === "waiting") transmit(cid, p);
-  }
+  pump();
   if (isStaff) loadStaffQueues();
 }
 
@@ -476,7 +484,9 @@ function setPending(p, st, extra) {
   p.el.classList.toggle("pending", st === "sending" || st === "waiting");
   p.el.classList.toggle("held", st === "held" || st === "rejected");
   const stateEl = p.el.querySelector(".msg-state");
-  add(clear(stateEl), extra ? `${PENDING_TEXT[st]} ${extra}` : PENDING_TEXT[st]);
+  const connected = state.ws && state.ws.readyState === WebSocket.OPEN;
+  const text = st === "waiting" && connected ? "Waiting to send…" : PENDING_TEXT[st];
+  add(clear(stateEl), extra ? `${text} ${extra}` : text);
   if (st === "failed") {
     add(stateEl, 
       " ",
@@ -490,6 +500,7 @@ function setPending(p, st, extra) {
           onclick: () => {
             p.el.remove();
             state.pending.delete(p.cid);
+            settle(p.cid);
           },
         },
         "Discard",
@@ -498,26 +509,56 @@ function setPending(p, st, extra) {
   }
 }
 
-function transmit(cid, p) {
-  clearTimeout(p.timer);
-  if (send({ type: "message.send", client_id: cid, body: p.body })) {
-    setPending(p, "sending");
-    p.timer = setTimeout(() => {
-      if (p.state === "sending") setPending(p, "failed", "No reply from the server.");
-    }, ACK_TIMEOUT_MS);
-  } else {
-    setPending(p, "waiting");
+/** Sends the first message of the outbox, unless it is on the wire or waiting out a limit. */
+function pump() {
+  const head = state.outbox[0];
+  if (!head || head.inFlight || head.timer) return;
+  if (!send({ type: "message.send", client_id: head.cid, body: head.body })) {
+    setPending(head, "waiting");
+    return;
   }
+  head.inFlight = true;
+  setPending(head, "sending");
+  head.timer = setTimeout(() => {
+    // No answer: most likely a dead socket. Give up on this one so the rest are not stuck.
+    if (head.inFlight) {
+      settle(head.cid);
+      setPending(head, "failed", "No reply from the server.");
+    }
+  }, ACK_TIMEOUT_MS);
+}
+
+/** The server answered for this message (stored, held or refused): the next one may go. */
+function settle(cid, { delivered = false } = {}) {
+  const at = state.outbox.findIndex((p) => p.cid === cid);
+  if (at >= 0) {
+    const [p] = state.outbox.splice(at, 1);
+    clearTimeout(p.timer);
+    p.timer = null;
+    p.inFlight = false;
+  }
+  if (delivered && (state.sendNotice === "rate_limited" || state.sendNotice === "slow_mode") && !state.outbox.length) {
+    hideSendError();
+  }
+  pump();
+}
+
+function enqueue(p) {
+  p.inFlight = false;
+  p.timer = null;
+  state.outbox.push(p);
+  setPending(p, state.outbox.length > 1 || !state.ws ? "waiting" : "sending");
+  pump();
 }
 
 function submit() {
   const body = input.value;
   if (!body.trim()) return;
-  if (body.length > 4000) {
-    showSendError(`Messages can be up to 4,000 characters; this one has ${body.length}. Split it into two.`);
+  if (body.length > MAX_CHARS) {
+    showSendError(`Messages can be up to 4,000 characters; this one has ${body.length}. Split it into two.`, "too_long");
     return;
   }
-  hideSendError();
+  if (state.sendNotice !== "rate_limited" && state.sendNotice !== "slow_mode") hideSendError();
   const cid = uuid();
   const author = state.you ?? { id: "me", alias: "You", role: "member" };
   const el = messageEl({ author, text: body, created_at: null }, { own: true });
@@ -525,20 +566,21 @@ function submit() {
   logEl.appendChild(el);
   const p = { cid, body, el, state: "sending", timer: null };
   state.pending.set(cid, p);
-  transmit(cid, p);
+  enqueue(p);
   input.value = "";
+  updateCounter();
   scrollToBottom();
   updateEmpty();
 }
 
 function retry(cid) {
   const p = state.pending.get(cid);
-  if (p) transmit(cid, p);
+  if (p && !state.outbox.includes(p)) enqueue(p);
 }
 
 function confirmPending(cid, p, id, msg) {
-  clearTimeout(p.timer);
   state.pending.delete(cid);
+  settle(cid, { delivered: true });
   const full = msg ?? { id, author: state.you, text: p.body, created_at: new Date().toISOString() };
   const li = messageEl(full, { own: true });
   li.dataset.id = id;
@@ -554,8 +596,8 @@ function onAck(frame) {
   if (!p) return;
   if (state.messages.has(frame.id)) {
     // message.new came first: that element is the record.
-    clearTimeout(p.timer);
     state.pending.delete(frame.client_id);
+    settle(frame.client_id, { delivered: true });
     p.el.remove();
     return;
   }
@@ -576,7 +618,7 @@ function onHeld(frame) {
   const p = state.pending.get(frame.client_id);
   const why = HELD_REASON[frame.reason] ? `(${HELD_REASON[frame.reason]})` : "";
   if (p) {
-    clearTimeout(p.timer);
+    settle(frame.client_id, { delivered: true });
     setPending(p, "held", why);
   }
   showBanner(
@@ -628,15 +670,21 @@ function onError(frame) {
   const p = frame.client_id ? state.pending.get(frame.client_id) : null;
   if (p) {
     clearTimeout(p.timer);
+    p.timer = null;
+    p.inFlight = false;
     if ((frame.code === "rate_limited" || frame.code === "slow_mode") && frame.retry_after) {
-      setPending(p, "waiting");
-      p.el.querySelector(".msg-state").textContent = `Will send in ${Math.ceil(frame.retry_after)} s…`;
-      p.timer = setTimeout(() => transmit(p.cid, p), frame.retry_after * 1000 + 100);
+      // Stays first in the outbox: the messages after it wait with it, in order.
+      setPending(p, "waiting", `Will send in ${Math.ceil(frame.retry_after)} s.`);
+      p.timer = setTimeout(() => {
+        p.timer = null;
+        pump();
+      }, frame.retry_after * 1000 + 100);
     } else {
+      settle(p.cid);
       setPending(p, "failed");
     }
   }
-  showSendError(text);
+  showSendError(text, frame.code);
   updateComposer();
   return undefined;
 }
@@ -671,14 +719,16 @@ function onRefusal(frame) {
   refuse(frame.detail, `/groups/${groupId}/`, "Go to the group page");
 }
 
-function showSendError(text) {
+function showSendError(text, code = "other") {
   const el = $("send-error");
   el.textContent = text;
   el.hidden = false;
+  state.sendNotice = code;
 }
 
 function hideSendError() {
   $("send-error").hidden = true;
+  state.sendNotice = null;
 }
 
 function showBanner(text, kind = "info") {
@@ -1324,15 +1374,36 @@ input.addEventListener("keydown", (event) => {
     submit();
   }
 });
+// Near the limit the composer counts down; past it, it says how much to cut. The count is
+// read out only when it crosses a threshold, not at every keystroke.
+const COUNT_FROM = MAX_CHARS - 500;
+let countLevel = "";
+function updateCounter() {
+  const el = $("composer-count");
+  const length = input.value.length;
+  const level = length > MAX_CHARS ? "over" : length >= COUNT_FROM ? "near" : "";
+  el.hidden = !level;
+  el.dataset.level = level;
+  if (level === "over") {
+    el.textContent = `${(length - MAX_CHARS).toLocaleString()} characters over the 4,000 limit: shorten it or split it into two.`;
+  } else if (level === "near") {
+    el.textContent = `${(MAX_CHARS - length).toLocaleString()} characters left.`;
+  }
+  input.setAttribute("aria-invalid", level === "over" ? "true" : "false");
+  if (level !== countLevel && level) announce(el.textContent);
+  countLevel = level;
+}
+
 let lastTyping = 0;
 input.addEventListener("input", () => {
+  updateCounter();
   if (state.room?.typing_indicators && Date.now() - lastTyping > 4000) {
     lastTyping = Date.now();
     send({ type: "typing" });
   }
 });
 window.addEventListener("beforeunload", (event) => {
-  if ([...state.pending.values()].some((p) => p.state === "sending" || p.state === "waiting")) {
+  if (state.outbox.length) {
     event.preventDefault();
   }
 });
