@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import live_session, shoot, sign_in
+from tests.browser.conftest import SCREENSHOTS, live_session, shoot, sign_in
 from tests.services import Daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,3 +71,77 @@ def test_a_burst_faster_than_the_rate_limit_keeps_its_order_for_everyone(
 
     stored = list(Message.objects.filter(group=world.circle).order_by("id"))
     assert [m.body for m in stored] == expected
+
+
+PHONE_844 = {"width": 390, "height": 844}
+
+
+def box_of(locator: Any) -> dict[str, float]:
+    box = locator.bounding_box()
+    assert box is not None, "not laid out"
+    return box
+
+
+def header_bottom(page: Any) -> float:
+    """Where the site header ends on screen (0 when it has scrolled away)."""
+    return float(
+        page.evaluate(
+            "Math.max(0, document.querySelector('.site-header').getBoundingClientRect().bottom)"
+        )
+    )
+
+
+def assert_not_under_header(page: Any, locator: Any) -> None:
+    top = box_of(locator)["y"]
+    assert top >= header_bottom(page) - 1, f"top {top} is under the header ({header_bottom(page)})"
+    assert top < page.viewport_size["height"], f"top {top} is below the screen"
+
+
+def test_on_a_phone_the_composer_is_on_screen_and_nothing_focused_hides_under_the_header(
+    world: Any, new_page: Any
+) -> None:
+    live_session(world.circle)
+    carol = new_page(viewport=PHONE_844, is_mobile=True, has_touch=True)
+    sign_in(carol, "carol")
+    enter_room(carol, world.circle.pk)
+    alice = new_page(viewport=PHONE_844, is_mobile=True, has_touch=True)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+
+    # The header takes a small part of the screen, and the box to write in is on it.
+    header = box_of(alice.locator(".site-header"))
+    assert header["height"] <= 0.12 * PHONE_844["height"], header
+    composer = alice.get_by_label("Message", exact=True)
+    box = box_of(composer)
+    assert box["y"] >= header_bottom(alice) and box["y"] + box["height"] <= PHONE_844["height"], box
+    send = alice.get_by_role("button", name="Send")
+    assert box_of(send)["y"] + box_of(send)["height"] <= PHONE_844["height"]
+    alice.screenshot(path=str(SCREENSHOTS / "room-phone-844.png"))
+    shoot(alice, "room-phone")
+
+    # Many messages later the box is still on screen.
+    for n in range(12):
+        composer.fill(f"Line {n} of a long evening, with enough words to wrap on a phone.")
+        composer.press("Enter")
+    expect(room_log(alice).get_by_role("listitem")).to_have_count(12)
+    expect(room_log(alice).get_by_text("Sending")).to_have_count(0)
+    box = box_of(composer)
+    assert box["y"] + box["height"] <= PHONE_844["height"], box
+
+    # The support card takes focus: its heading is on screen, not under the header.
+    composer.fill("I want to kill myself tonight, I have the pills here")
+    composer.press("Enter")
+    support = alice.get_by_role("region", name="You're not alone")
+    expect(support).to_be_focused()
+    assert_not_under_header(alice, support.get_by_role("heading", name="You're not alone"))
+    box = box_of(composer)
+    assert box["y"] + box["height"] <= PHONE_844["height"], box
+    alice.screenshot(path=str(SCREENSHOTS / "room-phone-844-support.png"))
+    shoot(alice, "room-phone-support")
+
+    # The facilitator's alert: following the banner's link puts the heading on screen.
+    carol.get_by_role("alert").get_by_role("link", name="See the alert").click()
+    heading = carol.get_by_role("heading", name=re.compile("^Alerts in this room"))
+    expect(heading).to_be_in_viewport()
+    assert_not_under_header(carol, heading)
+    carol.screenshot(path=str(SCREENSHOTS / "room-phone-844-alert.png"))

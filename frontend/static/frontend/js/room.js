@@ -1408,5 +1408,20 @@ window.addEventListener("beforeunload", (event) => {
   }
 });
 
+// The conversation fills the screen below what is above it (the header, the room's name, any
+// notice), so the box to write in is on screen when the room opens, on a phone too.
+const conversation = root.querySelector(".conversation");
+function fitConversation() {
+  const top = conversation.getBoundingClientRect().top + window.scrollY;
+  const height = Math.max(224, window.innerHeight - top - 8);
+  root.style.setProperty("--conversation-height", `${Math.floor(height)}px`);
+}
+const fitter = new ResizeObserver(fitConversation);
+for (const el of [document.querySelector(".site-header"), root.querySelector(".room-head"), $("room-banner"), $("urgent-banner"), $("support-card"), $("checkin-card")]) {
+  if (el) fitter.observe(el);
+}
+window.addEventListener("resize", fitConversation);
+fitConversation();
+
 setupStaffControls();
 connect();
