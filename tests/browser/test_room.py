@@ -145,3 +145,56 @@ def test_on_a_phone_the_composer_is_on_screen_and_nothing_focused_hides_under_th
     expect(heading).to_be_in_viewport()
     assert_not_under_header(carol, heading)
     carol.screenshot(path=str(SCREENSHOTS / "room-phone-844-alert.png"))
+
+
+def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitator_decides(
+    world: Any, new_page: Any
+) -> None:
+    live_session(world.circle)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    box = alice.get_by_label("Message", exact=True)
+    box.fill("Before the number.")
+    box.press("Enter")
+    box.fill("You can text me at 555 123 4567 any time.")
+    box.press("Enter")
+    box.fill("You can also call me on 555 987 6543.")
+    box.press("Enter")
+    first = room_log(alice).get_by_role("listitem").filter(has_text="555 123 4567")
+    second = room_log(alice).get_by_role("listitem").filter(has_text="555 987 6543")
+    expect(first).to_contain_text("Held for review")
+    expect(second).to_contain_text("Held for review")
+
+    alice.reload()
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    expect(first).to_contain_text("Held for review")
+    expect(first).to_contain_text("Willow (you)")
+    expect(second).to_contain_text("Held for review")
+    texts = room_log(alice).get_by_role("listitem").locator(".msg-text")
+    expect(texts).to_have_text(
+        [
+            "Before the number.",
+            "You can text me at 555 123 4567 any time.",
+            "You can also call me on 555 987 6543.",
+        ]
+    )
+    shoot(alice, "room-held-after-reload")
+
+    # Nobody else sees them; the facilitator decides, and the author sees each decision.
+    carol = new_page()
+    sign_in(carol, "carol")
+    enter_room(carol, world.circle.pk)
+    expect(room_log(carol).get_by_text("555")).to_have_count(0)
+    held = carol.get_by_role("list", name="Messages held for review").get_by_role("listitem")
+    held.filter(has_text="555 123 4567").get_by_role("button", name=re.compile("^Approve")).click()
+    expect(first).not_to_contain_text("Held")
+    expect(room_log(carol).get_by_text("555 123 4567")).to_be_visible()
+    held.filter(has_text="555 987 6543").get_by_role("button", name=re.compile("^Reject")).click()
+    expect(second).to_contain_text("Not shared by a moderator")
+
+    alice.reload()
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    expect(first).not_to_contain_text("Held")
+    expect(second).to_contain_text("Not shared by a moderator")
+    expect(room_log(alice).get_by_role("listitem")).to_have_count(3)

@@ -417,6 +417,7 @@ function insertById(li, id) {
 /** Returns true when the message was new to this page. */
 function addMessage(msg, { live, catchUp = false }) {
   if (state.hidden.has(msg.author.id)) return false;
+  if (msg.status === "held" || msg.status === "rejected") return addOwnHeld(msg);
   const known = state.messages.get(msg.id);
   if (known) {
     if (msg.deleted && !known.msg.deleted) onDeleted(msg.id);
@@ -449,6 +450,24 @@ function addMessage(msg, { live, catchUp = false }) {
   if (document.visibilityState === "visible" && nearBottom()) {
     localStorage.setItem(LAST_READ_KEY, String(state.maxId));
   }
+  updateEmpty();
+  return true;
+}
+
+/** One of the reader's own messages that a facilitator holds (or did not share), from history:
+ * shown where it was written, marked, and replaced by the message itself once approved. */
+function addOwnHeld(msg) {
+  if (state.pending.has(msg.client_id)) return false;
+  const el = messageEl(msg, { own: true });
+  el.dataset.id = msg.id;
+  el.dataset.clientId = msg.client_id;
+  insertById(el, msg.id);
+  const p = { cid: msg.client_id, body: msg.text, el, state: msg.status, timer: null };
+  state.pending.set(msg.client_id, p);
+  const why = HELD_REASON[msg.reason] ? `(${HELD_REASON[msg.reason]})` : "";
+  setPending(p, msg.status, msg.status === "held" ? why : "");
+  state.maxId = Math.max(state.maxId, msg.id);
+  state.minId = state.minId === null ? msg.id : Math.min(state.minId, msg.id);
   updateEmpty();
   return true;
 }
