@@ -49,9 +49,10 @@ CRISIS_WINDOW = dt.timedelta(minutes=30)
 
 
 class Refusal(Exception):  # noqa: N818 — a refusal is an outcome, not a programming error
-    def __init__(self, close_code: int, code: str, detail: str) -> None:
+    def __init__(self, close_code: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.close_code, self.code, self.detail = close_code, code, detail
+        self.extra = extra  # more fields for the error frame (`opens_at`)
 
 
 class SendError(Exception):  # noqa: N818
@@ -144,8 +145,15 @@ def room_access(*, user: User, group_id: int) -> Access:
         )
     state = room_state(group)
     if not state.open:
+        # `opens_at` lets a client say when in the reader's own time zone; the detail is for
+        # clients that show it as it is.
         when = f" It opens at {state.opens_at:%Y-%m-%d %H:%M} UTC." if state.opens_at else ""
-        raise Refusal(CLOSED, "room_closed", "The room is closed." + when)
+        raise Refusal(
+            CLOSED,
+            "room_closed",
+            "The room is closed." + when,
+            opens_at=state.opens_at.isoformat() if state.opens_at else None,
+        )
     hidden = hidden_authors(user_id=user.pk, group_id=group.pk)
     return Access(
         user_id=user.pk,

@@ -4,6 +4,7 @@ keyboard."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -198,3 +199,53 @@ def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitato
     expect(first).not_to_contain_text("Held")
     expect(second).to_contain_text("Not shared by a moderator")
     expect(room_log(alice).get_by_role("listitem")).to_have_count(3)
+
+
+def test_cancelling_a_live_session_ends_it_for_everyone_with_times_in_their_own_zone(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.models import Session
+
+    live_session(world.circle)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    composer = alice.get_by_label("Message", exact=True)
+    expect(composer).to_be_enabled()
+
+    dave = new_page()
+    dave.on("dialog", lambda dialog: dialog.accept())
+    sign_in(dave, "dave")
+    dave.goto(f"/manage/groups/{world.circle.pk}/")
+    rows = dave.get_by_role("table", name="Upcoming sessions").get_by_role("row")
+    live_row = rows.nth(1)
+    expect(live_row).to_contain_text("On now")
+    # A session that has started can be ended, not moved; the next one can still be moved.
+    expect(live_row.get_by_role("button", name=re.compile("^Move"))).to_have_count(0)
+    expect(rows.nth(2).get_by_role("button", name=re.compile("^Move"))).to_have_count(1)
+    shoot(dave, "group-edit-live-session")
+    live_row.get_by_role("button", name=re.compile("^End and cancel")).click()
+    expect(live_row).to_contain_text("Cancelled")
+
+    # The member is told at once, the room no longer says it is live, and the box is off.
+    banner = alice.get_by_role("status").filter(has_text="cancelled this session")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("(your time)")
+    expect(banner).not_to_contain_text("UTC")
+    expect(alice.get_by_role("status").filter(has_text=re.compile("^Room closed$"))).to_be_visible()
+    expect(alice.get_by_role("status").filter(has_text=re.compile("^Live$"))).to_have_count(0)
+    expect(composer).to_be_disabled()
+    shoot(alice, "room-session-cancelled")
+
+    # After a reload the closed room says when it opens, in the member's own time zone.
+    upcoming = Session.objects.filter(group=world.circle, status="scheduled").earliest("starts_at")
+    alice.reload()
+    closed = alice.get_by_role("status").filter(has_text="The room is closed right now")
+    expect(closed).to_be_visible()
+    expect(closed).not_to_contain_text("UTC")
+    chicago = alice.evaluate(
+        """iso => new Date(iso).toLocaleString(undefined, {hour: "numeric", minute: "2-digit"})""",
+        (upcoming.starts_at - dt.timedelta(minutes=10)).isoformat(),
+    )
+    expect(closed).to_contain_text(chicago)
+    expect(closed).to_contain_text("(your time)")

@@ -714,12 +714,11 @@ function onRefusal(frame) {
     const banner = $("room-banner");
     add(clear(banner), 
       h("strong", {}, "The room is closed right now. "),
-      state.room?.opens_at || frame.detail.includes("opens")
-        ? frame.detail.replace(/ UTC\.?$/, " UTC.")
-        : "Check the group page for the next session.",
+      opensText(frame.opens_at),
       " ",
       h("a", { href: `/groups/${groupId}/` }, "See the schedule"),
     );
+    banner.dataset.kind = "info";
     banner.hidden = false;
     // Try again later: the room opens by itself at session time.
     state.refused = true;
@@ -736,6 +735,12 @@ function onRefusal(frame) {
   }
   if (frame.code === "unauthenticated") return; // the 4401 close follows
   refuse(frame.detail, `/groups/${groupId}/`, "Go to the group page");
+}
+
+/** When a closed room opens, in the reader's own time zone. */
+function opensText(opensAt) {
+  if (!opensAt) return "Check the group page for the next session.";
+  return `It next opens ${fmtDateTime(opensAt)} (your time).`;
 }
 
 function showSendError(text, code = "other") {
@@ -807,7 +812,24 @@ function renderRoom(notice) {
   if (!room.open) parts.push("Closed to members");
   $("room-info").textContent = parts.join(" · ");
   const banner = $("room-banner");
-  if (notice) {
+  const closed = !room.open && !isStaff;
+  if (state.status === "live") {
+    // Connected, but a closed room is not live for a member: say so where "Live" was.
+    $("conn").dataset.state = closed ? "closed" : "live";
+    $("conn-text").textContent = closed ? "Room closed" : STATUS_TEXT.live;
+  }
+  if (closed && !state.refused) {
+    add(
+      clear(banner),
+      notice ? h("strong", {}, `${notice} `) : null,
+      "The room is closed now: you can still read it, and use Get help now at any time. ",
+      opensText(room.opens_at),
+      " ",
+      h("a", { href: `/groups/${groupId}/` }, "See the schedule"),
+    );
+    banner.dataset.kind = "warn";
+    banner.hidden = false;
+  } else if (notice) {
     showBanner(notice, "info");
   } else if (room.locked && !state.refused) {
     add(clear(banner), "The room is read-only for now. You can still read, and use Get help now at any time.");
