@@ -249,3 +249,79 @@ def test_cancelling_a_live_session_ends_it_for_everyone_with_times_in_their_own_
     )
     expect(closed).to_contain_text(chicago)
     expect(closed).to_contain_text("(your time)")
+
+
+def focused_text(page: Any) -> str:
+    return str(page.evaluate("document.activeElement.innerText || document.activeElement.id"))
+
+
+def test_the_message_list_is_one_tab_stop_with_arrow_keys_and_shortcuts_reach_the_box_and_help(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.services import enrollment_join
+
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    live_session(world.circle)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+    for n in range(8):
+        fern.get_by_label("Message", exact=True).fill(f"Evening note {n}")
+        fern.get_by_label("Message", exact=True).press("Enter")
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    messages = room_log(alice).get_by_role("listitem")
+    expect(messages).to_have_count(8)
+
+    # From the box, one Shift+Tab reaches the newest message; one more leaves the list.
+    composer = alice.get_by_label("Message", exact=True)
+    composer.focus()
+    alice.keyboard.press("Shift+Tab")
+    expect(messages.nth(7)).to_be_focused()
+    alice.keyboard.press("Shift+Tab")
+    assert not alice.evaluate("document.getElementById('log').contains(document.activeElement)")
+
+    # Arrow keys move inside the list; Tab goes on from the active message to its own options.
+    alice.keyboard.press("Alt+Shift+M")
+    expect(composer).to_be_focused()
+    alice.keyboard.press("Shift+Tab")
+    alice.keyboard.press("ArrowUp")
+    alice.keyboard.press("ArrowUp")
+    expect(messages.nth(5)).to_be_focused()
+    alice.keyboard.press("Home")
+    expect(messages.nth(0)).to_be_focused()
+    alice.keyboard.press("End")
+    alice.keyboard.press("ArrowUp")
+    expect(messages.nth(6)).to_be_focused()
+    alice.keyboard.press("Tab")
+    expect(
+        messages.nth(6).get_by_role("button", name=re.compile("^Message options"))
+    ).to_be_focused()
+    alice.keyboard.press("Shift+Tab")
+    alice.keyboard.press("Enter")
+    dialog = alice.get_by_role("dialog", name="Message from Fern")
+    expect(dialog).to_contain_text("Evening note 6")
+    alice.keyboard.press("Escape")
+    expect(messages.nth(6)).to_be_focused()
+    alice.keyboard.press("Escape")
+    expect(composer).to_be_focused()
+
+    # The Get help now shortcut, documented on the button.
+    help_button = alice.get_by_role("button", name="Get help now")
+    expect(help_button).to_have_attribute("aria-keyshortcuts", "Alt+Shift+H")
+    expect(composer).to_have_attribute("aria-keyshortcuts", "Alt+Shift+M")
+    alice.keyboard.press("Alt+Shift+H")
+    expect(alice.get_by_role("dialog", name="Help, right now")).to_be_visible()
+    alice.keyboard.press("Escape")
+
+    # Near the 4,000 limit the box counts down; past it, it says by how much, and nothing is cut.
+    composer.fill("a" * 3600)
+    expect(alice.get_by_text("400 characters left.")).to_be_visible()
+    composer.fill("b" * 4050)
+    expect(composer).to_have_value("b" * 4050)
+    expect(alice.get_by_text(re.compile("^50 characters over the 4,000 limit"))).to_be_visible()
+    composer.press("Enter")
+    expect(alice.get_by_role("alert")).to_contain_text("this one has 4050")
+    expect(messages).to_have_count(8)
+    shoot(alice, "room-keyboard-and-counter")

@@ -1403,6 +1403,79 @@ $("jump").addEventListener("click", () => {
   input.focus();
 });
 
+// ------------------------------------------------------------------ keyboard: the message list
+// The list is one Tab stop (a roving tabindex): the active message, the newest unless the
+// reader has moved, takes focus; once it has focus, its own links and buttons follow it in the
+// Tab order, and no other message's do.
+// Arrow keys, Home and End move between messages; Enter opens the message's options.
+
+let activeMsg = null;
+const msgItems = () => [...logEl.querySelectorAll("li.msg")];
+
+function syncRoving() {
+  const items = msgItems();
+  const focusInside = logEl.contains(document.activeElement);
+  if (!(focusInside && activeMsg?.isConnected)) activeMsg = items.at(-1) ?? null;
+  for (const li of items) {
+    const on = li === activeMsg;
+    li.tabIndex = on ? 0 : -1;
+    for (const control of li.querySelectorAll("a, button")) control.tabIndex = on && focusInside ? 0 : -1;
+  }
+}
+
+function activate(li) {
+  activeMsg = li;
+  syncRoving();
+  li.focus();
+}
+
+new MutationObserver(syncRoving).observe(logEl, { childList: true, subtree: true });
+logEl.addEventListener("focusin", (event) => {
+  const li = event.target.closest("li.msg");
+  if (li) activeMsg = li;
+  syncRoving();
+});
+logEl.addEventListener("focusout", (event) => {
+  if (!logEl.contains(event.relatedTarget)) queueMicrotask(syncRoving);
+});
+logEl.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    input.focus();
+    return;
+  }
+  const li = event.target;
+  if (!(li instanceof HTMLElement) || !li.matches("li.msg")) return;
+  const items = msgItems();
+  const at = items.indexOf(li);
+  let next = null;
+  if (event.key === "ArrowUp") {
+    next = items[at - 1];
+    if (!next) loadOlder();
+  } else if (event.key === "ArrowDown") next = items[at + 1];
+  else if (event.key === "Home") next = items[0];
+  else if (event.key === "End") next = items.at(-1);
+  else if (event.key === "Enter" || event.key === "ContextMenu") {
+    const options = li.querySelector(".msg-options");
+    if (options) {
+      event.preventDefault();
+      options.click();
+    }
+    return;
+  } else return;
+  event.preventDefault();
+  if (next) activate(next);
+});
+
+// Alt+Shift+M: back to the box to write in, from anywhere on the page.
+document.addEventListener("keydown", (event) => {
+  if (event.altKey && event.shiftKey && !event.ctrlKey && !event.metaKey && event.code === "KeyM") {
+    event.preventDefault();
+    if (dialog.open) dialog.close();
+    input.focus();
+  }
+});
+
 // ------------------------------------------------------------------ composer
 
 $("composer").addEventListener("submit", (event) => {
