@@ -325,3 +325,20 @@ def test_the_message_list_is_one_tab_stop_with_arrow_keys_and_shortcuts_reach_th
     expect(alice.get_by_role("alert")).to_contain_text("this one has 4050")
     expect(messages).to_have_count(8)
     shoot(alice, "room-keyboard-and-counter")
+
+
+def test_members_do_not_download_the_moderation_code(world: Any, new_page: Any) -> None:
+    live_session(world.circle)
+    loaded: dict[str, list[str]] = {"alice": [], "carol": []}
+    for name, urls in loaded.items():
+        page = new_page()
+        page.on("request", lambda request, urls=urls: urls.append(request.url))
+        sign_in(page, name)
+        enter_room(page, world.circle.pk)
+    scripts = {
+        name: {url.rsplit("/js/", 1)[-1] for url in urls if "/js/" in url}
+        for name, urls in loaded.items()
+    }
+    assert {"room.js", "room/socket.js", "room/messages.js", "room/sending.js"} <= scripts["alice"]
+    assert not {"room/staff.js", "alertcard.js"} & scripts["alice"], scripts["alice"]
+    assert {"room/staff.js", "alertcard.js"} <= scripts["carol"], scripts["carol"]
