@@ -311,6 +311,7 @@ function updateCounter() {
     el.textContent = `${(MAX_CHARS - length).toLocaleString()} characters left.`;
   }
   input.setAttribute("aria-invalid", level === "over" ? "true" : "false");
+  if (level !== "over" && state.sendNotice === "too_long") hideSendError();
   if (level !== countLevel && level) announce(el.textContent);
   countLevel = level;
 }
