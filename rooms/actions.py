@@ -49,9 +49,10 @@ CRISIS_WINDOW = dt.timedelta(minutes=30)
 
 
 class Refusal(Exception):  # noqa: N818 — a refusal is an outcome, not a programming error
-    def __init__(self, close_code: int, code: str, detail: str) -> None:
+    def __init__(self, close_code: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.close_code, self.code, self.detail = close_code, code, detail
+        self.extra = extra  # more fields for the error frame (`opens_at`)
 
 
 class SendError(Exception):  # noqa: N818
@@ -144,8 +145,15 @@ def room_access(*, user: User, group_id: int) -> Access:
         )
     state = room_state(group)
     if not state.open:
+        # `opens_at` lets a client say when in the reader's own time zone; the detail is for
+        # clients that show it as it is.
         when = f" It opens at {state.opens_at:%Y-%m-%d %H:%M} UTC." if state.opens_at else ""
-        raise Refusal(CLOSED, "room_closed", "The room is closed." + when)
+        raise Refusal(
+            CLOSED,
+            "room_closed",
+            "The room is closed." + when,
+            opens_at=state.opens_at.isoformat() if state.opens_at else None,
+        )
     hidden = hidden_authors(user_id=user.pk, group_id=group.pk)
     return Access(
         user_id=user.pk,
@@ -658,7 +666,9 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
     """A page of the room's messages in id order, as the serialized `history` frame. `after_id`
     pages forward (catch-up after a reconnect), `before_id` backward (older history), neither
     gives the newest page. Deleted messages come as tombstones so a client that missed the
-    deletion event still removes them.
+    deletion event still removes them. The reader's own held and rejected messages come too,
+    marked with their `status`, for the reader alone: a member who reloads still sees what is
+    waiting for review, and what was not shared.
 
     A page holds at most `limit` messages and at most frames.PAGE_BUDGET_BYTES of them, and
     always at least one when there is one: the page stops at the anchor's far side (the oldest
@@ -669,6 +679,7 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
     oldest = timezone.now() - dt.timedelta(days=group.retention_days)
     qs = Message.objects.filter(group_id=access.group_id, created_at__gte=oldest).filter(
         Q(status__in=[MessageStatus.VISIBLE, MessageStatus.DELETED])
+        | Q(status__in=[MessageStatus.HELD, MessageStatus.REJECTED], author_id=access.user_id)
     )
     forward = after_id is not None
     if forward:
@@ -688,7 +699,10 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
         author = authors.get(m.author_id, unknown)
         if author["id"] in access.hidden_authors:
             continue
-        item = frames.dumps(message_dict(m, author))
+        shown = message_dict(m, author)
+        if m.status in (MessageStatus.HELD, MessageStatus.REJECTED):
+            shown |= {"status": m.status, "reason": m.held_reason}
+        item = frames.dumps(shown)
         cost = frames.size(item) + 1
         if items and used + cost > frames.PAGE_BUDGET_BYTES:
             has_more = True

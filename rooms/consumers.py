@@ -173,7 +173,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 user=self.scope["user"], group_id=group_id
             )
         except Refusal as refusal:
-            await self.send_frame({"type": "error", "code": refusal.code, "detail": refusal.detail})
+            await self.send_frame(
+                {"type": "error", "code": refusal.code, "detail": refusal.detail, **refusal.extra}
+            )
             await self.close(code=refusal.close_code, reason=refusal.code)
             return
         self.access = access

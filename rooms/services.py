@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rooms import scheduling
+from rooms import events, scheduling
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -19,6 +19,7 @@ from rooms.models import (
     SessionStatus,
     SupportGroup,
 )
+from rooms.room import room_state
 from rooms.scheduling import facilitator_conflicts, sessions_materialize, sessions_plan
 from server.accounts.models import Role, User
 
@@ -129,11 +130,26 @@ def group_delete(*, group: SupportGroup) -> None:
     events.group_deleted_on_commit(group_id=group.pk)
 
 
+SESSION_CANCELLED_NOTICE = "The facilitators cancelled this session."
+
+
 def session_cancel(*, session: Session) -> Session:
+    """Cancels a session. One whose room is open now ends for everyone in it: after the commit
+    the room's sockets get the new room state with a notice, so no member is left writing in a
+    room that says it is live."""
     if session.ends_at <= timezone.now():
         raise ValidationError({"detail": "This session is already over."})
-    session.status = SessionStatus.CANCELLED
-    session.save(update_fields=["status", "updated_at"])
+    with transaction.atomic():
+        session = Session.objects.select_for_update().select_related("group").get(pk=session.pk)
+        was_current = room_state(session.group).session == session
+        session.status = SessionStatus.CANCELLED
+        session.save(update_fields=["status", "updated_at"])
+        if was_current:
+            state = room_state(session.group).as_dict(session.group)
+            state["notice"] = SESSION_CANCELLED_NOTICE
+            events.send_on_commit(
+                events.room_group(session.group_id), {"type": "room.state", "room": state}
+            )
     return session
 
 

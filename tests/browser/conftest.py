@@ -93,14 +93,14 @@ def playwright_browser(web: Daphne) -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(web: Daphne, playwright_browser: Any) -> Iterator[Callable[..., Any]]:
-    """Pages in separate browser contexts: separate people with separate cookies."""
+    """Pages in separate browser contexts: separate people with separate cookies. Options
+    override the defaults (another server's `base_url`, a phone's `viewport`)."""
     contexts: list[Any] = []
     errors: list[str] = []
 
     def _new(**options: Any) -> Any:
-        context = playwright_browser.new_context(
-            viewport=DESKTOP, base_url=web.url, timezone_id="America/Chicago", **options
-        )
+        settings = {"viewport": DESKTOP, "base_url": web.url, "timezone_id": "America/Chicago"}
+        context = playwright_browser.new_context(**{**settings, **options})
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

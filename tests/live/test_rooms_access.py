@@ -14,6 +14,7 @@ from rooms.services import enrollment_join, group_update
 from server.accounts.models import WsTicket
 from server.accounts.services import ws_ticket_issue
 from tests.live.conftest import Socket, open_room, open_socket, read_until_closed, refusal
+from tests.live.http import api
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -88,6 +89,45 @@ def test_a_scheduled_room_with_no_session_now_is_refused_with_4409(world, server
     frames, code = refusal(server, world.circle.pk, world.alice)
     assert_refused(frames, code, 4409, "room_closed")
     assert "opens at" in frames[0]["detail"]
+    # The moment itself, for the client to show in the reader's own time zone.
+    upcoming = Session.objects.filter(group=world.circle).earliest("starts_at")
+    opens_at = dt.datetime.fromisoformat(frames[0]["opens_at"])
+    assert opens_at == upcoming.starts_at - dt.timedelta(minutes=10)
+
+
+def test_cancelling_the_session_on_now_closes_the_room_for_everyone_in_it_with_a_notice(
+    world, server, enter
+):
+    now = timezone.now()
+    session = Session.objects.create(
+        group=world.circle,
+        starts_at=now - dt.timedelta(minutes=5),
+        ends_at=now + dt.timedelta(minutes=60),
+    )
+    alice = enter(world.alice, world.circle)
+    carol = enter(world.carol, world.circle)
+    status, body = api(server.url, world.dave, "POST", f"/api/sessions/{session.pk}/cancel/")
+    assert (status, body["status"]) == (200, "cancelled")
+    for sock in (alice, carol):
+        frame = sock.recv_type("room.state")
+        assert frame["room"]["open"] is False
+        assert frame["room"]["session"] is None
+        assert frame["room"]["notice"] == "The facilitators cancelled this session."
+    refused = alice.say("Still here?")
+    assert (refused["type"], refused["code"]) == ("error", "closed")
+    # Facilitators may still write in a closed room.
+    assert carol.say("We'll meet next week.")["type"] == "message.ack"
+    frames, code = refusal(server, world.circle.pk, world.alice)
+    assert_refused(frames, code, 4409, "room_closed")
+
+
+def test_cancelling_a_session_later_in_the_week_says_nothing_to_the_room(world, server, enter):
+    open_room(world.circle)
+    later = Session.objects.filter(group=world.circle).earliest("starts_at")
+    alice = enter(world.alice, world.circle)
+    status, _ = api(server.url, world.dave, "POST", f"/api/sessions/{later.pk}/cancel/")
+    assert status == 200
+    alice.quiet(("room.state",))
 
 
 def test_a_scheduled_room_opens_ten_minutes_before_its_session(world, enter):

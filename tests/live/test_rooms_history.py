@@ -122,6 +122,25 @@ def test_messages_older_than_the_groups_retention_are_never_served(world, enter)
     assert ids(history(bob, before_id=recent[0])) == []
 
 
+def test_a_members_own_held_and_rejected_messages_come_back_to_them_alone(world, enter):
+    visible = stored(world.other, world.frank, 1)[0]
+    held, rejected, others_held = stored(world.other, world.bob, 3, prefix="mine")
+    Message.objects.filter(pk=held).update(status=MessageStatus.HELD, held_reason="contact_details")
+    Message.objects.filter(pk=rejected).update(status=MessageStatus.REJECTED)
+    Message.objects.filter(pk=others_held).update(
+        status=MessageStatus.HELD, author=world.frank, held_reason="harassment"
+    )
+    bob = enter(world.bob, world.other)
+    page = history(bob)
+    assert ids(page) == [visible, held, rejected]
+    by_id = {m["id"]: m for m in page["messages"]}
+    assert (by_id[held]["status"], by_id[held]["reason"]) == ("held", "contact_details")
+    assert by_id[held]["text"] == "mine 0"
+    assert by_id[rejected]["status"] == "rejected"
+    assert "status" not in by_id[visible]
+    assert ids(history(bob, after_id=visible)) == [held, rejected]
+
+
 def test_held_messages_are_not_served_and_deleted_ones_come_as_tombstones(world, enter):
     visible, held, deleted = stored(world.other, world.frank, 3)
     Message.objects.filter(pk=held).update(status=MessageStatus.HELD)

@@ -248,12 +248,15 @@ async function loadSessions() {
     for (const s of sessions) {
       const cancelled = s.status === "cancelled";
       const actions = h("div", { class: "cell-actions" });
+      // A session that has started can still be cancelled (it ends for everyone in the room),
+      // but no longer moved.
+      const started = new Date(s.starts_at).getTime() <= Date.now();
       if (!cancelled) {
         const label = fmtShortDateTime(s.starts_at);
-        add(actions, 
-          h("button", { type: "button", class: "secondary", onclick: () => openMove(s) }, "Move", h("span", { class: "visually-hidden" }, ` session of ${label}`)),
-          h("button", { type: "button", class: "quiet", onclick: () => cancelSession(s) }, "Cancel session", h("span", { class: "visually-hidden" }, ` of ${label}`)),
-        );
+        if (!started) {
+          add(actions, h("button", { type: "button", class: "secondary", onclick: () => openMove(s) }, "Move", h("span", { class: "visually-hidden" }, ` session of ${label}`)));
+        }
+        add(actions, h("button", { type: "button", class: "quiet", onclick: () => cancelSession(s) }, started ? "End and cancel" : "Cancel session", h("span", { class: "visually-hidden" }, ` the session of ${label}`)));
       }
       tbody.appendChild(
         h(
@@ -261,7 +264,7 @@ async function loadSessions() {
           { class: cancelled ? "cancelled" : "" },
           h("td", {}, fmtDateTime(s.starts_at, zone)),
           h("td", {}, fmtDateTime(s.starts_at)),
-          h("td", {}, cancelled ? "Cancelled" : s.moved ? "Moved" : "Scheduled"),
+          h("td", {}, cancelled ? "Cancelled" : started ? "On now" : s.moved ? "Moved" : "Scheduled"),
           h("td", {}, actions),
         ),
       );
@@ -273,10 +276,14 @@ async function loadSessions() {
 }
 
 async function cancelSession(s) {
-  if (!window.confirm(`Cancel the session of ${fmtDateTime(s.starts_at)}? Members see it as cancelled.`)) return;
+  const started = new Date(s.starts_at).getTime() <= Date.now();
+  const question = started
+    ? `The session of ${fmtDateTime(s.starts_at)} is on now. End and cancel it? The room closes for members at once, and they are told.`
+    : `Cancel the session of ${fmtDateTime(s.starts_at)}? Members see it as cancelled.`;
+  if (!window.confirm(question)) return;
   try {
     await api(`/api/sessions/${s.id}/cancel/`, { method: "POST" });
-    $("session-status").textContent = "Session cancelled.";
+    $("session-status").textContent = started ? "Session ended and cancelled; the room is closed to members." : "Session cancelled.";
     loadSessions();
   } catch (err) {
     $("session-status").textContent = err.message;

@@ -76,4 +76,11 @@ dialog?.addEventListener("click", (event) => {
   if (event.target === dialog) dialog.close();
 });
 dialog?.addEventListener("close", () => button?.focus());
+// Alt+Shift+H opens it from anywhere on the page (announced on the button, aria-keyshortcuts).
+document.addEventListener("keydown", (event) => {
+  if (event.altKey && event.shiftKey && !event.ctrlKey && !event.metaKey && event.code === "KeyH") {
+    event.preventDefault();
+    openHelp();
+  }
+});
 load();
