@@ -31,7 +31,7 @@ ONLY_THE_MODEL = "tonight is the night I finally end things"
 # The rules say watch; rules and model together say urgent.
 WATCH_TO_URGENT = "I just want the pain to stop forever"
 # Contact details (held by the group's policy) and a crisis only the model reads.
-HELD_AND_ONLY_THE_MODEL = "tonight is the night I finally end things. text me at 555-123-4567"
+HELD_AND_ONLY_THE_MODEL = "I want to sleep and never wake up. text me at 555-123-4567"
 
 
 def reads(text: str, rules: str, combined: tuple[str, ...]) -> str:
