@@ -270,6 +270,17 @@ def test_held_messages_reach_only_the_facilitators_until_approved(
     assert fern.recv_type_of(("message.ack",))["id"] == done["id"]
 
 
+@pytest.mark.parametrize(
+    "text", ["my case number is 1234567890", "2019-2023 were the hardest years", "I'll ignore it"]
+)
+def test_numbers_and_words_that_are_not_contact_details_are_delivered(world, erin, sockets, text):
+    open_room(world.circle)
+    carol = sockets(world.carol, room(world.circle))
+    ack = sockets(erin, room(world.circle)).say(text)
+    assert ack["type"] == "message.ack"
+    assert carol.recv_message(ack["id"])["text"] == text
+
+
 def test_a_rejected_held_message_tells_the_author_and_never_reaches_the_room(world, erin, sockets):
     open_room(world.circle)
     carol = sockets(world.carol, room(world.circle))
