@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -14,7 +15,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 
 from moderation import services
 from moderation.models import AlertStatus
-from rooms import events, frames
+from rooms import events, frames, inbound
 from server.accounts.models import Role
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def alert_command(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
 
 class AlertsConsumer(AsyncWebsocketConsumer):
     user: Any = None
+    _inbound: inbound.Inbound | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
@@ -146,7 +148,16 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=4403, reason="forbidden")
             return
+        if not inbound.socket_opened(user.pk):
+            await self.send_text(frames.dumps(inbound.TOO_MANY_SOCKETS))
+            await self.close(code=inbound.FLOODING_CLOSE_CODE, reason="too_many_sockets")
+            return
         self.user = user
+        self._inbound = inbound.Inbound(
+            reply=self._reply,
+            close=self._close_flooding,
+            commands={"alert.acknowledge", "alert.resolve"},
+        )
         for name in (services.alerts_group(user.pk), events.user_group(user.pk)):
             self.groups.append(name)
             await self.channel_layer.group_add(name, self.channel_name)
@@ -161,24 +172,38 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             )
         await self.send(text_data=text)
 
+    async def disconnect(self, code: int) -> None:
+        if self.user is not None and self._inbound is not None:
+            self._inbound.stop()
+            self._inbound = None
+            inbound.socket_closed(self.user.pk)
+
+    async def _reply(self, frame: dict[str, Any]) -> None:
+        await self.send_text(frames.dumps(frame))
+
+    async def _close_flooding(self, code: int) -> None:
+        await self.close(code=code, reason="flooding")
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.user is None:
+        """Each frame is judged as it arrives and its work queued (rooms/inbound.py)."""
+        if self.user is None or self._inbound is None or self._inbound.closed:
             return
         try:
             frame: dict[str, Any] | None = frames.parse(text_data or "")
         except frames.FrameError as bad:
-            await self.send_text(frames.dumps(frames.error("invalid", bad.detail)))
+            reply = frames.error("invalid", bad.detail)
+            await self._inbound.submit("other", partial(self._reply, reply))
             return
         assert frame is not None
         if frame["type"] not in ("alert.acknowledge", "alert.resolve", "alerts.page", "ping"):
-            await self.send_text(
-                frames.dumps(
-                    frames.error(
-                        "invalid", "Send alert.acknowledge, alert.resolve, alerts.page or ping."
-                    )
-                )
+            reply = frames.error(
+                "invalid", "Send alert.acknowledge, alert.resolve, alerts.page or ping."
             )
+            await self._inbound.submit("other", partial(self._reply, reply))
             return
+        await self._inbound.submit(frame["type"], partial(self._handle, frame))
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "ping":
             await self.send_text('{"type":"pong"}')
             return

@@ -38,7 +38,7 @@ from rooms.models import (
     validate_timezone,
 )
 from server.accounts.models import User
-from server.api import ERRORS, IdField, current_user, query_params
+from server.api import ERRORS, THROTTLED, EnrollmentThrottle, IdField, current_user, query_params
 
 
 class RecurrenceField(serializers.Serializer):
@@ -406,9 +406,9 @@ class GroupViewSet(
     @extend_schema(
         summary="Join, request to join, or join the waitlist",
         request=JoinIn,
-        responses={200: EnrollmentBrief, 201: EnrollmentBrief, **ERRORS},
+        responses={200: EnrollmentBrief, 201: EnrollmentBrief, **ERRORS, 429: THROTTLED},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[EnrollmentThrottle])
     def join(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
         data = JoinIn(data=request.data)
@@ -426,9 +426,9 @@ class GroupViewSet(
     @extend_schema(
         summary="Leave the group (frees the seat)",
         request=None,
-        responses={200: EnrollmentBrief, **ERRORS},
+        responses={200: EnrollmentBrief, **ERRORS, 429: THROTTLED},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[EnrollmentThrottle])
     def leave(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
         enrollment = Enrollment.objects.filter(

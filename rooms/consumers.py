@@ -10,6 +10,7 @@ import socket
 import time
 import uuid
 import weakref
+from functools import partial
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -22,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from moderation import review
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
-from rooms import actions, events, frames, hub
+from rooms import actions, events, frames, hub, inbound
 from rooms.actions import Access, Refusal, SendError, SendRequest
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
@@ -134,11 +135,14 @@ def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
+def _echo(client_id: Any) -> str | None:
     # A client_id is echoed only when it could be one (a UUID is 36 characters): echoing an
     # arbitrary string could make the error larger than the frame it answers.
-    echo = client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
-    return SendError(code, detail, **extra).frame(echo)
+    return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+
+
+def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
+    return SendError(code, detail, **extra).frame(_echo(client_id))
 
 
 def valid_ref(ref: Any) -> bool:
@@ -178,7 +182,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=refusal.close_code, reason=refusal.code)
             return
+        if not inbound.socket_opened(access.user_id):
+            await self.send_frame(inbound.TOO_MANY_SOCKETS)
+            await self.close(code=inbound.FLOODING_CLOSE_CODE, reason="too_many_sockets")
+            return
         self.access = access
+        self._inbound = inbound.Inbound(
+            reply=self.send_frame, close=self._close_flooding, commands=ROOM_COMMANDS
+        )
         request_id.set(f"ws-{uuid.uuid4().hex[:12]}")
         user_id.set(str(access.user_id))
         # Room events arrive through the process's one subscription to the room (rooms/hub.py);
@@ -230,6 +241,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or self._left:
             return
         self._left = True
+        inbound.socket_closed(self.access.user_id)
+        if self._inbound is not None:
+            self._inbound.stop()
         if self._sender is not None:
             self._sender.cancel()
         await hub.leave(events.room_group(self.access.group_id), self)
@@ -266,18 +280,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------ frames from the client
 
+    _inbound: inbound.Inbound | None = None
+
+    async def _close_flooding(self, code: int) -> None:
+        await self.close(code=code, reason="flooding")
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.access is None:
+        """Judges each frame as it arrives and queues its work (rooms/inbound.py): a frame
+        over its type's rate, or one more than the socket's queue holds, is refused at once,
+        so a flood never piles up in memory."""
+        if self.access is None or self._inbound is None or self._inbound.closed:
             return
         if text_data is None:
-            await self.send_frame(_error("invalid", "Send text frames that hold a JSON object."))
+            reply = _error("invalid", "Send text frames that hold a JSON object.")
+            await self._inbound.submit("other", partial(self.send_frame, reply))
             return
         try:
             frame = frames.parse(text_data)
         except frames.FrameError as bad:
             sent = bad.frame or {}
             cid = sent.get("client_id") if sent.get("type") == "message.send" else None
-            await self.send_frame(_error("invalid", bad.detail, cid))
+            reply = _error("invalid", bad.detail, cid)
+            await self._inbound.submit(
+                "other", partial(self.send_frame, reply), client_id=reply.get("client_id")
+            )
             return
         handler = {
             "message.send": self.on_message_send,
@@ -290,10 +316,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if frame["type"] in ROOM_COMMANDS:
             handler = self.on_command
         if handler is None:
-            await self.send_frame(
-                _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
-            )
+            reply = _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            await self._inbound.submit("other", partial(self.send_frame, reply))
             return
+        sending = frame["type"] == "message.send"
+        await self._inbound.submit(
+            frame["type"],
+            partial(self._run, handler, frame),
+            client_id=_echo(frame.get("client_id")) if sending else None,
+        )
+
+    async def _run(self, handler: Any, frame: dict[str, Any]) -> None:
         try:
             await handler(frame)
         except Exception:
@@ -350,9 +383,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Queued to this socket's sender task: the socket keeps delivering the room's frames
         while its own sends wait for the database, and its sends keep their order."""
         if self._sends is None:
-            self._sends = asyncio.Queue()
+            self._sends = asyncio.Queue(maxsize=settings.INBOUND_QUEUE_FRAMES)
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
-        self._sends.put_nowait(frame)
+        try:
+            # Only what storing needs: a frame's other fields could be most of its size.
+            self._sends.put_nowait({"client_id": frame.get("client_id"), "body": frame.get("body")})
+        except asyncio.QueueFull:
+            await self.send_frame(
+                _error(
+                    "queue_full",
+                    "Too many messages are waiting to be stored. Wait for their answers, "
+                    "then send again.",
+                    frame.get("client_id"),
+                )
+            )
 
     _sends: asyncio.Queue | None = None
     _sender: asyncio.Task | None = None

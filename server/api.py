@@ -13,6 +13,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from server.accounts.models import User
@@ -33,6 +34,29 @@ ERRORS = {
     403: OpenApiResponse(ErrorOut, description="Signed in but not allowed (role or group)."),
     404: OpenApiResponse(ErrorOut, description="No such object, or not visible to you."),
 }
+
+
+THROTTLED = OpenApiResponse(ErrorOut, description="Too many requests; wait `Retry-After` seconds.")
+
+
+class PerUserThrottle(SimpleRateThrottle):
+    """A rate per signed-in person for one kind of request (`scope`, with its rate in
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]); answered 429 with Retry-After over it."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:  # type: ignore[override]
+        if not request.user or not request.user.is_authenticated:
+            return None  # refused as not signed in before this counts
+        return f"throttle_{self.scope}_{request.user.pk}"
+
+
+class WsTicketThrottle(PerUserThrottle):
+    scope = "ws_ticket"
+
+
+class EnrollmentThrottle(PerUserThrottle):
+    """Joins and leaves together: each can move a waitlist and send e-mail."""
+
+    scope = "enrollment"
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

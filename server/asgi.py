@@ -15,7 +15,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
+from server.backpressure import install as bound_inbound_frames  # noqa: E402
 from server.ws_auth import TicketOrSessionAuthStack  # noqa: E402
+
+# A socket's frames wait in daphne's queue only up to this many; then its reading pauses.
+bound_inbound_frames(settings.INBOUND_QUEUE_FRAMES)
 
 if settings.EMBEDDED_WORKER:
     from rooms.worker import start_embedded_worker

@@ -186,6 +186,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {
         "login": os.environ.get("LOGIN_THROTTLE", "10/min"),
+        # Per person (server.api.PerUserThrottle); docs/api.md, "Limits".
+        "ws_ticket": os.environ.get("WS_TICKET_THROTTLE", "60/min"),
+        "enrollment": os.environ.get("ENROLLMENT_THROTTLE", "20/min"),
     },
     "EXCEPTION_HANDLER": "server.api.exception_handler",
     # How many proxies in front of daphne append to X-Forwarded-For: the sign-in throttles take
@@ -225,6 +228,13 @@ EMBEDDED_WORKER = envbool("EMBEDDED_WORKER", not REDIS_URL)
 # Messages per user across all their sockets: a burst, then a steady rate. 0 turns it off.
 RATE_LIMIT_BURST = float(os.environ.get("RATE_LIMIT_BURST", "5"))
 RATE_LIMIT_PER_SECOND = float(os.environ.get("RATE_LIMIT_PER_SECOND", "1"))
+# Every client frame type has a rate per socket (rooms/inbound.py, docs/protocol.md "Limits").
+# Turning the message limit off (benchmarks, tests that measure throughput) turns these off
+# too unless FRAME_RATE_LIMITS says otherwise. Work waiting per socket is capped (frames, and
+# messages waiting to be stored), and so are each person's sockets per web process.
+FRAME_RATE_LIMITS = envbool("FRAME_RATE_LIMITS", RATE_LIMIT_PER_SECOND > 0)
+INBOUND_QUEUE_FRAMES = envint("INBOUND_QUEUE_FRAMES", 64)
+MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", 20)
 MESSAGE_MAX_CHARS = 4000
 HISTORY_MAX_PAGE = 200
 PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)

@@ -12,7 +12,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from server.accounts.services import calendar_token_reset, ws_ticket_issue
-from server.api import ErrorOut, current_user
+from server.api import THROTTLED, ErrorOut, WsTicketThrottle, current_user
 
 NOT_SIGNED_IN = OpenApiResponse(ErrorOut, description="Not signed in.")
 
@@ -69,6 +69,7 @@ class TokenView(ObtainAuthToken):
 
 class WsTicketView(APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [WsTicketThrottle]
 
     @extend_schema(
         summary="Issue a single-use WebSocket ticket (valid 30 seconds)",
@@ -76,6 +77,7 @@ class WsTicketView(APIView):
         responses={
             201: inline_serializer("TicketOut", {"ticket": serializers.CharField()}),
             401: NOT_SIGNED_IN,
+            429: THROTTLED,
         },
     )
     def post(self, request: Request) -> Response:
