@@ -9,6 +9,7 @@ them. rooms/inbound.py then judges each frame as it comes out. docs/protocol.md,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -43,7 +44,8 @@ def install(limit: int) -> None:
 
 
 def _resume_when_drained(protocol: Any, queue: Any) -> None:
-    from twisted.internet import reactor
+    # daphne runs Twisted on the asyncio event loop.
+    loop = asyncio.get_event_loop()
 
     def check() -> None:
         if protocol.transport is None or not protocol.transport.connected:
@@ -52,6 +54,6 @@ def _resume_when_drained(protocol: Any, queue: Any) -> None:
             protocol.reading_paused = False
             protocol.transport.resumeProducing()
         else:
-            reactor.callLater(RESUME_CHECK_SECONDS, check)  # type: ignore[attr-defined]
+            loop.call_later(RESUME_CHECK_SECONDS, check)
 
-    reactor.callLater(RESUME_CHECK_SECONDS, check)  # type: ignore[attr-defined]
+    loop.call_later(RESUME_CHECK_SECONDS, check)

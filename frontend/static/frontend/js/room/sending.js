@@ -1,9 +1,9 @@
 // Sending: the outbox that keeps a member's order, the pending, held and failed states of their
 // own messages, refusals and mutes, and the composer with its counter and shortcut.
 import { add, announce, clear, fmtTime, h, isStaff, uuid } from "../common.js";
-import { $, ACK_TIMEOUT_MS, MAX_CHARS, input, logEl, sendButton, state } from "./core.js";
-import { send } from "./socket.js";
-import { addOptions, insertById, messageEl, scrollToBottom, updateEmpty } from "./messages.js";
+import { $, ACK_TIMEOUT_MS, HISTORY_PAGE, MAX_CHARS, input, logEl, sendButton, state } from "./core.js";
+import { requestHistory, send } from "./socket.js";
+import { addOptions, catchUp, insertById, messageEl, scrollToBottom, updateEmpty } from "./messages.js";
 import { onRefusal, showBanner } from "./view.js";
 import { dialog, toolStatus } from "./dialogs.js";
 
@@ -196,6 +196,15 @@ export function onError(frame) {
   const refusalCodes = ["unauthenticated", "not_member", "removed", "agreement_required", "not_found", "room_closed", "forbidden"];
   if (!frame.client_id && !frame.action && refusalCodes.includes(frame.code)) {
     return onRefusal(frame);
+  }
+  if (frame.action === "history") {
+    // A history request refused before it was read (rate_limited, queue_full): keep the queue
+    // of answers in step, and ask again once the wait is over.
+    const kind = state.historyQueue.shift();
+    const again = kind === "newest" ? () => requestHistory("newest", { limit: HISTORY_PAGE }) : () => catchUp();
+    if (kind === "older") state.loadingOlder = false;
+    else setTimeout(again, (frame.retry_after ?? 1) * 1000 + 100);
+    return undefined;
   }
   if (frame.action) {
     // A moderation command that did not go through.
