@@ -89,7 +89,9 @@ def document_generic_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, 
     on every operation of that shape, so the schema never leaves out a status the server
     returns (the schema fuzzing in tests/api/test_schema_fuzz.py checks it): a body can be
     invalid (400) or of a type no parser reads (415), a query parameter invalid (400), an id
-    unknown (404), and a secured operation called without credentials (401)."""
+    unknown (404), and a secured operation called without credentials (401). And the reverse:
+    an operation with no id in its path (nor a `format` parameter) never answers 404, so none
+    is documented there."""
     error = {"$ref": "#/components/schemas/Error"}
 
     def add(responses: dict[str, Any], status: int, description: str) -> None:
@@ -109,6 +111,10 @@ def document_generic_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, 
                 add(responses, 400, "A query parameter outside its documented values.")
             if any(p.get("in") == "path" for p in parameters):
                 add(responses, 404, "No such object, or not visible to you.")
+            elif not any(p.get("name") == "format" for p in parameters):
+                # Only an id in the path can name an object that is not there (or a `?format=`
+                # with no renderer, where DRF answers 404).
+                responses.pop("404", None)
             if operation.get("security") and {} not in operation["security"]:
                 add(responses, 401, "Not signed in.")
     return result

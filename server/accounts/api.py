@@ -56,6 +56,7 @@ class TokenView(ObtainAuthToken):
     throttle_classes = list(LOGIN_THROTTLES)
 
     @extend_schema(
+        auth=[],  # anyone may ask: a wrong password is a 400, never a 401
         summary="Exchange a username and password for an API token",
         responses={
             200: inline_serializer("TokenOut", {"token": serializers.CharField()}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
@@ -30,13 +31,16 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from werkzeug.test import Client
 
 from moderation.models import Alert, AuditEntry, Report
 from rooms.models import Message, MessageStatus
+from tests.api.test_permission_matrix import ROWS as MATRIX
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+PERSONAS = ("dave", "alice")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -58,7 +62,7 @@ def in_process_requests() -> Iterator[None]:
 
 
 @pytest.fixture
-def targets(world) -> dict[str, list[int]]:
+def targets(world) -> dict[str, list]:
     """Objects the ids in paths can hit: a visible, a held and a crisis message, an alert, a
     report, an audit entry, besides the world's groups, sessions, enrollments and people."""
     visible = Message.objects.create(group=world.circle, author=world.alice, body="hello all")
@@ -85,24 +89,52 @@ def targets(world) -> dict[str, list[int]]:
     )
     entry = AuditEntry.objects.create(actor=world.carol, action="mute", group=world.circle)
     people = [world.alice, world.bob, world.carol, world.dave, world.charlie, world.frank]
+    # Each kind of path gets ids of its own kind, so that examples reach the operation's
+    # answers for an object that exists (a 200, a 403 for a member) and not only its 404.
     return {
-        "id": sorted(
-            {visible.pk, held.pk, crisis.pk, alert.pk, report.pk, entry.pk, world.circle.pk}
-            | {world.other.pk, *(p.pk for p in people)}
-            | set(world.circle.sessions.values_list("pk", flat=True)[:3])
-            | set(world.circle.enrollments.values_list("pk", flat=True))
-        ),
-        "token": [world.alice.calendar_token],
+        "/api/alerts/": [alert.pk],
+        "/api/messages/": [visible.pk, held.pk, crisis.pk],
+        "/api/reports/": [report.pk],
+        "/api/audit/": [entry.pk],
+        "/api/groups/": [world.circle.pk, world.other.pk],
+        "/api/sessions/": list(world.circle.sessions.values_list("pk", flat=True)[:3]),
+        "/api/enrollments/": list(world.circle.enrollments.values_list("pk", flat=True)),
+        "/api/users/": [p.pk for p in people],
+        "/calendar/": [world.alice.calendar_token],
     }
 
 
-@pytest.fixture(params=["dave", "alice"])
+def real_values(targets: dict[str, list], path: str) -> list:
+    return next((values for prefix, values in targets.items() if path.startswith(prefix)), [])
+
+
+@pytest.fixture(params=PERSONAS)
 def persona(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 # Read at collection (no database needed): one test per operation, each run for every persona.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
+
+# The statuses each operation answered during the run, and the personas it ran as, for
+# test_every_documented_status_is_one_the_server_returns (after the fuzz, below).
+OBSERVED: dict[tuple[str, str], set[str]] = defaultdict(set)
+RAN_AS: dict[tuple[str, str], set[str]] = defaultdict(set)
+# Statuses the fuzz does not reach, each returned by a named test elsewhere: limits that take
+# more requests than an example makes, and the answers the permission matrix asserts for every
+# persona on an object made for the purpose.
+REACHED_ELSEWHERE: dict[tuple[str, str, str], str] = {
+    ("POST", "/api/auth/token/", "200"): "test_accounts.py::test_token_endpoint_gives_a_token_*",
+    ("POST", "/api/auth/token/", "429"): "test_accounts.py::test_token_endpoint_is_throttled_*",
+    ("POST", "/api/ws-ticket/", "429"): "test_throttles.py::test_minting_websocket_tickets_*",
+    ("POST", "/api/groups/{id}/join/", "429"): "test_throttles.py::test_joining_and_leaving_*",
+    ("POST", "/api/groups/{id}/leave/", "429"): "test_throttles.py::test_joining_and_leaving_*",
+    **{
+        (row.method, row.path, str(status)): "test_permission_matrix.py::test_matrix"
+        for row in MATRIX
+        for status in row.expect.values()
+    },
+}
 
 
 @pytest.mark.timeout(600)
@@ -118,12 +150,101 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler(
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_answers_as_documented(case, data, persona, world, targets):
-    for name, values in targets.items():
-        if name in (case.path_parameters or {}) and data.draw(st.booleans(), label="real " + name):
+    values = real_values(targets, case.path)
+    for name in case.path_parameters or {}:
+        if values and data.draw(st.booleans(), label="real " + name):
             case.path_parameters[name] = data.draw(st.sampled_from(values), label=name)
     token, _ = Token.objects.get_or_create(user=getattr(world, persona))
     cache.clear()  # the sign-in throttles would answer 429 to every later example
     with transaction.atomic():
         response = case.call(headers={"Authorization": f"Token {token.key}"})
         transaction.set_rollback(True)
+    operation = (case.method.upper(), case.path)
+    OBSERVED[operation].add(str(response.status_code))
+    RAN_AS[operation].add(persona)
     case.validate_response(response, checks=CHECKS)
+    # The generic answers an operation's shape documents (server.api.document_generic_errors),
+    # which generated requests seldom get: no credentials, and a body of a type no parser
+    # reads (on an object that exists, or the 404 comes first). Tried until each was seen.
+    with transaction.atomic():
+        for status in generic_statuses(case, token.key, OBSERVED[operation]):
+            OBSERVED[operation].add(str(status))
+        transaction.set_rollback(True)
+
+
+def generic_statuses(case, token: str, seen: set[str]) -> list[int]:
+    client = Client(WSGIHandler())  # as schemathesis calls the app, on this connection
+    path, method = case.formatted_path, case.method.upper()
+    auth = {"Authorization": f"Token {token}"}
+    definition = case.operation.definition.raw
+    answers = []
+    if "401" not in seen:
+        answers.append(client.open(path, method=method).status_code)
+    if definition.get("requestBody") and not {"400", "415"} <= seen:
+        for data, content_type in ((b"not json", "text/plain"), (b'{"', "application/json")):
+            answers.append(
+                client.open(
+                    path, method=method, data=data, content_type=content_type, headers=auth
+                ).status_code
+            )
+    query = [p["name"] for p in definition.get("parameters", []) if p.get("in") == "query"]
+    if query and "400" not in seen:
+        bad = {name: "not-a-valid-value" for name in query}
+        answers.append(client.open(path, method=method, query_string=bad, headers=auth).status_code)
+    return answers
+
+
+# Documented statuses neither the bounded fuzz nor a named test has returned yet: each is either
+# an answer that needs a request the fuzz does not make (a valid moderation command on a member,
+# a facilitator's 403), or a promise the server cannot keep (a 403 where an object the caller may
+# not see is a 404). Each needs a test that gets it, or its removal from the schema; nothing may
+# be added here.
+NOT_YET_REACHED = """
+DELETE /api/groups/{id}/ 400
+DELETE /api/users/{id}/ 400
+GET /api/detector-feedback/ 400
+GET /api/detector/examples/ 400
+GET /api/groups/{id}/calendar.ics/ 400
+GET /api/groups/{id}/held/ 400
+GET /api/groups/{id}/sessions/ 403
+GET /calendar/{token}.ics 400
+POST /api/alerts/{id}/acknowledge/ 400
+POST /api/alerts/{id}/acknowledge/ 403
+POST /api/alerts/{id}/checkin/ 400
+POST /api/alerts/{id}/checkin/ 403
+POST /api/alerts/{id}/resolve/ 403
+POST /api/groups/{id}/ban/ 200
+POST /api/groups/{id}/checkin/ 201
+POST /api/groups/{id}/hide/ 200
+POST /api/groups/{id}/hide/ 403
+POST /api/groups/{id}/leave/ 403
+POST /api/groups/{id}/mute/ 200
+POST /api/groups/{id}/remove/ 200
+POST /api/groups/{id}/unmute/ 200
+POST /api/me/delete/ 204
+POST /api/messages/{id}/report/ 403
+POST /api/sessions/{id}/cancel/ 400
+"""
+
+
+def test_every_documented_status_is_one_the_server_returns():
+    """A status the schema documents that no request of the fuzz got, as any persona, is a
+    promise nobody tested (or one the server cannot keep): either the fuzz reaches it, a named
+    test elsewhere does (REACHED_ELSEWHERE), or the schema stops documenting it."""
+    ran = {op for op, personas in RAN_AS.items() if personas >= set(PERSONAS)}
+    accounted = REACHED_ELSEWHERE.keys() | {
+        tuple(line.split()) for line in NOT_YET_REACHED.strip().splitlines()
+    }
+    if not ran:
+        pytest.skip("the fuzz above did not run in this session")
+    never = []
+    for path, operations in schema.raw_schema["paths"].items():
+        for method, operation in operations.items():
+            key = (method.upper(), path)
+            if key not in ran:
+                continue
+            for status in operation.get("responses", {}):
+                if status in OBSERVED[key] or (*key, status) in accounted:
+                    continue
+                never.append(f"{method.upper()} {path} {status}")
+    assert not never, "documented but never returned:\n" + "\n".join(sorted(never))
