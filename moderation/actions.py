@@ -558,12 +558,27 @@ def report_resolve(*, by: User, report: Report, note: str = "") -> Report:
     return report
 
 
+def reporter_name(report: Report) -> str:
+    """Who reported, as the group's facilitators know them: a member by their alias in the
+    group, staff by their username."""
+    enrollment = Enrollment.objects.filter(
+        group_id=report.group_id, user_id=report.reporter_id
+    ).first()
+    if enrollment is not None:
+        return enrollment.alias
+    return (
+        User.objects.filter(pk=report.reporter_id).values_list("username", flat=True).first() or ""
+    )
+
+
 def report_dict(report: Report, *, with_text: bool = False) -> dict[str, Any]:
-    """`with_text` adds the reported message's words, for the group's facilitators only."""
+    """`with_text` adds the reported message's words and who reported it, for the group's
+    facilitators only."""
     extra: dict[str, Any] = {}
     if with_text:
         message = report.message
         extra["message_text"] = message.body if message is not None else ""
+        extra["reporter"] = reporter_name(report)
     return {
         **extra,
         "id": report.pk,

@@ -78,8 +78,11 @@ class AlertOut(serializers.Serializer):
     created_at = serializers.CharField()
     ack_deadline = serializers.CharField(allow_null=True)
     acknowledged_at = serializers.CharField(allow_null=True)
+    acknowledged_by = serializers.CharField(allow_null=True, help_text="username")
     resolved_at = serializers.CharField(allow_null=True)
+    resolved_by = serializers.CharField(allow_null=True, help_text="username")
     outcome = serializers.CharField()
+    note = serializers.CharField(help_text="the resolution note, for the team")
 
     def to_representation(self, instance: Alert) -> dict[str, Any]:
         return services.alert_dict(instance)
@@ -454,6 +457,11 @@ class ReportOut(serializers.Serializer):
     status = serializers.CharField()
     created_at = serializers.CharField()
     resolved_at = serializers.CharField(allow_null=True)
+    message_text = serializers.CharField(required=False, help_text="facilitators only")
+    reporter = serializers.CharField(
+        required=False,
+        help_text="facilitators only: the reporter's alias in the group (staff: username)",
+    )
 
     def to_representation(self, instance: Report) -> dict[str, Any]:
         request = self.context.get("request")

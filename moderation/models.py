@@ -185,6 +185,30 @@ class OutboundEmail(models.Model):
     attempts = models.PositiveIntegerField(default=0)
 
 
+class AlertEmail(models.Model):
+    """Who was told about an alert by e-mail, at which tier. One e-mail per person per alert per
+    tier (the unique constraint); anything more about that alert for that person (on-call hears
+    again at the top tier, a raised level) is a digest entry, sent with the others in one
+    e-mail (`moderation.services.alert_digests_send`)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="emails")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices)
+    digest = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    digested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "user", "tier"],
+                condition=models.Q(digest=False),
+                name="one_alert_email_per_person_and_tier",
+            )
+        ]
+        indexes = [models.Index(fields=["digest", "digested_at"])]
+
+
 class CrisisLevel(models.TextChoices):
     NONE = "none", "None"
     WATCH = "watch", "Watch"

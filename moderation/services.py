@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from moderation.models import (
     Alert,
+    AlertEmail,
     AlertKind,
     AlertStatus,
     AuditEntry,
@@ -176,6 +177,10 @@ def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
             group_id__in={g for g, _ in wanted}, user_id__in={u for _, u in wanted}
         ):
             members[(e.group_id, e.user_id)] = {"id": f"m{e.pk}", "alias": e.alias}
+    # Who acknowledged and resolved: staff, named by their usernames (alerts are staff-only).
+    staff_ids = {a.acknowledged_by_id for a in alerts} | {a.resolved_by_id for a in alerts}
+    staff_ids.discard(None)
+    names = dict(User.objects.filter(pk__in=staff_ids).values_list("pk", "username"))
     return [
         {
             "id": alert.pk,
@@ -193,8 +198,11 @@ def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
             "created_at": alert.created_at.isoformat(),
             "ack_deadline": _iso(alert.ack_deadline),
             "acknowledged_at": _iso(alert.acknowledged_at),
+            "acknowledged_by": names.get(alert.acknowledged_by_id or 0),
             "resolved_at": _iso(alert.resolved_at),
+            "resolved_by": names.get(alert.resolved_by_id or 0),
             "outcome": alert.outcome,
+            "note": alert.note,
         }
         for alert in alerts
     ]
@@ -204,16 +212,21 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def alert_frame(alert: Alert, kind: str) -> str:
-    return frames.dumps({"type": kind, "alert": alert_dict(alert)})
+def alert_frame(alert: Alert, kind: str, *, escalated: bool = False) -> str:
+    frame: dict[str, Any] = {"type": kind, "alert": alert_dict(alert)}
+    if escalated:
+        frame["escalated"] = True
+    return frames.dumps(frame)
 
 
-def publish_alert_on_commit(alert: Alert, kind: str) -> None:
-    """alert.new / alert.updated to the room's moderators and every recipient's alert sockets."""
+def publish_alert_on_commit(alert: Alert, kind: str, *, escalated: bool = False) -> None:
+    """alert.new / alert.updated to the room's moderators and every recipient's alert sockets.
+    `escalated` marks the alert.updated of an escalation: it reached a new tier (or on-call
+    again), and every client rings for it as for a new alert."""
 
     def send() -> None:
         fresh = Alert.objects.select_related("group", "message").get(pk=alert.pk)
-        frame = alert_frame(fresh, kind)
+        frame = alert_frame(fresh, kind, escalated=escalated)
         events.send_now(
             events.room_group(fresh.group_id),
             {"type": "room.frame", "text": frame, "moderators_only": True},
@@ -326,19 +339,89 @@ def alert_for_message(
     return alert
 
 
-def _email_alert(alert: Alert, user_ids: set[int], why: str) -> None:
+def alert_url(alert_id: int) -> str:
+    """The alert in the queue: the page scrolls to it and focuses it."""
+    return f"{settings.SITE_URL}/alerts/#alert-{alert_id}"
+
+
+def _email_alert(alert: Alert, user_ids: set[int], why: str, *, again: bool = False) -> None:
+    """Call inside the transaction that moved the alert. Each person gets one e-mail about this
+    alert at this tier; whoever already had it, and everyone when the alert only comes `again`
+    (on-call at the top tier), gets a digest entry instead (sent later, with everything else
+    waiting for them, by `alert_digests_send`)."""
+    people = list(
+        User.objects.filter(pk__in=user_ids, is_active=True)
+        .exclude(email="")
+        .values_list("pk", "email")
+    )
+    if not people:
+        return
+    told = (
+        {pk for pk, _ in people}
+        if again
+        else set(
+            AlertEmail.objects.filter(
+                alert=alert, tier=alert.tier, digest=False, user_id__in=[pk for pk, _ in people]
+            ).values_list("user_id", flat=True)
+        )
+    )
     group = SupportGroup.objects.get(pk=alert.group_id)
     subject = f"[{alert.level.upper()}] A member in {group.name} {why}"
     body = (
         f"Level: {alert.level}. Category: {alert.category.replace('_', ' ')}. "
         f"Group: {group.name}.\n\n"
-        f"Please open the alert queue and acknowledge it: {settings.SITE_URL}/facilitate/\n\n"
+        f"Please open the alert and acknowledge it: {alert_url(alert.pk)}\n\n"
         "For the member's privacy their words are shown only inside the app."
     )
-    for email in (
-        User.objects.filter(pk__in=user_ids).exclude(email="").values_list("email", flat=True)
-    ):
-        OutboundEmail.objects.create(to=email, subject=subject[:200], body=body)
+    for user_id, email in people:
+        digest = user_id in told
+        AlertEmail.objects.create(alert=alert, user_id=user_id, tier=alert.tier, digest=digest)
+        if not digest:
+            OutboundEmail.objects.create(to=email, subject=subject[:200], body=body)
+
+
+def alert_digests_send(now: dt.datetime | None = None) -> int:
+    """One e-mail per person with the alerts that would have e-mailed them again, once the
+    oldest has waited ALERT_EMAIL_DIGEST_SECONDS. Only alerts still waiting for someone are
+    listed; a person whose alerts were all acknowledged meanwhile gets nothing. Returns how many
+    digests were written to the outbox."""
+    now = now or timezone.now()
+    due = now - dt.timedelta(seconds=settings.ALERT_EMAIL_DIGEST_SECONDS)
+    written = 0
+    pending = AlertEmail.objects.filter(digest=True, digested_at__isnull=True)
+    for user_id in set(pending.filter(created_at__lte=due).values_list("user_id", flat=True)):
+        with transaction.atomic():
+            mine = pending.filter(user_id=user_id, created_at__lte=now)
+            alert_ids = set(mine.values_list("alert_id", flat=True))
+            claimed = mine.update(digested_at=now)
+            if not claimed:
+                continue  # another worker sent it
+            user = User.objects.filter(pk=user_id, is_active=True).exclude(email="").first()
+            waiting = list(
+                Alert.objects.filter(pk__in=alert_ids, status=AlertStatus.OPEN)
+                .select_related("group")
+                .order_by("created_at")
+            )
+            if user is None or not waiting:
+                continue
+            lines = [
+                f"- {a.level.capitalize()} in {a.group.name}, raised "
+                f"{a.created_at:%H:%M} UTC, tier {a.tier}: {alert_url(a.pk)}"
+                for a in waiting
+            ]
+            count = len(waiting)
+            OutboundEmail.objects.create(
+                to=user.email,
+                subject=f"{count} alert{'s' if count != 1 else ''} still not acknowledged",
+                body=(
+                    "These alerts are still waiting for someone to acknowledge them:\n\n"
+                    + "\n".join(lines)
+                    + f"\n\nThe alert queue: {settings.SITE_URL}/alerts/\n\n"
+                    "For the members' privacy their words are shown only inside the app."
+                ),
+            )
+            written += 1
+    return written
 
 
 def alerts_escalate(now: dt.datetime | None = None) -> int:
@@ -368,8 +451,12 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
             alert = Alert.objects.select_related("group").get(pk=pk)
             before = tier_recipients(Alert(group_id=alert.group_id, tier=tier))
             after = tier_recipients(alert)
-            # New people hear about it by e-mail; at the top tier, on-call hears again.
-            _email_alert(alert, (after - before) or after, "has not been acknowledged")
+            # New people hear about it by e-mail; at the top tier, on-call hears again, in the
+            # digest.
+            if after - before:
+                _email_alert(alert, after - before, "has not been acknowledged")
+            else:
+                _email_alert(alert, after, "has not been acknowledged", again=True)
             audit(
                 action="alert.escalated",
                 actor=None,
@@ -378,7 +465,7 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
                 from_tier=tier,
                 to_tier=next_tier,
             )
-            publish_alert_on_commit(alert, "alert.updated")
+            publish_alert_on_commit(alert, "alert.updated", escalated=True)
             moved += 1
             log.info("alert escalated id=%s tier=%s->%s", pk, tier, next_tier)
     return moved

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from moderation.actions import unattended_enforce
 from moderation.review import review_sweep
-from moderation.services import alerts_escalate, outbox_send
+from moderation.services import alert_digests_send, alerts_escalate, outbox_send
 from rooms.actions import connections_sweep
 from rooms.models import (
     EnrollmentStatus,
@@ -129,6 +129,7 @@ def default_jobs() -> list[Job]:
         Job("presence-sweep", 10, connections_sweep),
         Job("escalate", 1, alerts_escalate),
         Job("unattended", 1, unattended_enforce),
+        Job("alert-digests", 30, alert_digests_send),
         Job("outbox", 2, outbox_send),
         Job("retention", 300, messages_purge),
         # Messages no web process reviewed with the learned model (it died, its queue was full).

@@ -32,7 +32,20 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def _site_url() -> str:
+    """Where people reach this server, for links in e-mails and calendar feeds: SITE_URL, or
+    else the host and port `make run` serves on (HOST, PORT)."""
+    if os.environ.get("SITE_URL"):
+        return os.environ["SITE_URL"].rstrip("/")
+    host = os.environ.get("HOST", "") or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{os.environ.get('PORT') or 8000}"
+
+
+SITE_URL = _site_url()
 
 INSTALLED_APPS = [
     "daphne",
@@ -245,6 +258,9 @@ AUDIT_TEXT_RETENTION_DAYS = envint("AUDIT_TEXT_RETENTION_DAYS", 365)
 # Crisis alerts: how long facilitators have to acknowledge before the next tier is called.
 ALERT_ACK_SECONDS_EMERGENCY = envint("ALERT_ACK_SECONDS_EMERGENCY", 60)
 ALERT_ACK_SECONDS_URGENT = envint("ALERT_ACK_SECONDS_URGENT", 300)
+# One e-mail per person per alert per tier; anything more goes into one digest per person, sent
+# this long after the first thing waiting for it.
+ALERT_EMAIL_DIGEST_SECONDS = envint("ALERT_EMAIL_DIGEST_SECONDS", 900)
 # When the last facilitator leaves a live session, how long before the room turns read-only.
 UNATTENDED_GRACE_SECONDS = envint("UNATTENDED_GRACE_SECONDS", 120)
 # The learned second stage of the crisis detector (moderation/crisis/model.py) reads every

@@ -106,7 +106,10 @@ def test_an_unacknowledged_emergency_escalates_at_its_deadline(world, sockets):
     # Deadline 2 s: the next tier (all the group's facilitators) gets alert.updated, then on-call.
     updated = carol_room.recv_type_of(("alert.updated",), timeout=8)["alert"]
     assert updated["id"] == alert["id"] and updated["tier"] == Tier.GROUP
-    on_call = dave_alerts.recv_type_of(("alert.new", "alert.updated"), timeout=8)["alert"]
+    reached = dave_alerts.recv_type_of(("alert.new", "alert.updated"), timeout=8)
+    # Marked as an escalation, so that every page rings for it as for a new alert.
+    assert reached["type"] == "alert.updated" and reached["escalated"] is True
+    on_call = reached["alert"]
     assert on_call["tier"] == Tier.ON_CALL
     assert on_call["message_id"] == ack["id"]
     stored = Alert.objects.get(pk=alert["id"])

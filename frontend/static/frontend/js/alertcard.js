@@ -41,7 +41,8 @@ export function tickDeadlines(root) {
 }
 
 /**
- * options: { showGroup, context: [{alias, text, id}] messages around it, onChange(alert) }
+ * options: { showGroup, anchor (the card gets id "alert-<id>", the target of the e-mails'
+ * links), context: [{alias, text, id}] messages around it, onChange(alert) }
  */
 export function alertCard(alert, options = {}) {
   const titleId = nextId("alert");
@@ -52,6 +53,8 @@ export function alertCard(alert, options = {}) {
   const card = h("li", {
     class: `alert-card level-${alert.level} status-${alert.status}`,
     "aria-labelledby": titleId,
+    id: options.anchor ? `alert-${alert.id}` : null,
+    tabindex: options.anchor ? "-1" : null,
     dataset: { alertId: alert.id },
   });
 
@@ -180,10 +183,26 @@ export function alertCard(alert, options = {}) {
     alert.explanation ? h("p", { class: "small" }, `Why: ${alert.explanation}`) : null,
     deadline ? h("p", { class: "deadline", "data-deadline": alert.ack_deadline }, deadline) : null,
     alert.status === "acknowledged"
-      ? h("p", { class: "small ok" }, "Acknowledged: someone is on it.")
+      ? h(
+          "p",
+          { class: "small ok" },
+          alert.acknowledged_by ? `Acknowledged by ${alert.acknowledged_by}` : "Acknowledged: someone is on it",
+          alert.acknowledged_at ? ` at ${fmtTime(alert.acknowledged_at)}.` : ".",
+        )
       : null,
     alert.status === "resolved"
-      ? h("p", { class: "small ok" }, `Resolved: ${OUTCOMES.find(([v]) => v === alert.outcome)?.[1] ?? alert.outcome}`)
+      ? h(
+          "p",
+          { class: "small ok" },
+          `Resolved${alert.resolved_by ? ` by ${alert.resolved_by}` : ""}: `,
+          OUTCOMES.find(([v]) => v === alert.outcome)?.[1] ?? alert.outcome,
+          alert.acknowledged_by && alert.acknowledged_by !== alert.resolved_by
+            ? ` (acknowledged by ${alert.acknowledged_by})`
+            : "",
+        )
+      : null,
+    alert.status === "resolved" && alert.note
+      ? h("p", { class: "small resolution-note" }, h("strong", {}, "Note: "), alert.note)
       : null,
     actions,
     status,

@@ -1,31 +1,37 @@
-// The alert queue across my groups: live from /ws/alerts/, most severe first, then oldest; a tone
-// and a visual cue for urgent and emergency; held messages and reports to review.
+// The alert queue across my groups: live from /ws/alerts/ (through the site-wide bell, which
+// rings), most severe first, then oldest; held messages and reports to review. An e-mail's
+// link (/alerts/#alert-12) scrolls to that alert and focuses it.
+import { feed } from "./alertbell.js";
 import { alertCard, sortAlerts, tickDeadlines } from "./alertcard.js";
-import { add, announce, api, clear, h, items, me } from "./common.js";
-import { chime, setSound, soundEnabled } from "./sound.js";
+import { add, api, clear, h, items, me } from "./common.js";
+import { chime, onSoundChange, setSound, soundState } from "./sound.js";
 
 const $ = (id) => document.getElementById(id);
-const alerts = new Map();
-let ws = null;
-let attempt = 0;
-let everLive = false;
-const baseTitle = document.title;
+// Resolved alerts (the socket only carries open and acknowledged ones), and alerts fetched for a
+// link while the socket was not yet live.
+const extra = new Map();
+let linked = false;
 
-function setStatus(state, text) {
-  $("conn").dataset.state = state;
-  $("conn-text").textContent = text;
+function allAlerts() {
+  const all = new Map(extra);
+  for (const [id, a] of feed.alerts) all.set(id, a);
+  return [...all.values()];
 }
 
 function render() {
-  const open = sortAlerts([...alerts.values()].filter((a) => a.status !== "resolved"));
-  const resolved = [...alerts.values()]
+  // The lists are built anew: keep focus on the card (or in it) where it was.
+  const active = document.activeElement;
+  const activeCard = active?.closest?.(".alert-card[data-alert-id]");
+  const everything = allAlerts();
+  const open = sortAlerts(everything.filter((a) => a.status !== "resolved"));
+  const resolved = everything
     .filter((a) => a.status === "resolved")
     .sort((a, b) => (b.resolved_at || "").localeCompare(a.resolved_at || ""))
     .slice(0, 20);
   const list = clear($("alert-queue"));
-  for (const alert of open) list.appendChild(alertCard(alert, { showGroup: true, onChange: update }));
+  for (const alert of open) list.appendChild(alertCard(alert, { showGroup: true, anchor: true, onChange: update }));
   const done = clear($("alert-resolved"));
-  for (const alert of resolved) done.appendChild(alertCard(alert, { showGroup: true }));
+  for (const alert of resolved) done.appendChild(alertCard(alert, { showGroup: true, anchor: true }));
   $("alert-empty").hidden = open.length > 0;
   $("alert-count").textContent = open.length ? `(${open.length})` : "";
   const waiting = open.filter((a) => a.status === "open" && a.level !== "watch");
@@ -39,75 +45,66 @@ function render() {
     );
     banner.dataset.level = top.level;
     banner.hidden = false;
-    document.title = `(${waiting.length}) ${baseTitle}`;
   } else {
     banner.hidden = true;
-    document.title = baseTitle;
   }
-  const nav = $("nav-alert-count");
-  if (nav) {
-    nav.hidden = !waiting.length;
-    nav.textContent = String(waiting.length);
+  if (activeCard && !activeCard.isConnected) {
+    const again = document.getElementById(activeCard.id);
+    if (again) again.focus({ preventScroll: true });
+  }
+  showLinked();
+}
+
+/** The alert named in the address (from an e-mail), once: scrolled to and focused. */
+async function showLinked() {
+  const match = /^#alert-(\d+)$/.exec(location.hash);
+  if (linked || !match) return;
+  const card = document.getElementById(`alert-${match[1]}`);
+  if (card) {
+    linked = true;
+    if (card.closest("details")) card.closest("details").open = true;
+    card.scrollIntoView({ block: "center" });
+    card.focus();
+    return;
+  }
+  if (extra.has(Number(match[1]))) return;
+  linked = true; // fetch it once; render() will show it
+  try {
+    const alert = await api(`/api/alerts/${match[1]}/`);
+    extra.set(alert.id, alert);
+    linked = false;
+    render();
+  } catch {
+    $("queue-status").textContent = "That alert is not in your queue: it may be in a group you no longer facilitate.";
   }
 }
 
 function update(alert) {
-  alerts.set(alert.id, alert);
+  if (alert.status === "resolved") {
+    feed.alerts.delete(alert.id);
+    extra.set(alert.id, alert);
+  } else if (feed.alerts.has(alert.id) || !extra.has(alert.id)) {
+    feed.alerts.set(alert.id, alert);
+  } else {
+    extra.set(alert.id, alert);
+  }
   render();
 }
 
-function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  setStatus(everLive ? "reconnecting" : "connecting", everLive ? "Reconnecting…" : "Connecting…");
-  ws = new WebSocket(`${proto}//${location.host}/ws/alerts/`);
-  ws.addEventListener("message", (event) => {
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (frame.type === "hello") {
-      attempt = 0;
-      everLive = true;
-      setStatus("live", "Live");
-      // The hello starts the list of open and acknowledged alerts: it replaces what we had.
-      // A long queue comes in pages (each fits in one frame): ask for the next while there is one.
-      for (const [id, a] of alerts) if (a.status !== "resolved") alerts.delete(id);
-      for (const a of frame.alerts) alerts.set(a.id, a);
-      render();
-      if (frame.has_more) ws.send(JSON.stringify({ type: "alerts.page", cursor: frame.next }));
-    } else if (frame.type === "alerts.page") {
-      for (const a of frame.alerts) if (!alerts.has(a.id)) alerts.set(a.id, a);
-      render();
-      if (frame.has_more) ws.send(JSON.stringify({ type: "alerts.page", cursor: frame.next }));
-    } else if (frame.type === "alert.new" || frame.type === "alert.updated") {
-      const known = alerts.has(frame.alert.id);
-      alerts.set(frame.alert.id, frame.alert);
-      render();
-      if (frame.type === "alert.new" || !known) {
-        chime(frame.alert.level);
-        announce(
-          `${frame.alert.level} alert in ${frame.alert.group_name}: ${frame.alert.member?.alias ?? "a member"} may need help.`,
-          { urgent: frame.alert.level !== "watch" },
-        );
-      }
-    } else if (frame.type === "held.new" || frame.type === "report.new") {
-      loadQueues();
-    }
-  });
-  ws.addEventListener("close", (event) => {
-    ws = null;
-    if (event.code === 4401 || event.code === 4403) {
-      setStatus("closed", "Not connected: sign in again");
-      return;
-    }
-    const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setStatus("reconnecting", "Reconnecting…");
-    setTimeout(connect, delay);
-  });
-}
+feed.onStatus(({ state, text }) => {
+  $("conn").dataset.state = state;
+  $("conn-text").textContent = text;
+});
+feed.onChange((frame) => {
+  if (frame?.type === "held.new" || frame?.type === "report.new") loadQueues();
+  else if (frame?.alert?.status === "resolved") {
+    extra.set(frame.alert.id, frame.alert);
+    render();
+  } else {
+    if (frame?.alert) extra.delete(frame.alert.id);
+    render();
+  }
+});
 
 function status(text, kind = "ok") {
   const el = $("queue-status");
@@ -178,6 +175,7 @@ async function loadQueues() {
           { class: "report-item" },
           h("p", { class: "small muted" }, h("a", { href: `/rooms/${r.group_id}/#msg-${r.message_id}` }, names[r.group_id] ?? "Room"), ` · message #${r.message_id}`),
           h("p", {}, h("strong", {}, r.reason), r.note ? ` — ${r.note}` : ""),
+          r.reporter ? h("p", { class: "small muted" }, `Reported by ${r.reporter}`) : null,
           h("div", { class: "tool-row" }, resolve),
         ),
       );
@@ -191,7 +189,7 @@ async function loadQueues() {
 
 async function loadResolved() {
   try {
-    for (const a of items(await api("/api/alerts/?status=resolved&limit=20"))) alerts.set(a.id, a);
+    for (const a of items(await api("/api/alerts/?status=resolved&limit=20"))) extra.set(a.id, a);
     render();
   } catch {
     // The live queue matters more than the history; it still works without it.
@@ -201,23 +199,40 @@ async function loadResolved() {
 /** Watch-level alerts go live only to facilitators in the room; the queue fetches them too. */
 async function refreshOpen() {
   try {
+    const fresh = new Map();
     for (const status of ["open", "acknowledged"]) {
-      for (const a of items(await api(`/api/alerts/?status=${status}&limit=200`))) {
-        alerts.set(a.id, a);
-      }
+      for (const a of items(await api(`/api/alerts/?status=${status}&limit=200`))) fresh.set(a.id, a);
     }
+    for (const [id, a] of extra) if (a.status !== "resolved" && !fresh.has(id)) extra.delete(id);
+    for (const [id, a] of fresh) if (!feed.alerts.has(id)) extra.set(id, a);
     render();
   } catch {
     // The socket still delivers urgent and emergency alerts.
   }
 }
 
+// The box is ticked only while sound can play: a browser that waits for a click says so.
 const toggle = $("sound-toggle");
-toggle.checked = soundEnabled();
-toggle.addEventListener("change", () => setSound(toggle.checked));
-$("sound-test").addEventListener("click", () => chime("urgent"));
+function renderSound(state = soundState()) {
+  toggle.checked = state === "on";
+  $("sound-blocked").hidden = state !== "blocked";
+}
+toggle.addEventListener("change", () => {
+  setSound(toggle.checked);
+  renderSound();
+});
+$("sound-on").addEventListener("click", () => {
+  setSound(true);
+  renderSound();
+});
+$("sound-test").addEventListener("click", () => {
+  if (soundState() === "off") setSound(true);
+  chime("urgent");
+  renderSound();
+});
+onSoundChange(renderSound);
+renderSound();
 
-connect();
 loadResolved();
 loadQueues();
 setInterval(loadQueues, 30000);
