@@ -621,7 +621,12 @@ class AuditOut(serializers.ModelSerializer):
 
 class AuditQuery(serializers.Serializer):
     group = IdField(required=False)
-    action = serializers.CharField(required=False, max_length=40, help_text="e.g. mute, ban")
+    action = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="an action (member.muted) or, without a dot, every action of a kind "
+        "(group: group.created, group.updated, ...)",
+    )
     actor = IdField(required=False)
 
 
@@ -650,7 +655,12 @@ class AuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if params.get("group"):
             qs = qs.filter(group_id=params["group"])
         if params.get("action"):
-            qs = qs.filter(action=params["action"])
+            wanted = params["action"]
+            qs = (
+                qs.filter(action=wanted)
+                if "." in wanted
+                else qs.filter(action__startswith=f"{wanted}.")
+            )
         if params.get("actor"):
             qs = qs.filter(actor_id=params["actor"])
         return qs.order_by("-created_at", "-id")

@@ -94,6 +94,20 @@ def audit(
     )
 
 
+def audit_staff_action(
+    sender: Any,
+    *,
+    action: str,
+    actor: User | None,
+    group: int | None,
+    target_user: int | None,
+    data: dict[str, Any],
+    **_: Any,
+) -> None:
+    """The audit log's receiver of `server.accounts.signals.staff_action`."""
+    audit(action=action, actor=actor, group=group, target_user=target_user, **data)
+
+
 # ---------------------------------------------------------------- who is around
 
 
@@ -178,8 +192,9 @@ def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
         ):
             members[(e.group_id, e.user_id)] = {"id": f"m{e.pk}", "alias": e.alias}
     # Who acknowledged and resolved: staff, named by their usernames (alerts are staff-only).
-    staff_ids = {a.acknowledged_by_id for a in alerts} | {a.resolved_by_id for a in alerts}
-    staff_ids.discard(None)
+    staff_ids = {
+        pk for a in alerts for pk in (a.acknowledged_by_id, a.resolved_by_id) if pk is not None
+    }
     names = dict(User.objects.filter(pk__in=staff_ids).values_list("pk", "username"))
     return [
         {

@@ -352,7 +352,7 @@ class GroupViewSet(
             raise PermissionDenied("Only admins create groups.")
         data = GroupIn(data=request.data)
         data.is_valid(raise_exception=True)
-        group = services.group_create(**data.to_service_args())
+        group = services.group_create(**data.to_service_args(), by=current_user(request))
         return Response(self._fresh(group.pk), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
@@ -364,14 +364,14 @@ class GroupViewSet(
         args = data.to_service_args()
         if args["facilitator_ids"] is None and args["lead_id"] is not None:
             raise ValidationError({"lead_facilitator": "Send facilitators with the lead."})
-        services.group_update(group=group, **args)
+        services.group_update(group=group, **args, by=current_user(request))
         return Response(self._fresh(group.pk))
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object()
         if not permissions.is_admin(current_user(request)):
             raise PermissionDenied("Only admins delete groups.")
-        services.group_delete(group=group)
+        services.group_delete(group=group, by=current_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -489,7 +489,9 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        enrollment = services.enrollment_approve(enrollment=self._moderated(pk))
+        enrollment = services.enrollment_approve(
+            enrollment=self._moderated(pk), by=current_user(request)
+        )
         return Response(EnrollmentOut(enrollment).data)
 
     @extend_schema(
@@ -499,7 +501,9 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str | None = None) -> Response:
-        enrollment = services.enrollment_decline(enrollment=self._moderated(pk))
+        enrollment = services.enrollment_decline(
+            enrollment=self._moderated(pk), by=current_user(request)
+        )
         return Response(EnrollmentOut(enrollment).data)
 
 
@@ -541,7 +545,9 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         session = self._managed(pk)
         data = SessionMoveIn(data=request.data)
         data.is_valid(raise_exception=True)
-        session = services.session_move(session=session, **data.validated_data)
+        session = services.session_move(
+            session=session, **data.validated_data, by=current_user(request)
+        )
         return Response(SessionOut(session).data)
 
     @extend_schema(
@@ -549,7 +555,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        session = services.session_cancel(session=self._managed(pk))
+        session = services.session_cancel(session=self._managed(pk), by=current_user(request))
         return Response(SessionOut(session).data)
 
 

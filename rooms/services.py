@@ -22,13 +22,16 @@ from rooms.models import (
 from rooms.room import room_state
 from rooms.scheduling import facilitator_conflicts, sessions_materialize, sessions_plan
 from server.accounts.models import Role, User
+from server.accounts.signals import staff_action_record
 
 SEATED = (EnrollmentStatus.ACTIVE,)
 CURRENT = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED)
 RECURRENCE_FIELDS = {"rrule", "start_date", "start_time", "duration_minutes", "timezone", "drop_in"}
 
 
-def _set_facilitators(group: SupportGroup, facilitator_ids: list[int], lead_id: int | None) -> None:
+def _set_facilitators(
+    group: SupportGroup, facilitator_ids: list[int], lead_id: int | None, by: User | None = None
+) -> None:
     users = list(User.objects.filter(pk__in=facilitator_ids))
     if len(users) != len(set(facilitator_ids)):
         raise ValidationError({"facilitators": "Some of these user ids do not exist."})
@@ -41,10 +44,26 @@ def _set_facilitators(group: SupportGroup, facilitator_ids: list[int], lead_id: 
         lead_id = facilitator_ids[0]
     if lead_id is not None and lead_id not in facilitator_ids:
         raise ValidationError({"lead_facilitator": "The lead must be one of the facilitators."})
+    before = dict(GroupFacilitator.objects.filter(group=group).values_list("user_id", "is_lead"))
     GroupFacilitator.objects.filter(group=group).exclude(user_id__in=facilitator_ids).delete()
     for uid in facilitator_ids:
         GroupFacilitator.objects.update_or_create(
             group=group, user_id=uid, defaults={"is_lead": uid == lead_id}
+        )
+    names = dict(
+        User.objects.filter(pk__in=set(before) | set(facilitator_ids)).values_list("pk", "username")
+    )
+    added = [names[u] for u in facilitator_ids if u not in before]
+    removed = [names[u] for u in before if u not in facilitator_ids]
+    old_lead = next((u for u, lead in before.items() if lead), None)
+    if added or removed or old_lead != lead_id:
+        staff_action_record(
+            action="group.facilitators_changed",
+            actor=by,
+            group=group.pk,
+            added=added,
+            removed=removed,
+            lead=names.get(lead_id) if lead_id is not None else None,
         )
 
 
@@ -72,6 +91,7 @@ def group_create(
     fields: dict[str, Any],
     facilitator_ids: list[int] | None = None,
     lead_id: int | None = None,
+    by: User | None = None,
 ) -> SupportGroup:
     group = SupportGroup(**fields)
     group.full_clean()
@@ -80,7 +100,8 @@ def group_create(
     planned = sessions_plan(group=group)
     with transaction.atomic():
         group.save()
-        _set_facilitators(group, facilitator_ids or [], lead_id)
+        staff_action_record(action="group.created", actor=by, group=group.pk, name=group.name)
+        _set_facilitators(group, facilitator_ids or [], lead_id, by)
         sessions_materialize(group=group, planned=planned)
     return group
 
@@ -91,9 +112,11 @@ def group_update(
     fields: dict[str, Any],
     facilitator_ids: list[int] | None = None,
     lead_id: int | None = None,
+    by: User | None = None,
 ) -> SupportGroup:
     old_capacity = group.capacity
     old_agreement = group.agreement_text
+    changed = sorted(name for name, value in fields.items() if getattr(group, name) != value)
     for name, value in fields.items():
         setattr(group, name, value)
     if group.agreement_text != old_agreement:
@@ -106,22 +129,35 @@ def group_update(
     planned = sessions_plan(group=group, rule_changed=rule_changed) if rematerialize else None
     with transaction.atomic():
         group.save()
+        if changed:
+            staff_action_record(
+                action="group.updated",
+                actor=by,
+                group=group.pk,
+                fields=changed,
+                **(
+                    {"capacity": [old_capacity, group.capacity]}
+                    if group.capacity != old_capacity
+                    else {}
+                ),
+            )
         if facilitator_ids is not None:
-            _set_facilitators(group, facilitator_ids, lead_id)
+            _set_facilitators(group, facilitator_ids, lead_id, by)
         if rematerialize:
             sessions_materialize(group=group, planned=planned)
         if group.capacity > old_capacity:
-            waitlist_promote(group=group)
+            waitlist_promote(group=group, by=by, why="capacity raised")
     return group
 
 
-def group_delete(*, group: SupportGroup) -> None:
+def group_delete(*, group: SupportGroup, by: User | None = None) -> None:
     """Archives the group: it disappears from every list and its room closes. The rows stay for
     the audit log until retention removes the messages."""
     now = timezone.now()
     with transaction.atomic():
         group.deleted_at = now
         group.save(update_fields=["deleted_at", "updated_at"])
+        staff_action_record(action="group.deleted", actor=by, group=group.pk, name=group.name)
         Session.objects.filter(group=group, starts_at__gt=now).update(
             status=SessionStatus.CANCELLED
         )
@@ -133,7 +169,7 @@ def group_delete(*, group: SupportGroup) -> None:
 SESSION_CANCELLED_NOTICE = "The facilitators cancelled this session."
 
 
-def session_cancel(*, session: Session) -> Session:
+def session_cancel(*, session: Session, by: User | None = None) -> Session:
     """Cancels a session. One whose room is open now ends for everyone in it: after the commit
     the room's sockets get the new room state with a notice, so no member is left writing in a
     room that says it is live."""
@@ -144,6 +180,13 @@ def session_cancel(*, session: Session) -> Session:
         was_current = room_state(session.group).session == session
         session.status = SessionStatus.CANCELLED
         session.save(update_fields=["status", "updated_at"])
+        staff_action_record(
+            action="session.cancelled",
+            actor=by,
+            group=session.group_id,
+            session=session.pk,
+            starts_at=session.starts_at,
+        )
         if was_current:
             state = room_state(session.group).as_dict(session.group)
             state["notice"] = SESSION_CANCELLED_NOTICE
@@ -158,6 +201,7 @@ def session_move(
     session: Session,
     starts_at: dt.datetime | None = None,
     ends_at: dt.datetime | None = None,
+    by: User | None = None,
 ) -> Session:
     """Moves one session: a new start keeps its length unless `ends_at` comes too; `ends_at`
     alone changes only the end."""
@@ -180,9 +224,19 @@ def session_move(
     conflicts = facilitator_conflicts(session.group, [(starts_at, ends_at)], facilitator_ids)
     if conflicts:
         raise ValidationError({"starts_at": conflicts[:3]})
+    was = session.starts_at
     session.starts_at, session.ends_at, session.moved = starts_at, ends_at, True
     session.reminder_sent_at = None
-    session.save()
+    with transaction.atomic():
+        session.save()
+        staff_action_record(
+            action="session.moved",
+            actor=by,
+            group=session.group_id,
+            session=session.pk,
+            starts_at=[was.isoformat(), starts_at.isoformat()],
+            ends_at=ends_at,
+        )
     return session
 
 
@@ -253,7 +307,7 @@ def _seat_or_waitlist(group: SupportGroup, enrollment: Enrollment) -> None:
         enrollment.waitlisted_at = timezone.now()
 
 
-def enrollment_approve(*, enrollment: Enrollment) -> Enrollment:
+def enrollment_approve(*, enrollment: Enrollment, by: User | None = None) -> Enrollment:
     with transaction.atomic():
         group = SupportGroup.objects.select_for_update().get(pk=enrollment.group_id)
         enrollment.refresh_from_db()
@@ -261,10 +315,18 @@ def enrollment_approve(*, enrollment: Enrollment) -> Enrollment:
             raise ValidationError({"detail": f"This request is {enrollment.status}, not pending."})
         _seat_or_waitlist(group, enrollment)
         enrollment.save()
+        staff_action_record(
+            action="enrollment.approved",
+            actor=by,
+            group=group.pk,
+            target_user=enrollment.user_id,
+            alias=enrollment.alias,
+            status=enrollment.status,
+        )
     return enrollment
 
 
-def enrollment_decline(*, enrollment: Enrollment) -> Enrollment:
+def enrollment_decline(*, enrollment: Enrollment, by: User | None = None) -> Enrollment:
     if enrollment.status not in (EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED):
         raise ValidationError(
             {
@@ -272,8 +334,18 @@ def enrollment_decline(*, enrollment: Enrollment) -> Enrollment:
                 f"this is {enrollment.status}."
             }
         )
-    enrollment.status = EnrollmentStatus.DECLINED
-    enrollment.save(update_fields=["status", "updated_at"])
+    with transaction.atomic():
+        was = enrollment.status
+        enrollment.status = EnrollmentStatus.DECLINED
+        enrollment.save(update_fields=["status", "updated_at"])
+        staff_action_record(
+            action="enrollment.declined",
+            actor=by,
+            group=enrollment.group_id,
+            target_user=enrollment.user_id,
+            alias=enrollment.alias,
+            was=was,
+        )
     return enrollment
 
 
@@ -294,7 +366,9 @@ def enrollment_end(*, enrollment: Enrollment, status: str = EnrollmentStatus.LEF
     return enrollment
 
 
-def waitlist_promote(*, group: SupportGroup) -> list[Enrollment]:
+def waitlist_promote(
+    *, group: SupportGroup, by: User | None = None, why: str = "a seat opened"
+) -> list[Enrollment]:
     """Seats waitlisted members in the order they joined the waitlist. Call under the group lock."""
     promoted = []
     seated = Enrollment.objects.filter(group=group, status__in=SEATED).count()
@@ -307,5 +381,13 @@ def waitlist_promote(*, group: SupportGroup) -> list[Enrollment]:
             enrollment.status = EnrollmentStatus.ACTIVE
             enrollment.waitlisted_at = None
             enrollment.save(update_fields=["status", "waitlisted_at", "updated_at"])
+            staff_action_record(
+                action="enrollment.seated",
+                actor=by,
+                group=group.pk,
+                target_user=enrollment.user_id,
+                alias=enrollment.alias,
+                why=why,
+            )
             promoted.append(enrollment)
     return promoted

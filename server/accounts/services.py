@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from server.accounts.models import Role, User, WsTicket, new_calendar_token
+from server.accounts.signals import staff_action_record
 
 
 def account_create(
@@ -32,17 +33,44 @@ def account_create(
     return user
 
 
-def account_set_role(*, user: User, role: str) -> User:
+def account_set_role(*, user: User, role: str, by: User | None = None) -> User:
     if role not in Role.values:
         raise ValidationError({"role": f"Role must be one of: {', '.join(Role.values)}."})
-    user.role = role
-    user.is_staff = user.is_superuser = role == Role.ADMIN
-    user.save(update_fields=["role", "is_staff", "is_superuser"])
-    if role == Role.MEMBER:
-        # A member facilitates nothing: drop them from every group's facilitators.
-        user.groupfacilitator_set.all().delete()
-        user.on_call = False
+    was = user.role
+    with transaction.atomic():
+        user.role = role
+        user.is_staff = user.is_superuser = role == Role.ADMIN
+        user.save(update_fields=["role", "is_staff", "is_superuser"])
+        if role == Role.MEMBER:
+            # A member facilitates nothing: drop them from every group's facilitators.
+            user.groupfacilitator_set.all().delete()
+            user.on_call = False
+            user.save(update_fields=["on_call"])
+        if was != role:
+            staff_action_record(
+                action="account.role_changed",
+                actor=by,
+                target_user=user.pk,
+                username=user.username,
+                role=[was, role],
+            )
+    return user
+
+
+def account_set_on_call(*, user: User, on_call: bool, by: User | None = None) -> User:
+    """On call: escalated alerts reach this facilitator or admin, live and by e-mail."""
+    with transaction.atomic():
+        changed = user.on_call != on_call
+        user.on_call = on_call
         user.save(update_fields=["on_call"])
+        if changed:
+            staff_action_record(
+                action="account.on_call_changed",
+                actor=by,
+                target_user=user.pk,
+                username=user.username,
+                on_call=on_call,
+            )
     return user
 
 

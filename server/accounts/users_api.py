@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from server.accounts.models import Role, User
 from server.accounts.privacy import account_delete, account_export
-from server.accounts.services import account_set_role
+from server.accounts.services import account_set_on_call, account_set_role
 from server.api import ERRORS, current_user, query_params
 
 
@@ -78,11 +78,11 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         user = self.get_object()
         data = UserPatch(data=request.data)
         data.is_valid(raise_exception=True)
+        by = current_user(request)
         if "role" in data.validated_data:
-            account_set_role(user=user, role=data.validated_data["role"])
+            account_set_role(user=user, role=data.validated_data["role"], by=by)
         if "on_call" in data.validated_data:
-            user.on_call = data.validated_data["on_call"]
-            user.save(update_fields=["on_call"])
+            account_set_on_call(user=user, on_call=data.validated_data["on_call"], by=by)
         return Response(UserOut(user).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:

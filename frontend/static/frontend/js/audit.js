@@ -22,6 +22,24 @@ const KNOWN_ACTIONS = [
   "unattended.started",
   "unattended.locked",
   "unattended.ended",
+  "group.created",
+  "group.updated",
+  "group.deleted",
+  "group.facilitators_changed",
+  "session.cancelled",
+  "session.moved",
+  "enrollment.approved",
+  "enrollment.declined",
+  "enrollment.seated",
+  "account.role_changed",
+  "account.on_call_changed",
+  // Without a dot: every action of that kind.
+  "alert",
+  "member",
+  "group",
+  "session",
+  "enrollment",
+  "account",
 ];
 let groupNames = {};
 let next = null;
