@@ -182,6 +182,9 @@ class GroupOut(serializers.Serializer):
     join_policy = serializers.CharField()
     drop_in = serializers.BooleanField()
     facilitators = serializers.ListField(child=serializers.IntegerField())
+    facilitator_names = serializers.ListField(
+        child=serializers.CharField(), help_text="usernames, the lead first"
+    )
     lead_facilitator = serializers.IntegerField(allow_null=True)
     agreement_text = serializers.CharField()
     agreement_version = serializers.IntegerField()
@@ -216,6 +219,7 @@ class GroupOut(serializers.Serializer):
             "join_policy": group.join_policy,
             "drop_in": group.drop_in,
             "facilitators": [link.user_id for link in links],
+            "facilitator_names": [link.user.username for link in links],
             "lead_facilitator": next((link.user_id for link in links if link.is_lead), None),
             "agreement_text": group.agreement_text,
             "agreement_version": group.agreement_version,
@@ -235,6 +239,10 @@ class GroupOut(serializers.Serializer):
 class JoinIn(serializers.Serializer):
     alias = serializers.CharField(max_length=40)
     agreement_accepted = serializers.BooleanField()
+
+
+class WaitlistMoveIn(serializers.Serializer):
+    position = serializers.IntegerField(min_value=1, max_value=100000, help_text="1 is next")
 
 
 class EnrollmentOut(serializers.Serializer):
@@ -491,6 +499,35 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
     def approve(self, request: Request, pk: str | None = None) -> Response:
         enrollment = services.enrollment_approve(
             enrollment=self._moderated(pk), by=current_user(request)
+        )
+        return Response(EnrollmentOut(enrollment).data)
+
+    @extend_schema(
+        summary="Seat a waitlisted or pending member now (even when the group is full)",
+        request=None,
+        responses={200: EnrollmentOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def seat(self, request: Request, pk: str | None = None) -> Response:
+        enrollment = services.enrollment_seat(
+            enrollment=self._moderated(pk), by=current_user(request)
+        )
+        return Response(EnrollmentOut(enrollment).data)
+
+    @extend_schema(
+        summary="Move a waitlisted member to another place on the waitlist (1 is next)",
+        request=WaitlistMoveIn,
+        responses={200: EnrollmentOut, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        enrollment = self._moderated(pk)  # who may, before what they sent
+        data = WaitlistMoveIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        enrollment = services.enrollment_waitlist_move(
+            enrollment=enrollment,
+            position=data.validated_data["position"],
+            by=current_user(request),
         )
         return Response(EnrollmentOut(enrollment).data)
 

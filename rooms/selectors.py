@@ -50,7 +50,10 @@ def groups_visible(
             "enrollments", filter=Q(enrollments__status=EnrollmentStatus.WAITLISTED)
         ),
     ).prefetch_related(
-        "groupfacilitator_set",
+        Prefetch(
+            "groupfacilitator_set",
+            queryset=GroupFacilitator.objects.select_related("user").order_by("-is_lead", "id"),
+        ),
         Prefetch(
             "enrollments",
             queryset=Enrollment.objects.filter(user_id=user.pk),

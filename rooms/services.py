@@ -349,6 +349,75 @@ def enrollment_decline(*, enrollment: Enrollment, by: User | None = None) -> Enr
     return enrollment
 
 
+def enrollment_seat(*, enrollment: Enrollment, by: User | None = None) -> Enrollment:
+    """Seats a waitlisted or pending member now, ahead of the waitlist's order and even when the
+    group is full (a facilitator's judgement: the group then has more members than places)."""
+    with transaction.atomic():
+        group = SupportGroup.objects.select_for_update().get(pk=enrollment.group_id)
+        enrollment.refresh_from_db()
+        if enrollment.status not in (EnrollmentStatus.WAITLISTED, EnrollmentStatus.PENDING):
+            raise ValidationError(
+                {
+                    "detail": f"Only waitlisted or pending members can be seated; this is "
+                    f"{enrollment.status}."
+                }
+            )
+        was = enrollment.status
+        enrollment.status, enrollment.waitlisted_at = EnrollmentStatus.ACTIVE, None
+        enrollment.save(update_fields=["status", "waitlisted_at", "updated_at"])
+        seated = Enrollment.objects.filter(group=group, status__in=SEATED).count()
+        staff_action_record(
+            action="enrollment.seated",
+            actor=by,
+            group=group.pk,
+            target_user=enrollment.user_id,
+            alias=enrollment.alias,
+            why=f"seated by hand ({was})",
+            seats=[seated, group.capacity],
+        )
+    return enrollment
+
+
+def enrollment_waitlist_move(
+    *, enrollment: Enrollment, position: int, by: User | None = None
+) -> Enrollment:
+    """Puts a waitlisted member at `position` (1 is next to be seated). The waitlist keeps its
+    times: they are handed out again in the new order."""
+    with transaction.atomic():
+        group = SupportGroup.objects.select_for_update().get(pk=enrollment.group_id)
+        waiting = list(
+            Enrollment.objects.filter(group=group, status=EnrollmentStatus.WAITLISTED).order_by(
+                "waitlisted_at", "id"
+            )
+        )
+        index = next((i for i, e in enumerate(waiting) if e.pk == enrollment.pk), None)
+        if index is None:
+            raise ValidationError({"detail": "This member is not on the waitlist."})
+        if not 1 <= position <= len(waiting):
+            raise ValidationError({"position": f"Choose a place from 1 to {len(waiting)}."})
+        times = [e.waitlisted_at or timezone.now() for e in waiting]
+        # Distinct times, so that the order is the times' order alone.
+        for i in range(1, len(times)):
+            if times[i] <= times[i - 1]:
+                times[i] = times[i - 1] + dt.timedelta(microseconds=1)
+        moved = waiting.pop(index)
+        waiting.insert(position - 1, moved)
+        for e, when in zip(waiting, times, strict=True):
+            if e.waitlisted_at != when:
+                e.waitlisted_at = when
+                e.save(update_fields=["waitlisted_at", "updated_at"])
+        staff_action_record(
+            action="enrollment.waitlist_moved",
+            actor=by,
+            group=group.pk,
+            target_user=moved.user_id,
+            alias=moved.alias,
+            position=[index + 1, position],
+        )
+    moved.refresh_from_db()
+    return moved
+
+
 def enrollment_end(*, enrollment: Enrollment, status: str = EnrollmentStatus.LEFT) -> Enrollment:
     """Leaving, removal or ban. A freed seat goes to the first on the waitlist."""
     with transaction.atomic():

@@ -76,6 +76,14 @@ ROWS = [
     Row("POST", "/api/sessions/{id}/cancel/", MANAGERS),
     Row("POST", "/api/enrollments/{id}/approve/", MANAGERS),
     Row("POST", "/api/enrollments/{id}/decline/", MANAGERS),
+    Row("POST", "/api/enrollments/{id}/seat/", MANAGERS),
+    # The target is a pending request, not on the waitlist: managers may, and are told why not.
+    Row(
+        "POST",
+        "/api/enrollments/{id}/move/",
+        everyone(403, anonymous=401, carol=400, dave=400),
+        {"position": 1},
+    ),
     Row("GET", "/api/users/", ADMINS),
     Row("GET", "/api/users/{id}/", ADMINS),
     Row("PATCH", "/api/users/{id}/", ADMINS, {"on_call": True}),

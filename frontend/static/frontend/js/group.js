@@ -212,6 +212,8 @@ async function load(justJoined = false) {
         `${group.seats_taken} of ${group.capacity} taken`,
         free === 0 && group.waitlist_length ? `, ${group.waitlist_length} on the waitlist` : "",
       ),
+      group.facilitator_names?.length ? h("dt", {}, group.facilitator_names.length === 1 ? "Facilitator" : "Facilitators") : null,
+      group.facilitator_names?.length ? h("dd", {}, group.facilitator_names.join(", ")) : null,
       h("dt", {}, "Joining"),
       h(
         "dd",

@@ -214,11 +214,16 @@ form.addEventListener("submit", async (event) => {
   $("save").disabled = true;
   try {
     if (groupId) {
+      const waitingBefore = group.waitlist_length ?? 0;
       group = await api(`/api/groups/${groupId}/`, { method: "PATCH", body });
-      $("form-status").textContent = "Saved.";
+      // More places seat the waitlist at once: say so, and show it below.
+      const seated = waitingBefore - (group.waitlist_length ?? 0);
+      $("form-status").textContent =
+        seated > 0 ? `Saved. ${seated} ${seated === 1 ? "person was" : "people were"} seated from the waitlist.` : "Saved.";
       $("form-status").dataset.kind = "ok";
       fill(group);
       loadSessions();
+      loadEnrollments();
     } else {
       group = await api("/api/groups/", { method: "POST", body });
       location.assign(`/manage/groups/${group.id}/?created=1`);
@@ -344,21 +349,25 @@ async function loadEnrollments() {
   if (!tbody) return;
   try {
     const list = items(await api(`/api/groups/${groupId}/enrollments/?limit=200`));
+    if (group) group.waitlist_length = list.filter((e) => e.status === "waitlisted").length;
     clear(tbody);
     const order = { pending: 0, waitlisted: 1, active: 2 };
     list.sort((a, b) => (order[a.status] ?? 3) - (order[b.status] ?? 3) || (a.waitlist_position ?? 0) - (b.waitlist_position ?? 0));
     for (const e of list) {
       const actions = h("div", { class: "cell-actions" });
-      const decide = (verb, label) =>
+      const decide = (verb, label, body) =>
         h(
           "button",
           {
             type: "button",
-            class: verb === "approve" ? "secondary" : "quiet",
+            class: verb === "approve" || verb === "seat" ? "secondary" : "quiet",
             onclick: async () => {
               try {
-                const out = await api(`/api/enrollments/${e.id}/${verb}/`, { method: "POST" });
-                $("enrollment-status").textContent = `${e.alias}: ${STATUS_LABEL[out.status] ?? out.status}.`;
+                const out = await api(`/api/enrollments/${e.id}/${verb}/`, { method: "POST", body });
+                $("enrollment-status").textContent =
+                  verb === "move"
+                    ? `${e.alias} is now number ${out.waitlist_position} on the waitlist.`
+                    : `${e.alias}: ${STATUS_LABEL[out.status] ?? out.status}.`;
                 loadEnrollments();
               } catch (err) {
                 $("enrollment-status").textContent = err.message;
@@ -370,7 +379,17 @@ async function loadEnrollments() {
           h("span", { class: "visually-hidden" }, ` ${e.alias}`),
         );
       if (e.status === "pending") add(actions, decide("approve", "Approve"), decide("decline", "Decline"));
-      if (e.status === "waitlisted") add(actions, decide("decline", "Remove from waitlist"));
+      if (e.status === "waitlisted") {
+        const place = e.waitlist_position ?? 1;
+        const waiting = list.filter((x) => x.status === "waitlisted").length;
+        add(
+          actions,
+          decide("seat", "Seat now"),
+          place > 1 ? decide("move", "Move up", { position: place - 1 }) : null,
+          place < waiting ? decide("move", "Move down", { position: place + 1 }) : null,
+          decide("decline", "Remove from waitlist"),
+        );
+      }
       tbody.appendChild(
         h(
           "tr",

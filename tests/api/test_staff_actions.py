@@ -1,5 +1,6 @@
 """Staff changes to groups, sessions, enrollments and on-call duty are in the audit log, with
-who made them, and the log filters by action or by kind of action."""
+who made them, and the log filters by action or by kind of action. Facilitators reorder the
+waitlist and seat someone at once; the group page names its facilitators."""
 
 from __future__ import annotations
 
@@ -126,3 +127,51 @@ def test_a_session_cancelled_outside_the_api_is_logged_as_the_system(world):
     session_cancel(session=session)
     (entry,) = audit(world, world.dave, action="session.cancelled")
     assert entry["actor"] is None and entry["group"] == world.circle.pk
+
+
+def waitlist_of(world, group):
+    listed = world.client(world.carol).get(f"/api/groups/{group.pk}/enrollments/?status=waitlisted")
+    return [
+        e["alias"] for e in sorted(listed.json()["results"], key=lambda e: e["waitlist_position"])
+    ]
+
+
+def test_a_facilitator_reorders_the_waitlist_and_seats_someone_at_once(world):
+    from rooms.services import enrollment_join
+
+    group_update(group=world.circle, fields={"capacity": 1})  # alice (Willow) has the place
+    people = {}
+    for name in ("Fern", "Maple", "Oak"):
+        people[name] = enrollment_join(
+            group=world.circle, user=member(name.lower()), alias=name, agreement_accepted=True
+        )
+    assert waitlist_of(world, world.circle) == ["Fern", "Maple", "Oak"]
+    carol = world.client(world.carol)
+    moved = carol.post(f"/api/enrollments/{people['Oak'].pk}/move/", {"position": 1}, format="json")
+    assert moved.status_code == 200, moved.json()
+    assert moved.json()["waitlist_position"] == 1
+    assert waitlist_of(world, world.circle) == ["Oak", "Fern", "Maple"]
+    bad = carol.post(f"/api/enrollments/{people['Oak'].pk}/move/", {"position": 9}, format="json")
+    assert bad.status_code == 400 and "from 1 to 3" in bad.json()["position"][0]
+
+    seated = carol.post(f"/api/enrollments/{people['Maple'].pk}/seat/")
+    assert seated.status_code == 200 and seated.json()["status"] == "active"
+    assert waitlist_of(world, world.circle) == ["Oak", "Fern"]
+    # A member cannot do either.
+    outsider = world.client(world.alice)
+    assert outsider.post(f"/api/enrollments/{people['Fern'].pk}/seat/").status_code in (403, 404)
+    # Raising the capacity seats the next at once: Oak, first after the move.
+    world.client(world.dave).patch(
+        f"/api/groups/{world.circle.pk}/", {"capacity": 3}, format="json"
+    )
+    assert waitlist_of(world, world.circle) == ["Fern"]
+    actions = [e["action"] for e in audit(world, world.dave, action="enrollment")]
+    assert actions.count("enrollment.seated") == 2 and "enrollment.waitlist_moved" in actions
+
+
+def test_the_group_page_names_its_facilitators(world):
+    from rooms.models import GroupFacilitator
+
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    body = world.client(world.alice).get(f"/api/groups/{world.circle.pk}/").json()
+    assert body["facilitator_names"] == ["carol", "frank"]  # the lead first
