@@ -457,6 +457,7 @@ def waitlist_promote(
                 target_user=enrollment.user_id,
                 alias=enrollment.alias,
                 why=why,
+                system_too=True,
             )
             promoted.append(enrollment)
     return promoted

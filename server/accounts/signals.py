@@ -20,9 +20,14 @@ def staff_action_record(
     actor: Any,
     group: int | None = None,
     target_user: int | None = None,
+    system_too: bool = False,
     **data: Any,
 ) -> None:
-    """Sends `staff_action`; datetimes in `data` become ISO 8601 text."""
+    """Sends `staff_action` for a change a person made; one with no actor (seeding, commands)
+    only when `system_too` (what the system did on its own, such as seating the waitlist).
+    Datetimes in `data` become ISO 8601 text."""
+    if not getattr(actor, "pk", None) and not system_too:
+        return
     clean = {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in data.items()}
     staff_action.send(
         sender=None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from rooms.models import Enrollment, Session
 from rooms.services import group_update
@@ -116,17 +115,20 @@ def test_approvals_waitlist_seats_and_on_call_changes_are_in_the_audit_log(world
     assert audit(world, world.carol, action="account") == []
 
 
-def test_a_session_cancelled_outside_the_api_is_logged_as_the_system(world):
-    from rooms.services import session_cancel
-
-    session = Session.objects.create(
-        group=world.circle,
-        starts_at=timezone.now() + dt.timedelta(days=2),
-        ends_at=timezone.now() + dt.timedelta(days=2, hours=1),
+def test_a_seat_freed_by_a_member_leaving_is_logged_as_the_systems_doing(world):
+    """Changes with no person behind them (seeding, commands) are not logged; the waitlist
+    moving up on its own is."""
+    group_update(group=world.circle, fields={"capacity": 1})
+    world.client(world.charlie).post(
+        f"/api/groups/{world.circle.pk}/join/",
+        {"alias": "Fern", "agreement_accepted": True},
+        format="json",
     )
-    session_cancel(session=session)
-    (entry,) = audit(world, world.dave, action="session.cancelled")
-    assert entry["actor"] is None and entry["group"] == world.circle.pk
+    assert audit(world, world.dave, action="group") == []  # the fixture's own set-up
+    world.client(world.alice).post(f"/api/groups/{world.circle.pk}/leave/")
+    (entry,) = audit(world, world.dave, action="enrollment.seated")
+    assert entry["actor"] is None and entry["data"]["alias"] == "Fern"
+    assert entry["data"]["why"] == "a seat opened"
 
 
 def waitlist_of(world, group):

@@ -127,7 +127,10 @@ def test_an_admin_approves_requests_marks_who_is_on_call_and_reads_the_audit_log
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     log = page.get_by_role("table", name="Audit entries")
-    expect(log.get_by_role("row")).to_have_count(3)
+    # The header, the two moderation entries, and the admin's own approval and on-call change.
+    expect(log.get_by_role("row")).to_have_count(5)
+    expect(log.get_by_role("row").nth(1)).to_contain_text("account.on_call_changed")
+    expect(log.get_by_role("row").nth(2)).to_contain_text("enrollment.approved")
     page.get_by_label("Action").fill("member.muted")
     page.get_by_role("button", name="Filter").click()
     expect(log.get_by_role("row")).to_have_count(2)
