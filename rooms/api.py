@@ -219,7 +219,9 @@ class GroupOut(serializers.Serializer):
             "join_policy": group.join_policy,
             "drop_in": group.drop_in,
             "facilitators": [link.user_id for link in links],
-            "facilitator_names": [link.user.username for link in links],
+            "facilitator_names": [
+                link.user.username for link in sorted(links, key=lambda link: not link.is_lead)
+            ],
             "lead_facilitator": next((link.user_id for link in links if link.is_lead), None),
             "agreement_text": group.agreement_text,
             "agreement_version": group.agreement_version,

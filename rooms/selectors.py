@@ -52,7 +52,7 @@ def groups_visible(
     ).prefetch_related(
         Prefetch(
             "groupfacilitator_set",
-            queryset=GroupFacilitator.objects.select_related("user").order_by("-is_lead", "id"),
+            queryset=GroupFacilitator.objects.select_related("user"),
         ),
         Prefetch(
             "enrollments",

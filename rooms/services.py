@@ -135,11 +135,7 @@ def group_update(
                 actor=by,
                 group=group.pk,
                 fields=changed,
-                **(
-                    {"capacity": [old_capacity, group.capacity]}
-                    if group.capacity != old_capacity
-                    else {}
-                ),
+                capacity=[old_capacity, group.capacity] if "capacity" in changed else None,
             )
         if facilitator_ids is not None:
             _set_facilitators(group, facilitator_ids, lead_id, by)
