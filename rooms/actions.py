@@ -619,6 +619,25 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
     )
 
 
+def message_recover(requests: list[SendRequest]) -> list[SendResult | SendError]:
+    """The answers for a batch whose storing was interrupted (the call failed, perhaps after its
+    commit): what the database holds is answered and announced as new, since nobody was told
+    about it yet; what it does not hold is not sent."""
+    out: list[SendResult | SendError] = []
+    for req in requests:
+        stored = Message.objects.filter(
+            author_id=req.access.user_id, client_id=req.client_id
+        ).first()
+        if stored is None:
+            out.append(not_sent())
+        elif stored.group_id != req.access.group_id:
+            out.append(SendError("invalid", "This client_id was already used in another room."))
+        else:
+            # The stored level and category are what the assessment decided.
+            out.append(_result_for_new(stored, stored, req.access.author))
+    return out
+
+
 def message_replay(*, access: Access, client_id: uuid.UUID) -> SendResult | None:
     """The answer already given to this (author, client_id), if the message was stored."""
     existing = Message.objects.filter(author_id=access.user_id, client_id=client_id).first()

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from moderation import review
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
-from rooms import actions, events, frames, hub, inbound
+from rooms import actions, events, frames, hub, inbound, sending
 from rooms.actions import Access, Refusal, SendError, SendRequest
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
@@ -31,6 +31,9 @@ from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
 from server.observability import request_id, user_id
 
 log = logging.getLogger(__name__)
+
+# Acknowledged and announced: now the learned stage reads the message, off the send path.
+sending.on_delivered(review.submit)
 
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _heartbeats: dict[int, asyncio.Task] = {}
@@ -407,6 +410,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             frame = await self._sends.get()
             try:
                 await self._handle_send(frame)
+            except asyncio.CancelledError:
+                if sending.really_cancelled():  # the socket closed
+                    raise
+                # A cancellation that leaked out of something awaited must not end this
+                # socket's sending for good, silently.
+                log.exception("message.send interrupted")
+                refusal = actions.not_sent()
+                await self.send_frame(_error(refusal.code, refusal.detail, frame.get("client_id")))
             except Exception:
                 log.exception("message.send failed")
                 refusal = actions.not_sent()
@@ -489,22 +500,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if isinstance(result, SendError):
             await self.send_frame(result.frame(cid))
             return
+        # The room hears about the message from the batcher (rooms/sending.py), whether or
+        # not this socket is still open by then.
         for out in result.frames_to_sender:
             await self.send_frame(out)
         if not result.duplicate:
             MESSAGE_SECONDS.observe(time.monotonic() - started)
             MESSAGES.labels("held" if result.moderator_frame else "delivered").inc()
-        if result.room_frame is not None:
-            await actions.publish_room(
-                self.access.group_id, result.room_frame, author=self.access.author_id
-            )
-        if result.moderator_frame is not None:
-            await actions.publish_room(
-                self.access.group_id, result.moderator_frame, moderators_only=True
-            )
-        if result.stored is not None:
-            # Acknowledged and delivered: now the learned stage reads it, off this socket's path.
-            review.submit(result.stored)
 
     async def on_history(self, frame: dict[str, Any]) -> None:
         assert self.access is not None

@@ -1,14 +1,24 @@
-"""Batches message sends per web process.
+"""Batches message sends per web process, and announces what was stored.
 
 All database work of a process runs on one thread (database_sync_to_async), so while one batch
 is being stored, the sends that arrive queue up and go to the database together next: one
 thread hop, shared reads and one commit for all of them. Under light load a batch is one
-message and nothing waits; under heavy load the batch grows instead of the queue."""
+message and nothing waits; under heavy load the batch grows instead of the queue.
+
+What a batch stored is announced to its rooms by this process, not by the sockets that sent
+it: a sender whose connection drops while its message is being stored (its socket's tasks are
+cancelled) must not take the room's copy with it. Two invariants:
+- every sender waiting on a batch gets an answer, whatever the batch call raised (a stray
+  cancellation included): the database is asked what it holds, and that is acknowledged;
+- every message a batch stored is published to its room, in the order stored, once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
 
@@ -19,18 +29,38 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 200
 
 _batchers: dict[int, SendBatcher] = {}
+# Called with each stored message once it has been announced (the learned crisis stage
+# registers here; see server wiring in rooms/consumers.py).
+_delivered_hooks: list[Callable[[Any], None]] = []
+
+
+def on_delivered(hook: Callable[[Any], None]) -> None:
+    if hook not in _delivered_hooks:
+        _delivered_hooks.append(hook)
+
+
+def really_cancelled() -> bool:
+    """True when this task is being cancelled (its socket closed, the server stopping), as
+    opposed to a CancelledError that leaked out of something it awaited."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class SendBatcher:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[SendRequest, asyncio.Future]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
+        self.announcements: asyncio.Queue[list[tuple[SendRequest, SendResult]]] = asyncio.Queue()
+        self.announcer: asyncio.Task | None = None
 
     async def submit(self, request: SendRequest) -> SendResult | SendError:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
         self.queue.put_nowait((request, future))
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.run())
+            self.task = loop.create_task(self.run())
+        # The sender may be cancelled while it waits (its socket closed): the batch goes on,
+        # and the room still hears about the message.
         return await future
 
     async def run(self) -> None:
@@ -38,19 +68,77 @@ class SendBatcher:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self.queue.get_nowait())
+            requests = [request for request, _ in batch]
             try:
-                results = await database_sync_to_async(actions.message_send_many)(
-                    [request for request, _ in batch]
-                )
-            except Exception as exc:  # the senders get an error frame; nothing was stored
-                log.exception("storing a batch of %d messages failed", len(batch))
+                results = await self._store(requests)
+            except BaseException:
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
-                continue
+                        future.set_result(actions.not_sent())
+                raise
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+            self._announce(list(zip(requests, results, strict=True)))
+
+    async def _store(self, requests: list[SendRequest]) -> list[SendResult | SendError]:
+        try:
+            return await database_sync_to_async(actions.message_send_many)(requests)
+        except asyncio.CancelledError:
+            if really_cancelled():
+                raise
+            log.exception("storing a batch of %d messages was interrupted", len(requests))
+        except Exception:
+            log.exception("storing a batch of %d messages failed", len(requests))
+        # The call may have failed after its commit (an on-commit hook raised): what the
+        # database holds is answered from it, the rest is not sent.
+        try:
+            return await database_sync_to_async(actions.message_recover)(requests)
+        except asyncio.CancelledError:
+            if really_cancelled():
+                raise
+        except Exception:
+            pass
+        log.exception("reading back a batch of %d messages failed", len(requests))
+        return [actions.not_sent() for _ in requests]
+
+    def _announce(self, stored: list[tuple[SendRequest, SendResult | SendError]]) -> None:
+        fresh = [
+            (request, result)
+            for request, result in stored
+            if isinstance(result, SendResult) and not result.duplicate
+        ]
+        if not fresh:
+            return
+        self.announcements.put_nowait(fresh)
+        if self.announcer is None or self.announcer.done():
+            self.announcer = asyncio.get_running_loop().create_task(self.announce_forever())
+
+    async def announce_forever(self) -> None:
+        """Publishes the batches' room frames in the order they were stored. A publish that
+        fails is logged by the publisher; clients catch up from history."""
+        while True:
+            fresh = await self.announcements.get()
+            for request, result in fresh:
+                try:
+                    await announce(request, result)
+                except asyncio.CancelledError:
+                    if really_cancelled():
+                        raise
+                    log.exception("announcing message %s was interrupted", result.message_id)
+                except Exception:
+                    log.exception("announcing message %s failed", result.message_id)
+
+
+async def announce(request: SendRequest, result: SendResult) -> None:
+    group_id = request.access.group_id
+    if result.room_frame is not None:
+        await actions.publish_room(group_id, result.room_frame, author=request.access.author_id)
+    if result.moderator_frame is not None:
+        await actions.publish_room(group_id, result.moderator_frame, moderators_only=True)
+    if result.stored is not None:
+        for hook in _delivered_hooks:
+            hook(result.stored)
 
 
 def batcher() -> SendBatcher:

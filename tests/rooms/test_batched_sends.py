@@ -7,7 +7,15 @@ import pytest
 from django.utils import timezone
 
 from moderation.models import Alert
-from rooms.actions import Access, SendError, SendRequest, SendResult, message_send_many, room_access
+from rooms.actions import (
+    Access,
+    SendError,
+    SendRequest,
+    SendResult,
+    message_recover,
+    message_send_many,
+    room_access,
+)
 from rooms.models import Enrollment, Message
 
 
@@ -80,6 +88,22 @@ def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_sto
     assert isinstance(fine, SendResult) and isinstance(crisis, SendResult)
     assert Message.objects.count() == 2
     assert Alert.objects.get().message_id == crisis.message_id
+
+
+def test_a_batch_whose_call_was_interrupted_is_answered_from_the_database_and_announced(world):
+    """Storing may fail after the commit (an on-commit hook raised, the call was interrupted):
+    what was stored is acknowledged and announced as new, since nobody was told; the rest is
+    not sent."""
+    bob, frank = access_for(world.bob, world.other), access_for(world.frank, world.other)
+    stored_request = SendRequest(bob, uuid.uuid4(), "I want to end my life tonight")
+    (stored,) = message_send_many([stored_request])
+    lost = SendRequest(frank, uuid.uuid4(), "never reached the database")
+    recovered, missing = message_recover([stored_request, lost])
+    assert isinstance(recovered, SendResult) and not recovered.duplicate
+    assert recovered.message_id == stored.message_id
+    assert recovered.room_frame == stored.room_frame
+    assert [f["type"] for f in recovered.frames_to_sender] == ["message.ack", "support.resources"]
+    assert isinstance(missing, SendError) and missing.code == "unavailable"
 
 
 @pytest.mark.postgres
