@@ -619,6 +619,19 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
     )
 
 
+def rooms_shared_with_other_processes(group_ids: set[int], *, process: str) -> set[int]:
+    """The rooms among these that have a socket open on another web process. Read after the
+    batch's commit: a socket that joined before it is counted here (its room is published on the
+    layer), and one that joins after it finds the messages in its catch-up (`hello` reads the
+    last id after the socket's row is committed)."""
+    return set(
+        RoomConnection.objects.filter(group_id__in=group_ids)
+        .exclude(process=process)
+        .values_list("group_id", flat=True)
+        .distinct()
+    )
+
+
 def message_recover(requests: list[SendRequest]) -> list[SendResult | SendError]:
     """The answers for a batch whose storing was interrupted (the call failed, perhaps after its
     commit): what the database holds is answered and announced as new, since nobody was told
@@ -663,11 +676,15 @@ def _replay(access: Access, message: Message) -> SendResult:
 
 async def publish(group_name: str, frame: str, **extra: Any) -> None:
     """Rings the bell: one already-serialized frame for every socket in the group."""
+    await publish_event(group_name, {"type": "room.frame", "text": frame, **extra})
+
+
+async def publish_event(group_name: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        await layer.group_send(group_name, {"type": "room.frame", "text": frame, **extra})
+        await layer.group_send(group_name, event)
     except Exception as exc:
         # The message is stored and acknowledged; clients catch up from history once the
         # layer is back, so a failed doorbell is logged, not raised.

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 import uuid
 import weakref
@@ -35,7 +33,7 @@ log = logging.getLogger(__name__)
 # Acknowledged and announced: now the learned stage reads the message, off the send path.
 sending.on_delivered(review.submit)
 
-PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+PROCESS_ID = hub.PROCESS_ID
 _heartbeats: dict[int, asyncio.Task] = {}
 
 
@@ -547,6 +545,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         await self.send_text(event["text"])
         DELIVERIES.inc()
+
+    async def room_frames(self, event: dict[str, Any]) -> None:
+        """The messages one batch stored in this room, in order (rooms/sending.py)."""
+        for item in event["frames"]:
+            await self.room_frame(item)
 
     async def room_state(self, event: dict[str, Any]) -> None:
         self.room = event["room"]

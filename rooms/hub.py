@@ -4,17 +4,27 @@ Instead of every socket joining the room's channel-layer group (one queued copy 
 per socket, each handed over and dispatched separately), the process joins once, with a channel
 of its own, and hands each event to its local sockets directly. The layer then carries one copy
 per process, whichever layer it is; what each socket does with an event (filters, sending)
-is unchanged."""
+is unchanged.
+
+Room messages stored by this process are handed to its local sockets directly
+(`deliver_local`) and published on the layer only for the other processes; an event this
+process published itself carries its `origin` and is not delivered twice."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from typing import Any
 
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+
+# This web process, as presence rows and published events name it.
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class RoomSubscription:
@@ -51,11 +61,16 @@ class RoomSubscription:
                 log.warning("room subscription %s: %s", self.group, type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            for consumer in list(self.consumers):
-                try:
-                    await consumer.deliver(event)
-                except Exception:
-                    log.exception("delivering %s to a socket failed", event.get("type"))
+            if event.get("origin") == PROCESS_ID:
+                continue  # delivered here already, when it was announced
+            await self.deliver(event)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        for consumer in list(self.consumers):
+            try:
+                await consumer.deliver(event)
+            except Exception:
+                log.exception("delivering %s to a socket failed", event.get("type"))
 
 
 _hubs: dict[int, dict[str, RoomSubscription]] = {}
@@ -88,6 +103,14 @@ async def leave(group: str, consumer: Any) -> None:
         if not subscription.consumers:
             del subscriptions[group]
             await subscription.stop()
+
+
+async def deliver_local(group: str, event: dict[str, Any]) -> None:
+    """Hands an event to this process's sockets in the room, without the layer."""
+    subscriptions, _ = _local()
+    subscription = subscriptions.get(group)
+    if subscription is not None:
+        await subscription.deliver(event)
 
 
 async def rejoin_all() -> None:

@@ -10,7 +10,9 @@ it: a sender whose connection drops while its message is being stored (its socke
 cancelled) must not take the room's copy with it. Two invariants:
 - every sender waiting on a batch gets an answer, whatever the batch call raised (a stray
   cancellation included): the database is asked what it holds, and that is acknowledged;
-- every message a batch stored is published to its room, in the order stored, once.
+- every message a batch stored is announced to its room, in the order stored, once: handed to
+  this process's sockets in the room directly, and published on the channel layer (one event
+  per room per batch) only when another web process has sockets in that room.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from rooms import actions
+from rooms import actions, events, hub
 from rooms.actions import SendError, SendRequest, SendResult
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,9 @@ class SendBatcher:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[SendRequest, asyncio.Future]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
-        self.announcements: asyncio.Queue[list[tuple[SendRequest, SendResult]]] = asyncio.Queue()
+        self.announcements: asyncio.Queue[
+            tuple[list[tuple[SendRequest, SendResult]], set[int] | None]
+        ] = asyncio.Queue()
         self.announcer: asyncio.Task | None = None
 
     async def submit(self, request: SendRequest) -> SendResult | SendError:
@@ -70,7 +74,7 @@ class SendBatcher:
                 batch.append(self.queue.get_nowait())
             requests = [request for request, _ in batch]
             try:
-                results = await self._store(requests)
+                results, shared = await self._store(requests)
             except BaseException:
                 for _, future in batch:
                     if not future.done():
@@ -79,11 +83,14 @@ class SendBatcher:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-            self._announce(list(zip(requests, results, strict=True)))
+            self._announce(list(zip(requests, results, strict=True)), shared)
 
-    async def _store(self, requests: list[SendRequest]) -> list[SendResult | SendError]:
+    async def _store(
+        self, requests: list[SendRequest]
+    ) -> tuple[list[SendResult | SendError], set[int] | None]:
+        """The answers, and the rooms that other processes must hear about (None: all)."""
         try:
-            return await database_sync_to_async(actions.message_send_many)(requests)
+            return await database_sync_to_async(store_batch)(requests)
         except asyncio.CancelledError:
             if really_cancelled():
                 raise
@@ -93,16 +100,18 @@ class SendBatcher:
         # The call may have failed after its commit (an on-commit hook raised): what the
         # database holds is answered from it, the rest is not sent.
         try:
-            return await database_sync_to_async(actions.message_recover)(requests)
+            return await database_sync_to_async(actions.message_recover)(requests), None
         except asyncio.CancelledError:
             if really_cancelled():
                 raise
         except Exception:
             pass
         log.exception("reading back a batch of %d messages failed", len(requests))
-        return [actions.not_sent() for _ in requests]
+        return [actions.not_sent() for _ in requests], None
 
-    def _announce(self, stored: list[tuple[SendRequest, SendResult | SendError]]) -> None:
+    def _announce(
+        self, stored: list[tuple[SendRequest, SendResult | SendError]], shared: set[int] | None
+    ) -> None:
         fresh = [
             (request, result)
             for request, result in stored
@@ -110,35 +119,70 @@ class SendBatcher:
         ]
         if not fresh:
             return
-        self.announcements.put_nowait(fresh)
+        self.announcements.put_nowait((fresh, shared))
         if self.announcer is None or self.announcer.done():
             self.announcer = asyncio.get_running_loop().create_task(self.announce_forever())
 
     async def announce_forever(self) -> None:
-        """Publishes the batches' room frames in the order they were stored. A publish that
-        fails is logged by the publisher; clients catch up from history."""
+        """Announces each batch in the order stored. A publish that fails is logged by the
+        publisher; clients catch up from history."""
         while True:
-            fresh = await self.announcements.get()
-            for request, result in fresh:
-                try:
-                    await announce(request, result)
-                except asyncio.CancelledError:
-                    if really_cancelled():
-                        raise
-                    log.exception("announcing message %s was interrupted", result.message_id)
-                except Exception:
-                    log.exception("announcing message %s failed", result.message_id)
+            fresh, shared = await self.announcements.get()
+            try:
+                await announce(fresh, shared)
+            except asyncio.CancelledError:
+                if really_cancelled():
+                    raise
+                log.exception("announcing a batch of %d messages was interrupted", len(fresh))
+            except Exception:
+                log.exception("announcing a batch of %d messages failed", len(fresh))
+            for _, result in fresh:
+                if result.stored is None:
+                    continue
+                for hook in _delivered_hooks:
+                    try:
+                        hook(result.stored)
+                    except Exception:
+                        log.exception("after delivery of message %s", result.message_id)
 
 
-async def announce(request: SendRequest, result: SendResult) -> None:
-    group_id = request.access.group_id
-    if result.room_frame is not None:
-        await actions.publish_room(group_id, result.room_frame, author=request.access.author_id)
-    if result.moderator_frame is not None:
-        await actions.publish_room(group_id, result.moderator_frame, moderators_only=True)
-    if result.stored is not None:
-        for hook in _delivered_hooks:
-            hook(result.stored)
+def store_batch(
+    requests: list[SendRequest],
+) -> tuple[list[SendResult | SendError], set[int]]:
+    """One database call: the batch stored, then (after its commit) which of its rooms have
+    sockets on other web processes."""
+    results = actions.message_send_many(requests)
+    group_ids = {
+        r.access.group_id
+        for r, result in zip(requests, results, strict=True)
+        if isinstance(result, SendResult) and not result.duplicate
+    }
+    shared = (
+        actions.rooms_shared_with_other_processes(group_ids, process=hub.PROCESS_ID)
+        if group_ids
+        else set()
+    )
+    return results, shared
+
+
+async def announce(fresh: list[tuple[SendRequest, SendResult]], shared: set[int] | None) -> None:
+    """One `room.frames` event per room for the batch: handed to this process's sockets
+    directly, and published on the layer once, only when another process has sockets there."""
+    by_room: dict[int, list[dict[str, Any]]] = {}
+    for request, result in fresh:
+        items = by_room.setdefault(request.access.group_id, [])
+        if result.room_frame is not None:
+            items.append({"text": result.room_frame, "author": request.access.author_id})
+        if result.moderator_frame is not None:
+            items.append({"text": result.moderator_frame, "moderators_only": True})
+    for group_id, items in by_room.items():
+        if not items:
+            continue
+        group = events.room_group(group_id)
+        event = {"type": "room.frames", "frames": items, "origin": hub.PROCESS_ID}
+        await hub.deliver_local(group, event)
+        if shared is None or group_id in shared:
+            await actions.publish_event(group, event)
 
 
 def batcher() -> SendBatcher:

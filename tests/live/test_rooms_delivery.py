@@ -144,6 +144,7 @@ async def run_load(ws_url: str, origin: str, rooms) -> dict:  # noqa: ANN001
     sent: dict[int, list[str]] = {i: [] for i in range(len(sockets))}
     answers: dict[int, dict[str, dict]] = {i: {} for i in range(len(sockets))}
     seen: dict[int, set[str]] = {i: set() for i in range(len(sockets))}
+    twice: list[tuple[int, str]] = []
     progress = [0, time.monotonic()]
 
     async def read(i: int, ws) -> None:  # noqa: ANN001
@@ -152,7 +153,10 @@ async def run_load(ws_url: str, origin: str, rooms) -> dict:  # noqa: ANN001
             if frame["type"] in ("message.ack", "error", "message.held"):
                 answers[i][frame.get("client_id")] = frame
             elif frame["type"] == "message.new":
-                seen[i].add(frame["message"]["client_id"])
+                client_id = frame["message"]["client_id"]
+                if client_id in seen[i]:
+                    twice.append((i, client_id))
+                seen[i].add(client_id)
             else:
                 continue
             progress[:] = [progress[0] + 1, time.monotonic()]
@@ -186,6 +190,7 @@ async def run_load(ws_url: str, origin: str, rooms) -> dict:  # noqa: ANN001
         "sent": sent,
         "answers": answers,
         "seen": seen,
+        "twice": twice,
     }
 
 
@@ -240,3 +245,4 @@ def test_every_message_sent_under_load_on_redis_is_acknowledged_and_delivered_to
         for cid, (group_id, _) in stored.items()
     }
     assert not {cid: who for cid, who in missing.items() if who}, "stored but not delivered"
+    assert out["twice"] == [], "delivered twice"
