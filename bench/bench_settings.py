@@ -1,8 +1,8 @@
 """Product settings with the channel layer chosen by BENCH_LAYER, for bench/ws_load.py only.
 
-server/settings.py selects channels_redis.core.RedisChannelLayer whenever REDIS_URL is set and
-has no switch for RedisPubSubChannelLayer; this module is how the bench measures the product on the
-pub/sub layer. Everything else (database, rate limit, logging) is the product's."""
+The tutorial baseline takes its layer from bench/baselines/layers.py; with --layer pubsub the
+project runs on this module, so that both get exactly the same layer configuration. Everything
+else (database, rate limit, logging) is the product's."""
 
 import os as _os
 import sys as _sys

@@ -609,8 +609,11 @@ class ProjectTarget(Target):
             extra["REDIS_URL"] = self.redis_url
         extra.update(self.extra_env)
         if self.layer == "pubsub":
-            # server/settings.py has no switch for the pub/sub layer (see bench/README.md)
+            # The tutorial's layer comes from bench/baselines/layers.py; the project gets the
+            # same one through bench/bench_settings.py.
             extra["DJANGO_SETTINGS_MODULE"] = "bench.bench_settings"
+        elif self.layer == "redis":
+            extra["CHANNEL_LAYER"] = "core"  # server/settings.py's switch to RedisChannelLayer
         self._env = service_env(**extra)
         if self.layer == "pubsub":
             self._env["DJANGO_SETTINGS_MODULE"] = "bench.bench_settings"
