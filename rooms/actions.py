@@ -619,16 +619,17 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
     )
 
 
-def rooms_shared_with_other_processes(group_ids: set[int], *, process: str) -> set[int]:
-    """The rooms among these that have a socket open on another web process. Read after the
-    batch's commit: a socket that joined before it is counted here (its room is published on the
-    layer), and one that joins after it finds the messages in its catch-up (`hello` reads the
-    last id after the socket's row is committed)."""
-    return set(
-        RoomConnection.objects.filter(group_id__in=group_ids)
-        .exclude(process=process)
-        .values_list("group_id", flat=True)
-        .distinct()
+def other_web_processes(*, process: str) -> bool:
+    """Whether another web process has had a socket open lately (its heartbeat row exists; the
+    sweep deletes those of processes gone for several heartbeats). Read after a batch's commit:
+    a process whose first socket opened before it is counted, and one whose first socket opens
+    after it finds the batch's messages in its catch-up (`hello` reads the last id after the
+    process's heartbeat row and the socket's presence row are committed). Coarser than asking
+    per room, and so not fooled by presence rows swept from a process that was only slow."""
+    return (
+        ProcessHeartbeat.objects.exclude(process=process)
+        .exclude(process__startswith="worker:")
+        .exists()
     )
 
 

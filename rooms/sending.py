@@ -12,7 +12,7 @@ cancelled) must not take the room's copy with it. Two invariants:
   cancellation included): the database is asked what it holds, and that is acknowledged;
 - every message a batch stored is announced to its room, in the order stored, once: handed to
   this process's sockets in the room directly, and published on the channel layer (one event
-  per room per batch) only when another web process has sockets in that room.
+  per room per batch) only when there is another web process.
 """
 
 from __future__ import annotations
@@ -149,25 +149,23 @@ class SendBatcher:
 def store_batch(
     requests: list[SendRequest],
 ) -> tuple[list[SendResult | SendError], set[int]]:
-    """One database call: the batch stored, then (after its commit) which of its rooms have
-    sockets on other web processes."""
+    """One database call: the batch stored, then (after its commit) the rooms that other web
+    processes must hear about: all of the batch's rooms when there are other web processes,
+    none when this is the only one."""
     results = actions.message_send_many(requests)
     group_ids = {
         r.access.group_id
         for r, result in zip(requests, results, strict=True)
         if isinstance(result, SendResult) and not result.duplicate
     }
-    shared = (
-        actions.rooms_shared_with_other_processes(group_ids, process=hub.PROCESS_ID)
-        if group_ids
-        else set()
-    )
-    return results, shared
+    if group_ids and actions.other_web_processes(process=hub.PROCESS_ID):
+        return results, group_ids
+    return results, set()
 
 
 async def announce(fresh: list[tuple[SendRequest, SendResult]], shared: set[int] | None) -> None:
     """One `room.frames` event per room for the batch: handed to this process's sockets
-    directly, and published on the layer once, only when another process has sockets there."""
+    directly, and published on the layer once for the other processes, if there are any."""
     by_room: dict[int, list[dict[str, Any]]] = {}
     for request, result in fresh:
         items = by_room.setdefault(request.access.group_id, [])
