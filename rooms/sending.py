@@ -104,9 +104,9 @@ class SendBatcher:
         except asyncio.CancelledError:
             if really_cancelled():
                 raise
+            log.exception("reading back a batch of %d messages was interrupted", len(requests))
         except Exception:
-            pass
-        log.exception("reading back a batch of %d messages failed", len(requests))
+            log.exception("reading back a batch of %d messages failed", len(requests))
         return [actions.not_sent() for _ in requests], None
 
     def _announce(
@@ -178,7 +178,10 @@ async def announce(fresh: list[tuple[SendRequest, SendResult]], shared: set[int]
             continue
         group = events.room_group(group_id)
         event = {"type": "room.frames", "frames": items, "origin": hub.PROCESS_ID}
-        await hub.deliver_local(group, event)
+        try:  # one room's failure must not keep the batch from the others
+            await hub.deliver_local(group, event)
+        except Exception:
+            log.exception("delivering a batch to %s failed", group)
         if shared is None or group_id in shared:
             await actions.publish_event(group, event)
 
