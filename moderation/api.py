@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from moderation import actions, services
+from moderation import actions, resources, services
 from moderation.models import (
     Alert,
     AlertKind,
@@ -44,12 +44,29 @@ class ActionOut(serializers.Serializer):
     group_id = serializers.IntegerField(required=False)
 
 
+class ContactOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["call", "text"])
+    label = serializers.CharField(help_text="The link's visible text, e.g. 'Text HOME to 741741'.")
+    href = serializers.CharField(help_text="A tel: or sms: address.")
+
+
 class ResourceOut(serializers.Serializer):
     name = serializers.CharField()
     how = serializers.CharField()
     url = serializers.CharField()
+    country = serializers.CharField(help_text="ISO 3166 code; empty for the international lines.")
     categories = serializers.ListField(child=serializers.CharField())
     immediate_danger = serializers.BooleanField()
+    contacts = ContactOut(many=True)
+
+
+class ResourceQuery(serializers.Serializer):
+    country = serializers.CharField(required=False, allow_blank=True, max_length=8)
+
+
+class CountriesOut(serializers.Serializer):
+    countries = serializers.ListField(child=serializers.CharField())
+    country = serializers.CharField(help_text="The country this visitor sees by default.")
 
 
 class FeedbackOut(serializers.Serializer):
@@ -258,10 +275,33 @@ class ResourcesView(APIView):
 
     @extend_schema(
         summary="Crisis resources shown by 'Get help now'",
+        description=(
+            "The lines of one country (`country`, an ISO 3166 code; by default the one the "
+            "signed-in member chose, else the deployment's default), then the international ones."
+        ),
+        parameters=[ResourceQuery],
         responses={200: ResourceOut(many=True)},
     )
     def get(self, request: Request) -> Response:
-        return Response(services.all_resources())
+        params = query_params(request, ResourceQuery)
+        if "country" in params:
+            country = resources.normalize_country(params["country"])
+        else:
+            country = resources.country_for(request.user)
+        return Response(services.all_resources(country))
+
+
+class ResourceCountriesView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The countries that have crisis lines of their own",
+        responses={200: CountriesOut},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"countries": resources.countries(), "country": resources.country_for(request.user)}
+        )
 
 
 # ---------------------------------------------------------------- facilitator tools

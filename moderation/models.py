@@ -81,6 +81,24 @@ class SupportResource(models.Model):
     name = models.CharField(max_length=120)
     how = models.CharField(max_length=200, help_text="e.g. 'Call or text 988'")
     url = models.URLField(blank=True)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        db_index=True,
+        help_text="ISO 3166 code (US, GB, IN…); empty means every country (the international "
+        "lines shown after a country's own).",
+    )
+    phone = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="A number to call, as people write it: '988', '116 123'.",
+    )
+    text_number = models.CharField(
+        max_length=32, blank=True, help_text="A number to text, e.g. '741741'."
+    )
+    text_keyword = models.CharField(
+        max_length=32, blank=True, help_text="The word to text, e.g. 'HOME'; may be empty."
+    )
     categories = models.JSONField(
         default=list, blank=True, help_text="Crisis categories it serves; empty means all."
     )

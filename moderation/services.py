@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Case, JSONField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from moderation import resources
 from moderation.models import (
     Alert,
     AlertEmail,
@@ -29,7 +30,6 @@ from moderation.models import (
     ExampleSource,
     OutboundEmail,
     Outcome,
-    SupportResource,
     Tier,
 )
 from rooms import events, frames
@@ -273,32 +273,24 @@ def notify_member(*, user_id: int, group_id: int, frame: dict[str, Any]) -> None
     )
 
 
-def support_resources_frame(level: str, category: str) -> dict[str, Any]:
-    resources = [
-        {"name": r.name, "how": r.how, "url": r.url, "immediate_danger": r.immediate_danger}
-        for r in SupportResource.objects.filter(active=True)
-        if not r.categories or category in r.categories
-    ]
+def support_resources_frame(level: str, category: str, *, user_id: int | None) -> dict[str, Any]:
+    """The private support card: the lines for the member's own country that serve this
+    category, then the international ones."""
+    user = User.objects.filter(pk=user_id).only("country").first() if user_id else None
     return {
         "type": "support.resources",
         "level": level,
         "category": category,
         "message": WARM_WORDS.get(level, WARM_WORDS["urgent"]),
-        "resources": resources,
+        "resources": [
+            resources.resource_dict(r)
+            for r in resources.resources_for(resources.country_for(user), category)
+        ],
     }
 
 
-def all_resources() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": r.name,
-            "how": r.how,
-            "url": r.url,
-            "categories": r.categories,
-            "immediate_danger": r.immediate_danger,
-        }
-        for r in SupportResource.objects.filter(active=True)
-    ]
+def all_resources(country: str) -> list[dict[str, Any]]:
+    return [resources.resource_dict(r) for r in resources.resources_for(country)]
 
 
 # ---------------------------------------------------------------- raising alerts
@@ -692,7 +684,9 @@ def message_review_apply(
             notify_member(
                 user_id=message.author_id,
                 group_id=message.group_id,
-                frame=support_resources_frame(assessment.level, assessment.category),
+                frame=support_resources_frame(
+                    assessment.level, assessment.category, user_id=message.author_id
+                ),
             )
     log.info(
         "model review raised message=%s %s->%s alert=%s",

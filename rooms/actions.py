@@ -612,7 +612,11 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
         )
     to_sender: list[dict[str, Any]] = [{"type": "message.ack", "client_id": cid, "id": message.pk}]
     if assessment.level in ("urgent", "emergency"):
-        to_sender.append(support_resources_frame(assessment.level, assessment.category))
+        to_sender.append(
+            support_resources_frame(
+                assessment.level, assessment.category, user_id=message.author_id
+            )
+        )
     frame = frames.dumps({"type": "message.new", "message": message_dict(message, author)})
     return SendResult(
         frames_to_sender=to_sender, room_frame=frame, message_id=message.pk, stored=message

@@ -479,7 +479,12 @@ class GroupViewSet(
     def calendar(self, request: Request, pk: str | None = None) -> HttpResponse:
         group = self.get_object()
         return HttpResponse(
-            groups_to_ics([group], name=group.name, now=timezone.now()),
+            groups_to_ics(
+                [group],
+                name=group.name,
+                now=timezone.now(),
+                discreet=getattr(request.user, "discreet", False),
+            ),
             content_type="text/calendar",
         )
 
@@ -621,6 +626,8 @@ class MemberCalendarView(APIView):
             pk__in=selectors.calendar_groups_for(user), deleted_at__isnull=True
         ).order_by("name", "id")
         return HttpResponse(
-            groups_to_ics(groups, name="My support groups", now=timezone.now()),
+            groups_to_ics(
+                groups, name="My support groups", now=timezone.now(), discreet=user.discreet
+            ),
             content_type="text/calendar",
         )

@@ -51,18 +51,27 @@ def _host() -> str:
     return settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":")[0] or "haven"
 
 
-def _event(group: SupportGroup, uid: str, changed: dt.datetime) -> Event:
+# Discreet mode (a member's setting): entries that name no group or topic, for a calendar that
+# someone else may read.
+DISCREET_SUMMARY = "Haven session"
+DISCREET_NAME = "Haven"
+
+
+def _event(group: SupportGroup, uid: str, changed: dt.datetime, discreet: bool = False) -> Event:
     event = Event()
     event.add("uid", uid)
-    event.add("summary", group.name)
+    event.add("summary", DISCREET_SUMMARY if discreet else group.name)
     event.add("dtstamp", changed)
     event.add("last-modified", changed)
     event.add("sequence", _stamp(changed))
-    event.add("url", f"{settings.SITE_URL}/groups/{group.pk}/")
+    group_page = f"{settings.SITE_URL}/groups/{group.pk}/"
+    event.add("url", f"{settings.SITE_URL}/" if discreet else group_page)
     return event
 
 
-def _group_components(group: SupportGroup, sessions: list[Session]) -> list[Event]:
+def _group_components(
+    group: SupportGroup, sessions: list[Session], discreet: bool = False
+) -> list[Event]:
     tz = zoneinfo.ZoneInfo(group.timezone)
     has_rule = bool(group.rrule and group.start_date and group.start_time and not group.drop_in)
     given = (
@@ -82,14 +91,16 @@ def _group_components(group: SupportGroup, sessions: list[Session]) -> list[Even
                 exdates.append(recurrence_id)
                 changed = max(changed, session.updated_at)
             elif session.moved or session.ends_at - session.starts_at != duration:
-                override = _event(group, f"group-{group.pk}@{_host()}", session.updated_at)
+                override = _event(
+                    group, f"group-{group.pk}@{_host()}", session.updated_at, discreet
+                )
                 override.add("recurrence-id", recurrence_id)
                 override.add("dtstart", session.starts_at.astimezone(tz))
                 override.add("dtend", session.ends_at.astimezone(tz))
                 override.add("status", "CONFIRMED")
                 events.append(override)
             continue
-        single = _event(group, f"session-{session.pk}@{_host()}", session.updated_at)
+        single = _event(group, f"session-{session.pk}@{_host()}", session.updated_at, discreet)
         single.add("dtstart", session.starts_at.astimezone(tz))
         single.add("dtend", session.ends_at.astimezone(tz))
         cancelled = session.status == SessionStatus.CANCELLED
@@ -100,7 +111,7 @@ def _group_components(group: SupportGroup, sessions: list[Session]) -> list[Even
     first = first_local_start(group) if has_rule else None
     if first is not None:
         start = first.replace(tzinfo=tz)
-        master = _event(group, f"group-{group.pk}@{_host()}", changed)
+        master = _event(group, f"group-{group.pk}@{_host()}", changed, discreet)
         master.add("dtstart", start)
         master.add("duration", duration)
         master.add("rrule", vRecur.from_ical(rrule_for_feed(group)))
@@ -127,16 +138,18 @@ def feed_sessions(group_ids: Iterable[int], *, now: dt.datetime) -> dict[int, li
     return by_group
 
 
-def groups_to_ics(groups: Iterable[SupportGroup], *, name: str, now: dt.datetime) -> bytes:
+def groups_to_ics(
+    groups: Iterable[SupportGroup], *, name: str, now: dt.datetime, discreet: bool = False
+) -> bytes:
     groups = list(groups)
     sessions = feed_sessions([g.pk for g in groups], now=now)
     cal = Calendar()
     cal.add("prodid", "-//Haven//Support groups//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", DISCREET_NAME if discreet else name)
     for group in groups:
-        for component in _group_components(group, sessions.get(group.pk, [])):
+        for component in _group_components(group, sessions.get(group.pk, []), discreet):
             cal.add_component(component)
     # One VTIMEZONE per TZID used, built from the same tz database the server schedules with.
     cal.add_missing_timezones()

@@ -59,28 +59,40 @@ def reminders_send(now: dt.datetime | None = None) -> int:
                 continue
             session = Session.objects.select_related("group").get(pk=session_id)
             recipients = [
-                email
-                for email in session.group.enrollments.filter(
+                (email, discreet)
+                for email, discreet in session.group.enrollments.filter(
                     status=EnrollmentStatus.ACTIVE, user__is_active=True
-                ).values_list("user__email", flat=True)
+                ).values_list("user__email", "user__discreet")
                 if email
             ]
             starts = session.starts_at.astimezone(zoneinfo.ZoneInfo(session.group.timezone))
-            subject = (
-                f"Reminder: {session.group.name} meets at {starts:%H:%M} ({session.group.timezone})"
-            )
-            body = (
-                f"Your support group {session.group.name} meets on {starts:%A %d %B at %H:%M} "
-                f"({session.group.timezone}). The room opens a few minutes before.\n\n"
-                f"{settings.SITE_URL}/\n"
-            )
             send_mass_mail(
-                [(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients],
+                [
+                    (*reminder_text(session, starts, discreet), settings.DEFAULT_FROM_EMAIL, [r])
+                    for r, discreet in recipients
+                ],
                 fail_silently=False,
             )
             log.info("reminder sent session=%s recipients=%d", session_id, len(recipients))
             done += 1
     return done
+
+
+def reminder_text(session: Session, starts: dt.datetime, discreet: bool) -> tuple[str, str]:
+    """Subject and body. A discreet member's reminder names no group or topic: it may be read
+    over their shoulder or in a shared inbox."""
+    zone = session.group.timezone
+    if discreet:
+        return (
+            f"Reminder: your Haven session at {starts:%H:%M} ({zone})",
+            f"Your Haven session is on {starts:%A %d %B at %H:%M} ({zone}).\n\n"
+            f"{settings.SITE_URL}/\n",
+        )
+    return (
+        f"Reminder: {session.group.name} meets at {starts:%H:%M} ({zone})",
+        f"Your support group {session.group.name} meets on {starts:%A %d %B at %H:%M} "
+        f"({zone}). The room opens a few minutes before.\n\n{settings.SITE_URL}/\n",
+    )
 
 
 def messages_purge(now: dt.datetime | None = None) -> int:

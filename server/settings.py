@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context.safety",
             ],
         },
     },
@@ -266,6 +267,13 @@ FRAME_RATE_LIMITS = envbool("FRAME_RATE_LIMITS", RATE_LIMIT_PER_SECOND > 0)
 INBOUND_QUEUE_FRAMES = envint("INBOUND_QUEUE_FRAMES", 64)
 MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", 20)
 MESSAGE_MAX_CHARS = 4000
+# A member's own message can be edited for this long after sending (deleting has no limit).
+MESSAGE_EDIT_SECONDS = envint("MESSAGE_EDIT_SECONDS", 300)
+# The crisis lines shown to someone who has not chosen a country (ISO 3166 code; empty shows
+# only the international lines).
+RESOURCES_DEFAULT_COUNTRY = os.environ.get("RESOURCES_DEFAULT_COUNTRY", "US")
+# "Quick exit" replaces the page with this neutral site (docs/privacy.md).
+QUICK_EXIT_URL = os.environ.get("QUICK_EXIT_URL", "https://www.bbc.com/weather")
 HISTORY_MAX_PAGE = 200
 PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

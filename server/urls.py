@@ -58,6 +58,11 @@ api_patterns: list[URLPattern | URLResolver] = [
         name="api-detector-examples",
     ),
     path("resources/", moderation_api.ResourcesView.as_view(), name="api-resources"),
+    path(
+        "resources/countries/",
+        moderation_api.ResourceCountriesView.as_view(),
+        name="api-resource-countries",
+    ),
     # The contract's path has no trailing slash; calendar apps do not all follow redirects.
     path(
         "groups/<id:pk>/calendar.ics",

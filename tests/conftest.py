@@ -63,8 +63,8 @@ def seed_support_resources() -> None:
     from moderation.models import SupportResource
 
     if not SupportResource.objects.exists():
-        seed = importlib.import_module("moderation.migrations.0002_seed_resources").seed
-        seed(apps, None)
+        for migration in ("0002_seed_resources", "0005_resource_countries"):
+            importlib.import_module(f"moderation.migrations.{migration}").seed(apps, None)
 
 
 @pytest.fixture

@@ -11,7 +11,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from server.accounts.services import calendar_token_reset, ws_ticket_issue
+from server.accounts.services import (
+    account_settings_update,
+    calendar_token_reset,
+    ws_ticket_issue,
+)
 from server.api import THROTTLED, ErrorOut, WsTicketThrottle, current_user
 
 NOT_SIGNED_IN = OpenApiResponse(ErrorOut, description="Not signed in.")
@@ -92,6 +96,17 @@ class MeOut(serializers.Serializer):
     role = serializers.CharField()
     on_call = serializers.BooleanField()
     calendar_feed_url = serializers.CharField()
+    country = serializers.CharField(
+        help_text="ISO 3166 code of the crisis lines shown to this person; empty if not chosen."
+    )
+    discreet = serializers.BooleanField(
+        help_text="Calendar entries and e-mail subjects name no group or topic."
+    )
+
+
+class MeIn(serializers.Serializer):
+    country = serializers.CharField(required=False, allow_blank=True, max_length=2)
+    discreet = serializers.BooleanField(required=False)
 
 
 def calendar_feed_url(user, request: Request | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -105,6 +120,20 @@ class MeView(APIView):
 
     @extend_schema(summary="The signed-in account", responses={200: MeOut, 401: NOT_SIGNED_IN})
     def get(self, request: Request) -> Response:
+        return Response(self._out(request))
+
+    @extend_schema(
+        summary="Change one's own safety settings (country, discreet mode)",
+        request=MeIn,
+        responses={200: MeOut, 400: OpenApiResponse(ErrorOut), 401: NOT_SIGNED_IN},
+    )
+    def patch(self, request: Request) -> Response:
+        data = MeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_settings_update(user=current_user(request), **data.validated_data)
+        return Response(self._out(request))
+
+    def _out(self, request: Request) -> dict:
         user = current_user(request)
         data = {
             "id": user.pk,
@@ -113,8 +142,10 @@ class MeView(APIView):
             "role": user.role,
             "on_call": user.on_call,
             "calendar_feed_url": calendar_feed_url(user, request),
+            "country": user.country,
+            "discreet": user.discreet,
         }
-        return Response(MeOut(data).data)
+        return MeOut(data).data
 
 
 class CalendarResetView(APIView):

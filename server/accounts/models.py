@@ -22,6 +22,14 @@ class User(AbstractUser):
         default=False, help_text="Receives escalated crisis alerts outside their own groups."
     )
     calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token)
+    # Safety settings a member chooses (docs/privacy.md, "Members who may be watched").
+    country = models.CharField(
+        max_length=2, blank=True, help_text="Where the member is, for the crisis lines they see."
+    )
+    discreet = models.BooleanField(
+        default=False,
+        help_text="Calendar entries and e-mail subjects name no group or topic.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["role", "on_call"])]

@@ -80,6 +80,26 @@ def calendar_token_reset(*, user: User) -> str:
     return user.calendar_token
 
 
+def account_settings_update(
+    *, user: User, country: str | None = None, discreet: bool | None = None
+) -> User:
+    """A member's own safety settings: the country of the crisis lines they see, and discreet
+    mode (calendar entries and e-mail subjects that name no group or topic)."""
+    fields = []
+    if country is not None:
+        code = country.strip().upper()
+        if code and not (len(code) == 2 and code.isascii() and code.isalpha()):
+            raise ValidationError({"country": "Use a two-letter country code such as US or GB."})
+        user.country = code
+        fields.append("country")
+    if discreet is not None:
+        user.discreet = discreet
+        fields.append("discreet")
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
 def ws_ticket_issue(*, user: User) -> str:
     key = secrets.token_urlsafe(32)
     now = timezone.now()

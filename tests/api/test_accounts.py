@@ -190,6 +190,8 @@ def test_me_describes_the_signed_in_account(world, settings):
         "role": "facilitator",
         "on_call": False,
         "calendar_feed_url": f"http://testserver/calendar/{world.carol.calendar_token}.ics",
+        "country": "",
+        "discreet": False,
     }
 
 

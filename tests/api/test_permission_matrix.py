@@ -45,6 +45,7 @@ ROWS = [
     Row("POST", "/api/auth/token/", everyone(400), {"username": "alice", "password": "wrong"}),
     Row("POST", "/api/ws-ticket/", everyone(201, anonymous=401)),
     Row("GET", "/api/me/", SIGNED_IN),
+    Row("PATCH", "/api/me/", SIGNED_IN, {"discreet": False}),
     Row("POST", "/api/me/calendar/reset/", SIGNED_IN),
     Row("GET", "/api/me/export/", SIGNED_IN),
     Row("POST", "/api/me/delete/", everyone(400, anonymous=401), {"password": "wrong"}),
@@ -96,7 +97,7 @@ _PARAM = re.compile(r"\(\?P<(\w+)>[^)]*\)|<(?:\w+:)?(\w+)>")
 # The views of this issue (accounts, scheduling, the API root, schema and docs) each need a row.
 FOUNDATION = ("server.", "rooms.", "rest_framework.", "drf_spectacular.")
 # Endpoints of other apps that anyone may read without signing in.
-PUBLIC = {("GET", "/api/resources/")}
+PUBLIC = {("GET", "/api/resources/"), ("GET", "/api/resources/countries/")}
 
 
 @dataclass(frozen=True)

@@ -157,5 +157,5 @@ def ensure_resources() -> None:
 
     if SupportResource.objects.exists():
         return
-    seed = importlib.import_module("moderation.migrations.0002_seed_resources").seed
-    seed(apps, None)
+    for migration in ("0002_seed_resources", "0005_resource_countries"):
+        importlib.import_module(f"moderation.migrations.{migration}").seed(apps, None)

@@ -1,5 +1,46 @@
-// The account page: deleting the account (the export is a plain download link).
-import { api, flash } from "./common.js";
+// The account page: safety settings, and deleting the account (the export is a plain
+// download link).
+import { api, flash, h } from "./common.js";
+import { chooseCountry, countryName, guessCountry } from "./help.js";
+
+const safety = document.getElementById("safety-form");
+const safetyStatus = document.getElementById("safety-status");
+const countrySelect = document.getElementById("country");
+
+async function fillCountries() {
+  if (!countrySelect) return;
+  let codes = [];
+  try {
+    codes = (await api("/api/resources/countries/")).countries;
+  } catch {
+    codes = [];
+  }
+  const current = countrySelect.dataset.current || guessCountry();
+  if (current && !codes.includes(current)) codes.push(current);
+  codes.sort((a, b) => countryName(a).localeCompare(countryName(b)));
+  for (const code of codes) {
+    countrySelect.appendChild(h("option", { value: code, selected: code === current || null }, countryName(code)));
+  }
+  countrySelect.appendChild(
+    h("option", { value: "", selected: !current || null }, "Another country (international lines)"),
+  );
+}
+
+safety?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  flash(safetyStatus, "Saving…");
+  try {
+    await api("/api/me/", {
+      method: "PATCH",
+      body: { discreet: safety.elements.discreet.checked, country: countrySelect.value },
+    });
+    await chooseCountry(countrySelect.value, { save: false });
+    flash(safetyStatus, "Saved.", "ok");
+  } catch (err) {
+    flash(safetyStatus, err.message, "error");
+  }
+});
+fillCountries();
 
 const form = document.getElementById("delete-form");
 const status = document.getElementById("delete-status");
