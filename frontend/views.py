@@ -143,6 +143,7 @@ def room(request: HttpRequest, group_id: int) -> HttpResponse:
         page="room",
         group=group,
         opens_before_minutes=int(settings.ROOM_OPENS_BEFORE.total_seconds() // 60),
+        edit_seconds=settings.MESSAGE_EDIT_SECONDS,
     )
 
 

@@ -46,7 +46,10 @@ class ActionOut(serializers.Serializer):
 
 class ContactOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["call", "text"])
-    label = serializers.CharField(help_text="The link's visible text, e.g. 'Text HOME to 741741'.")
+    # The output field is called "label"; DRF's Field also has a `label` attribute.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="The link's visible text, e.g. 'Text HOME to 741741'."
+    )
     href = serializers.CharField(help_text="A tel: or sms: address.")
 
 
@@ -100,6 +103,9 @@ class AlertOut(serializers.Serializer):
     resolved_by = serializers.CharField(allow_null=True, help_text="username")
     outcome = serializers.CharField()
     note = serializers.CharField(help_text="the resolution note, for the team")
+    checkin_group_id = serializers.IntegerField(
+        allow_null=True, help_text="For a member's request to talk privately: its check-in room."
+    )
 
     def to_representation(self, instance: Alert) -> dict[str, Any]:
         return services.alert_dict(instance)

@@ -5,6 +5,7 @@ from django.db import models
 class AlertKind(models.TextChoices):
     CRISIS = "crisis", "Crisis language"
     UNATTENDED = "unattended", "Room without a facilitator"
+    CHECKIN = "checkin", "A member asked to talk privately"
 
 
 class AlertStatus(models.TextChoices):
@@ -65,6 +66,10 @@ class Alert(models.Model):
     )
     outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
     note = models.TextField(blank=True)
+    # For a member's request to talk privately: the check-in room opened for it.
+    checkin = models.ForeignKey(
+        "rooms.SupportGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

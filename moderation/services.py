@@ -218,6 +218,8 @@ def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
             "resolved_by": names.get(alert.resolved_by_id or 0),
             "outcome": alert.outcome,
             "note": alert.note,
+            # A member's request to talk privately: the check-in room opened for it.
+            "checkin_group_id": alert.checkin_id,
         }
         for alert in alerts
     ]
@@ -436,7 +438,9 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     moved = 0
     due = Alert.objects.filter(
-        kind=AlertKind.CRISIS, status=AlertStatus.OPEN, ack_deadline__lte=now
+        kind__in=[AlertKind.CRISIS, AlertKind.CHECKIN],
+        status=AlertStatus.OPEN,
+        ack_deadline__lte=now,
     ).values_list("pk", "tier", "ack_deadline", "escalations", "level")
     for pk, tier, deadline, escalations, level in list(due):
         with transaction.atomic():

@@ -312,6 +312,11 @@ def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         "client_id": str(message.client_id),
         "deleted": deleted,
+        # Members' own messages (rooms/member_messages.py): history and the edit event fill
+        # reply_to with the quoted message's alias and snippet, and reactions with counts.
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "reply_to": None,
+        "reactions": {},
     }
 
 
@@ -369,6 +374,7 @@ class SendRequest:
     access: Access
     client_id: uuid.UUID
     body: str
+    reply_to: int | None = None
 
 
 # Room and member state change rarely (a facilitator locks a room, mutes someone) and every
@@ -528,6 +534,10 @@ def _prepare(
         category=assessment.category,
         rule_ids=list(assessment.rule_ids),
     )
+    if req.reply_to is not None:
+        from rooms.member_messages import reply_target
+
+        message.reply_to_id = reply_target(group_id=group.pk, reply_to=req.reply_to)
     return message, assessment
 
 
@@ -617,7 +627,12 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
                 assessment.level, assessment.category, user_id=message.author_id
             )
         )
-    frame = frames.dumps({"type": "message.new", "message": message_dict(message, author)})
+    shown = message_dict(message, author)
+    if message.reply_to_id:
+        from rooms.member_messages import replies_for
+
+        shown["reply_to"] = replies_for([message]).get(message.reply_to_id)
+    frame = frames.dumps({"type": "message.new", "message": shown})
     return SendResult(
         frames_to_sender=to_sender, room_frame=frame, message_id=message.pk, stored=message
     )
@@ -734,6 +749,10 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
     rows = rows[:limit]
     authors = authors_for(access.group_id, {m.author_id for m in rows})
     unknown = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
+    from rooms.member_messages import reactions_for, replies_for
+
+    replies = replies_for(rows) if rows else {}
+    reactions, mine = reactions_for([m.pk for m in rows], access.user_id)
     items: list[str] = []
     used = 0
     for m in rows:
@@ -743,6 +762,11 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
         shown = message_dict(m, author)
         if m.status in (MessageStatus.HELD, MessageStatus.REJECTED):
             shown |= {"status": m.status, "reason": m.held_reason}
+        if m.reply_to_id:
+            shown["reply_to"] = replies.get(m.reply_to_id)
+        shown["reactions"] = reactions.get(m.pk, {})
+        if m.pk in mine:
+            shown["my_reactions"] = mine[m.pk]
         item = frames.dumps(shown)
         cost = frames.size(item) + 1
         if items and used + cost > frames.PAGE_BUDGET_BYTES:

@@ -23,6 +23,8 @@ from moderation import review
 from moderation.actions import ROOM_COMMANDS, author_hide, room_command
 from rooms import actions, events, frames, hub, inbound, sending
 from rooms.actions import Access, Refusal, SendError, SendRequest
+from rooms.member_messages import OWN_COMMANDS, own_command
+from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
@@ -316,6 +318,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         }.get(frame["type"])
         if frame["type"] in ROOM_COMMANDS:
             handler = self.on_command
+        if frame["type"] in OWN_COMMANDS:
+            handler = self.on_own
         if handler is None:
             reply = _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
             await self._inbound.submit("other", partial(self.send_frame, reply))
@@ -361,6 +365,33 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_frame(command_error(exc, frame))
             return
         await self.send_frame(reply)
+
+    async def on_own(self, frame: dict[str, Any]) -> None:
+        """A member's own message (edit, delete, reaction) or a request for a private check-in;
+        rooms/member_messages.py checks who may and what."""
+        assert self.access is not None
+        if not valid_ref(frame.get("ref")):
+            await self.send_frame(
+                {
+                    **_error("invalid", "ref must be a string of up to 64 characters or a number."),
+                    "action": frame["type"],
+                }
+            )
+            return
+        try:
+            reply = await database_sync_to_async(own_command)(
+                user=self.scope["user"], group_id=self.access.group_id, frame=frame
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            await self.send_frame(command_error(exc, frame))
+            return
+        await self.send_frame(reply)
+        if frame["type"] == "message.edit":
+            edited = await database_sync_to_async(
+                lambda: Message.objects.filter(pk=reply["id"], reviewed_at__isnull=True).first()
+            )()
+            if edited is not None:
+                review.submit(edited)
 
     async def on_hide(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
@@ -494,7 +525,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             return
         started = time.monotonic()
-        result = await batcher().submit(SendRequest(self.access, client_id, body))
+        reply_to = frame.get("reply_to")
+        result = await batcher().submit(
+            SendRequest(
+                self.access,
+                client_id,
+                body,
+                reply_to=reply_to if isinstance(reply_to, int) and reply_to > 0 else None,
+            )
+        )
         if isinstance(result, SendError):
             await self.send_frame(result.frame(cid))
             return

@@ -216,6 +216,12 @@ class Message(models.Model):
     # The model's probabilities for this message (Verdict.to_dict()); the facilitators'
     # judgements of the message keep them as DetectorExample.model_score.
     model_score = models.JSONField(null=True, blank=True)
+    # Members' own messages: an edit within MESSAGE_EDIT_SECONDS (the words before it are in the
+    # audit log), and a reply's quoted message (shown as a snippet of what it says now).
+    edited_at = models.DateTimeField(null=True, blank=True)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["id"]
@@ -234,6 +240,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} in group {self.group_id}"
+
+
+class ReactionKind(models.TextChoices):
+    """A small fixed set: support, not a popularity count."""
+
+    HEART = "heart", "❤️"
+    HUG = "hug", "🤗"
+    PRAY = "pray", "🙏"
+    ME_TOO = "metoo", "Me too"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=ReactionKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "kind"], name="one_reaction_each")
+        ]
 
 
 class RoomConnection(models.Model):

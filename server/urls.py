@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from moderation import api as moderation_api
 from rooms import api as rooms_api
+from rooms import messages_api
 from server import health, metrics
 from server.accounts import admin as accounts_admin
 from server.accounts import api as accounts_api
@@ -68,6 +69,18 @@ api_patterns: list[URLPattern | URLResolver] = [
         "groups/<id:pk>/calendar.ics",
         rooms_api.GroupViewSet.as_view({"get": "calendar"}),
         name="group-calendar",
+    ),
+    # Members' own messages (docs/api.md); before the router, which has no such routes.
+    path("messages/<id:pk>/", messages_api.OwnMessageView.as_view(), name="own-message"),
+    path(
+        "messages/<id:pk>/reactions/",
+        messages_api.ReactionView.as_view(),
+        name="message-reactions",
+    ),
+    path(
+        "groups/<id:pk>/checkin-request/",
+        messages_api.CheckinRequestView.as_view(),
+        name="checkin-request",
     ),
     path("", include(router.urls)),
 ]

@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rooms.models import Enrollment, GroupFacilitator, Session, SupportGroup
+from rooms.models import Enrollment, GroupFacilitator, Message, Session, SupportGroup
 from rooms.services import enrollment_join, group_update
 from server.accounts.models import User, WsTicket
 from tests.api.helpers import member
@@ -84,6 +84,30 @@ ROWS = [
         "/api/enrollments/{id}/move/",
         everyone(403, anonymous=401, carol=400, dave=400),
         {"position": 1},
+    ),
+    # Members' own messages: the author edits and deletes; everyone in the room reacts; people
+    # outside the room are told nothing about the message.
+    Row(
+        "PATCH",
+        "/api/messages/{id}/",
+        everyone(404, anonymous=401, alice=200, carol=403, dave=403),
+        {"body": "Edited words"},
+    ),
+    Row(
+        "DELETE",
+        "/api/messages/{id}/",
+        everyone(404, anonymous=401, alice=200, carol=403, dave=403),
+    ),
+    Row(
+        "POST",
+        "/api/messages/{id}/reactions/",
+        everyone(404, anonymous=401, alice=200, carol=200, dave=200),
+        {"reaction": "heart"},
+    ),
+    Row(
+        "POST",
+        "/api/groups/{id}/checkin-request/",
+        everyone(404, anonymous=401, alice=201, carol=403, dave=403),
     ),
     Row("GET", "/api/users/", ADMINS),
     Row("GET", "/api/users/{id}/", ADMINS),
@@ -202,7 +226,15 @@ def targets(world) -> dict[str, Any]:
     group_update(group=world.circle, fields={"join_policy": "open"})
     session = Session.objects.filter(group=world.circle, starts_at__gt=timezone.now()).first()
     assert session is not None and pending.status == "pending"
-    return {"group": world.circle, "session": session, "enrollment": pending}
+    # A live session, so that the room is open for the rows on members' own messages.
+    now = timezone.now()
+    Session.objects.create(
+        group=world.circle,
+        starts_at=now - dt.timedelta(minutes=5),
+        ends_at=now + dt.timedelta(hours=1),
+    )
+    said = Message.objects.create(group=world.circle, author=world.alice, body="My own words")
+    return {"group": world.circle, "session": session, "enrollment": pending, "message": said}
 
 
 def _snapshot() -> dict[str, Any]:
@@ -227,6 +259,7 @@ def _url(row: Row, world, targets: dict[str, Any]) -> str:
         "/api/sessions/": targets["session"].pk,
         "/api/enrollments/": targets["enrollment"].pk,
         "/api/users/": world.alice.pk,
+        "/api/messages/": targets["message"].pk,
     }
     path = row.path.replace("{token}", world.alice.calendar_token)
     for prefix, pk in ids.items():

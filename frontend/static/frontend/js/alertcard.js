@@ -154,7 +154,9 @@ export function alertCard(alert, options = {}) {
       " ",
       alert.kind === "unattended"
         ? "Room without a facilitator"
-        : `${who}${category ? ` · ${category}` : ""}`,
+        : alert.kind === "checkin"
+          ? `${who} asked to talk privately`
+          : `${who}${category ? ` · ${category}` : ""}`,
     ),
     h(
       "p",
@@ -181,6 +183,13 @@ export function alertCard(alert, options = {}) {
         ? h("blockquote", { class: "flagged-text" }, alert.message_text)
         : null,
     alert.explanation ? h("p", { class: "small" }, `Why: ${alert.explanation}`) : null,
+    alert.checkin_group_id
+      ? h(
+          "p",
+          {},
+          h("a", { class: "button primary", href: `/rooms/${alert.checkin_group_id}/`, target: "_blank", rel: "noopener" }, "Open the private check-in (new tab)"),
+        )
+      : null,
     deadline ? h("p", { class: "deadline", "data-deadline": alert.ack_deadline }, deadline) : null,
     alert.status === "acknowledged"
       ? h(

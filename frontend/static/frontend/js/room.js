@@ -14,6 +14,9 @@ import { addMessage, catchUp, onDeleted, onHidden, onHistory } from "./room/mess
 import { onAck, onError, onHeld, onMuted, onRejected, pump } from "./room/sending.js";
 import { fitConversation, onTyping, renderPresence, renderRoom, showBanner, showCheckin, showSupport } from "./room/view.js";
 import { onActionDone } from "./room/dialogs.js";
+import { input } from "./room/core.js";
+import { send } from "./room/socket.js";
+import * as ownMessages from "./ownmessages.js";
 
 // ------------------------------------------------------------------ frames
 
@@ -32,7 +35,11 @@ function handle(frame) {
     case "history":
       return onHistory(frame);
     case "message.deleted":
-      return onDeleted(frame.id);
+      return onDeleted(frame.id, frame.by);
+    case "message.edited":
+      return ownMessages.onEdited(frame.message);
+    case "message.reactions":
+      return ownMessages.onReactions(frame);
     case "message.held":
       return onHeld(frame);
     case "message.rejected":
@@ -93,5 +100,6 @@ function onHello(frame) {
 fitConversation();
 // Staff tools first, so that the first hello already finds them.
 if (isStaff) await import("./room/staff.js");
+ownMessages.init({ send, state, input });
 onFrame(handle);
 connect();

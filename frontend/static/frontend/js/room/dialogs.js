@@ -5,6 +5,7 @@ import { $, staffHooks, state } from "./core.js";
 import { send } from "./socket.js";
 import { showSendError } from "./sending.js";
 import { showBanner } from "./view.js";
+import * as ownMessages from "../ownmessages.js";
 
 // ------------------------------------------------------------------ dialogs: report, hide, moderate
 
@@ -33,6 +34,7 @@ export function command(frame, description) {
 }
 
 export function onActionDone(frame) {
+  if (ownMessages.onActionDone(frame)) return;
   const description = frame.ref ? state.refs.get(frame.ref) : null;
   if (frame.ref) state.refs.delete(frame.ref);
   if (frame.action === "report") {
@@ -95,10 +97,11 @@ export function openMessageDialog(msg) {
   const own = state.you && msg.author.id === state.you.id;
   const content = [
     h("blockquote", { class: "quoted" }, h("span", { class: "alias" }, `${msg.author.alias}: `), msg.text),
+    ...ownMessages.dialogActions(msg, () => dialog.close()),
   ];
   if (staffHooks.messageTools) {
     content.push(...staffHooks.messageTools(msg, { own }));
-  } else {
+  } else if (!own) {
     content.push(
       h(
         "div",
@@ -121,5 +124,5 @@ export function openMessageDialog(msg) {
       reportForm(msg),
     );
   }
-  openDialog(`Message from ${msg.author.alias}`, ...content);
+  openDialog(own ? "Your message" : `Message from ${msg.author.alias}`, ...content);
 }

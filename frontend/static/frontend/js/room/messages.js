@@ -1,10 +1,11 @@
 // The message list: putting messages in id order, history and catch-up after a reconnect,
 // markers, scrolling, and the keyboard (the list is one roving Tab stop).
-import { add, announce, clear, fmtDateTime, fmtTime, h, isStaff, linkify } from "../common.js";
+import { add, announce, clear, fmtDateTime, fmtTime, h, linkify } from "../common.js";
 import { $, CATCH_UP_PAGE, HISTORY_PAGE, LAST_READ_KEY, input, logEl, scroller, state } from "./core.js";
 import { requestHistory, send } from "./socket.js";
 import { HELD_REASON, confirmPending, setPending } from "./sending.js";
 import { openMessageDialog } from "./dialogs.js";
+import * as ownMessages from "../ownmessages.js";
 
 // Two messages committed at the same moment on two web processes can be announced out of id
 // order, so catching up starts a little before the highest id seen; duplicates are dropped by id.
@@ -89,6 +90,7 @@ export function messageEl(msg, { own = false } = {}) {
     h("p", { class: "msg-text" }),
   );
   setText(li, msg);
+  ownMessages.decorate(li, msg);
   return li;
 }
 
@@ -97,7 +99,8 @@ function setText(li, msg) {
   clear(textEl);
   if (msg.deleted) {
     li.classList.add("deleted");
-    textEl.textContent = "This message was removed by a moderator.";
+    textEl.textContent =
+      msg.deleted_by === "author" ? "This message was deleted by its author." : "This message was removed by a moderator.";
   } else {
     // `text` is what the person typed; links are built as nodes, never parsed from HTML.
     textEl.appendChild(linkify(msg.text ?? ""));
@@ -106,8 +109,7 @@ function setText(li, msg) {
 
 export function addOptions(li, msg) {
   if (msg.deleted || !msg.id) return;
-  const own = state.you && msg.author.id === state.you.id;
-  if (own && !isStaff) return;
+  // Every message has its options: react and reply; one's own also edit and delete.
   li.querySelector(".msg-options")?.remove();
   const label = `Message options: ${msg.author.alias}, ${msg.created_at ? fmtTime(msg.created_at) : ""}`;
   li.appendChild(
@@ -117,7 +119,7 @@ export function addOptions(li, msg) {
         type: "button",
         class: "msg-options",
         "aria-label": label,
-        title: "Report, hide or moderate",
+        title: "React, reply, report or moderate",
         onclick: () => openMessageDialog(msg),
       },
       "⋯",
@@ -200,11 +202,12 @@ function placeMarker(beforeId, text, kind = "visit") {
   target.before(h("li", { class: `marker ${kind}`, role: "separator", "aria-label": text }, h("span", {}, text)));
 }
 
-export function onDeleted(id) {
+export function onDeleted(id, by) {
   const entry = state.messages.get(id);
   if (!entry) return;
-  entry.msg = { ...entry.msg, deleted: true, text: "" };
+  entry.msg = { ...entry.msg, deleted: true, text: "", deleted_by: by === "author" ? "author" : "" };
   setText(entry.el, entry.msg);
+  ownMessages.decorate(entry.el, entry.msg);
   entry.el.querySelector(".msg-options")?.remove();
 }
 

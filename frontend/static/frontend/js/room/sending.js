@@ -6,6 +6,7 @@ import { requestHistory, send } from "./socket.js";
 import { addOptions, catchUp, insertById, messageEl, scrollToBottom, updateEmpty } from "./messages.js";
 import { onRefusal, showBanner } from "./view.js";
 import { dialog, toolStatus } from "./dialogs.js";
+import * as ownMessages from "../ownmessages.js";
 
 // ------------------------------------------------------------------ sending
 
@@ -52,7 +53,9 @@ export function setPending(p, st, extra) {
 export function pump() {
   const head = state.outbox[0];
   if (!head || head.inFlight || head.timer) return;
-  if (!send({ type: "message.send", client_id: head.cid, body: head.body })) {
+  const frame = { type: "message.send", client_id: head.cid, body: head.body };
+  if (head.replyTo) frame.reply_to = head.replyTo.id;
+  if (!send(frame)) {
     setPending(head, "waiting");
     return;
   }
@@ -100,10 +103,11 @@ function submit() {
   if (state.sendNotice !== "rate_limited" && state.sendNotice !== "slow_mode") hideSendError();
   const cid = uuid();
   const author = state.you ?? { id: "me", alias: "You", role: "member" };
-  const el = messageEl({ author, text: body, created_at: null }, { own: true });
+  const replyTo = ownMessages.takeReply();
+  const el = messageEl({ author, text: body, created_at: null, reply_to: replyTo }, { own: true });
   el.dataset.clientId = cid;
   logEl.appendChild(el);
-  const p = { cid, body, el, state: "sending", timer: null };
+  const p = { cid, body, el, state: "sending", timer: null, replyTo };
   state.pending.set(cid, p);
   enqueue(p);
   input.value = "";
@@ -120,7 +124,13 @@ function retry(cid) {
 export function confirmPending(cid, p, id, msg) {
   state.pending.delete(cid);
   settle(cid, { delivered: true });
-  const full = msg ?? { id, author: state.you, text: p.body, created_at: new Date().toISOString() };
+  const full = msg ?? {
+    id,
+    author: state.you,
+    text: p.body,
+    created_at: new Date().toISOString(),
+    reply_to: p.replyTo ?? null,
+  };
   const li = messageEl(full, { own: true });
   li.dataset.id = id;
   li.id = `msg-${id}`;
