@@ -301,7 +301,7 @@ def connections_sweep(*, stale_after: dt.timedelta | None = None) -> int:
 
 def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
     deleted = message.status == MessageStatus.DELETED
-    return {
+    shown = {
         "id": message.pk,
         "author": author,
         # `body` is safe to put in HTML (rooms.sanitize, bleach); `text` is what the member
@@ -312,12 +312,13 @@ def message_dict(message: Message, author: dict[str, Any]) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         "client_id": str(message.client_id),
         "deleted": deleted,
-        # Members' own messages (rooms/member_messages.py): history and the edit event fill
-        # reply_to with the quoted message's alias and snippet, and reactions with counts.
-        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
-        "reply_to": None,
-        "reactions": {},
     }
+    # Members' own messages (rooms/member_messages.py): `edited_at` only on an edited message;
+    # callers add `reply_to` (the quoted message) and `reactions` (counts) where there are any.
+    # Absent rather than empty: a page of history holds as many messages as before.
+    if message.edited_at and not deleted:
+        shown["edited_at"] = message.edited_at.isoformat()
+    return shown
 
 
 @dataclass
@@ -631,7 +632,9 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
     if message.reply_to_id:
         from rooms.member_messages import replies_for
 
-        shown["reply_to"] = replies_for([message]).get(message.reply_to_id)
+        quoted = replies_for([message]).get(message.reply_to_id)
+        if quoted:
+            shown["reply_to"] = quoted
     frame = frames.dumps({"type": "message.new", "message": shown})
     return SendResult(
         frames_to_sender=to_sender, room_frame=frame, message_id=message.pk, stored=message
@@ -762,9 +765,10 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
         shown = message_dict(m, author)
         if m.status in (MessageStatus.HELD, MessageStatus.REJECTED):
             shown |= {"status": m.status, "reason": m.held_reason}
-        if m.reply_to_id:
-            shown["reply_to"] = replies.get(m.reply_to_id)
-        shown["reactions"] = reactions.get(m.pk, {})
+        if m.reply_to_id and m.reply_to_id in replies:
+            shown["reply_to"] = replies[m.reply_to_id]
+        if m.pk in reactions:
+            shown["reactions"] = reactions[m.pk]
         if m.pk in mine:
             shown["my_reactions"] = mine[m.pk]
         item = frames.dumps(shown)

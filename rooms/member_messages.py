@@ -264,9 +264,12 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
                 )
         author = _author_of(message)
         shown = message_dict(message, author)
-        if message.reply_to_id:
-            shown["reply_to"] = replies_for([message]).get(message.reply_to_id)
-        shown["reactions"] = _counts(message.pk)
+        quoted = replies_for([message]).get(message.reply_to_id) if message.reply_to_id else None
+        if quoted:
+            shown["reply_to"] = quoted
+        counts = _counts(message.pk)
+        if counts:
+            shown["reactions"] = counts
         _ring(message, {"type": "message.edited", "message": shown}, author["id"])
     log.info("message edited id=%s level=%s", message.pk, message.level)
     return message

@@ -69,7 +69,7 @@ def _message(request: Request, pk: int) -> Message:
 def _out(message: Message) -> dict[str, Any]:
     author = authors_for(message.group_id, {message.author_id}).get(message.author_id, {})
     shown = message_dict(message, author)
-    return {k: shown[k] for k in ("id", "text", "edited_at", "deleted")}
+    return {k: shown.get(k) for k in ("id", "text", "edited_at", "deleted")}
 
 
 class OwnMessageView(APIView):

@@ -197,7 +197,7 @@ def test_get_help_now_shows_the_crisis_resources_on_every_page(world: Any, new_p
     dialog = page.get_by_role("dialog", name="Help, right now")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_text("Call or text 988, any time")).to_be_visible()
-    expect(dialog.get_by_text("Text HOME to 741741")).to_be_visible()
+    expect(dialog.get_by_role("link", name="Text HOME to 741741")).to_be_visible()
     shoot(page, "help-dialog")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()

@@ -60,7 +60,7 @@ function editable(msg) {
 /** Adds the quoted message, the "edited" mark and the reactions to a message's element. */
 export function decorate(li, msg) {
   li.querySelector(".reply-quote")?.remove();
-  if (msg.reply_to) {
+  if (msg.reply_to && !msg.deleted) {
     const q = msg.reply_to;
     const quote = h(
       "p",
