@@ -5,7 +5,7 @@
 const link = document.getElementById("quick-exit");
 const DOUBLE_ESCAPE_MS = 800;
 let exiting = false;
-let lastEscape = 0;
+let lastEscape = -Infinity;
 
 export function quickExit() {
   if (!link) return;
@@ -22,17 +22,18 @@ if (link) {
     event.preventDefault();
     quickExit();
   });
-  // Capture phase: it runs before the page's own handlers (a dialog's Escape, the composer).
-  document.addEventListener(
-    "keydown",
-    (event) => {
-      if (event.key !== "Escape" || event.repeat) return;
-      const now = event.timeStamp;
-      if (now - lastEscape < DOUBLE_ESCAPE_MS) quickExit();
-      lastEscape = now;
-    },
-    true,
-  );
+  // On the window, after the page's own handlers: an Escape the page used for something of its
+  // own (the room's "back to the message box") does not count; one that closes a dialog does.
+  window.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.repeat) return;
+    if (event.defaultPrevented) {
+      lastEscape = -Infinity;
+      return;
+    }
+    const now = event.timeStamp;
+    if (now - lastEscape < DOUBLE_ESCAPE_MS) quickExit();
+    lastEscape = now;
+  });
   // Registered before any page script's: on a quick exit, no page may ask "leave this page?".
   window.addEventListener("beforeunload", (event) => {
     if (exiting) event.stopImmediatePropagation();
