@@ -54,6 +54,11 @@ RATES: dict[str, Rate] = {
     "hide": Rate(10, 1),
     "unhide": Rate(10, 1),
     "report": Rate(5, 0.2),
+    # Members' own messages (rooms/member_messages.py).
+    "message.edit": Rate(10, 1),
+    "message.delete": Rate(10, 1),
+    "reaction": Rate(20, 2),
+    "checkin.request": Rate(3, 0.1),
     "moderation": Rate(30, 3),  # facilitators' commands, alert acknowledge and resolve
     "other": Rate(10, 1),  # unknown types and frames that are not JSON
 }
