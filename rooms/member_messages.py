@@ -371,7 +371,7 @@ def checkin_request(*, user: User, group_id: int) -> SupportGroup:
     them acknowledges it. Asking again while a request is open repeats nothing."""
     group = SupportGroup.objects.get(pk=group_id)
     if group.kind == GroupKind.CHECKIN:
-        raise ValidationError({"detail": "You are already in a private check-in."})
+        raise PermissionDenied("You are already in a private check-in.")
     enrollment = _enrollment(user, group_id)
     if enrollment is None:
         raise PermissionDenied("Only the group's members can ask for a private check-in.")
