@@ -419,7 +419,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
         try:
             # Only what storing needs: a frame's other fields could be most of its size.
-            self._sends.put_nowait({"client_id": frame.get("client_id"), "body": frame.get("body")})
+            self._sends.put_nowait(
+                {
+                    "client_id": frame.get("client_id"),
+                    "body": frame.get("body"),
+                    "reply_to": frame.get("reply_to"),
+                }
+            )
         except asyncio.QueueFull:
             await self.send_frame(
                 _error(
