@@ -309,7 +309,7 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
 
 def held_approve(*, by: User, message: Message) -> Message:
     """Delivers a held message. It gets a new id so that clients catching up by id see it."""
-    from rooms.actions import authors_for, message_dict
+    from rooms.actions import FORMER_MEMBER, authors_for, message_dict
 
     _require_moderator(by, message.group_id)
     with transaction.atomic():
@@ -348,7 +348,11 @@ def held_approve(*, by: User, message: Message) -> Message:
             message_id=delivered.pk,
             held_id=message.pk,
         )
-        author = authors_for(delivered.group_id, {delivered.author_id})[delivered.author_id]
+        # The author may have deleted their account while the message waited (a group that keeps
+        # a former member's words): it is shown as theirs, as history shows it.
+        author = authors_for(delivered.group_id, {delivered.author_id}).get(
+            delivered.author_id, FORMER_MEMBER
+        )
         frame = frames.dumps({"type": "message.new", "message": message_dict(delivered, author)})
         events.send_on_commit(
             events.room_group(delivered.group_id),

@@ -16,7 +16,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from moderation import services
 from moderation.models import AlertStatus
 from rooms import events, frames, inbound
-from server.accounts.models import Role
+from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,15 @@ def alerts_page(user: Any, cursor: Any) -> str:
         raise ValidationError({"cursor": "Send the `next` cursor of the last page."})
     items, after = alerts_queue_page(user, cursor)
     return _page_frame('{"type":"alerts.page","alerts":', items, after)
+
+
+def alerts_user_now(user_id: int) -> User | None:
+    """The socket's person as the database has them now, if they may still use the alerts
+    socket (an active facilitator or admin): read before every command, so a demotion or a
+    deactivation takes effect on the next frame even if its revocation event was lost."""
+    return User.objects.filter(
+        pk=user_id, is_active=True, role__in=[Role.FACILITATOR, Role.ADMIN]
+    ).first()
 
 
 def alert_command(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
@@ -207,13 +216,24 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         if frame["type"] == "ping":
             await self.send_text('{"type":"pong"}')
             return
-        try:
+        user_id = self.user.pk
+
+        def run() -> str | dict[str, Any] | None:
+            user = alerts_user_now(user_id)
+            if user is None:
+                return None
             if frame["type"] == "alerts.page":
-                await self.send_text(
-                    await database_sync_to_async(alerts_page)(self.user, frame.get("cursor"))
-                )
+                return alerts_page(user, frame.get("cursor"))
+            return alert_command(user, frame)
+
+        try:
+            reply = await database_sync_to_async(run)()
+            if reply is None:
+                await self.revoke()
                 return
-            reply = await database_sync_to_async(alert_command)(self.user, frame)
+            if isinstance(reply, str):
+                await self.send_text(reply)
+                return
         except PermissionDenied as exc:
             reply = frames.error("forbidden", str(exc))
         except ValidationError as exc:
@@ -224,11 +244,41 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         await self.send_text(frames.dumps(reply))
 
     async def room_frame(self, event: dict[str, Any]) -> None:
-        await self.send_text(event["text"])
+        # Recipients are chosen from the database when the alert is published
+        # (services.tier_recipients), so someone who lost the right is not sent it.
+        if self.user is not None:
+            await self.send_text(event["text"])
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         if event.get("group_id") is None:
             await self.close(code=4403, reason="revoked")
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """This person's role, active flag, on-call duty or groups changed (rooms/rights.py):
+        close if they may no longer use alerts; reconnect for a fresh queue if what they may see
+        changed."""
+        if self.user is None:
+            return
+        now = await database_sync_to_async(alerts_user_now)(self.user.pk)
+        if now is None:
+            await self.revoke()
+        elif (now.role, now.on_call) != (self.user.role, self.user.on_call) or (
+            now.role == Role.FACILITATOR and event.get("group_id") is not None
+        ):
+            self.user = None
+            await self.send_text(
+                frames.dumps(
+                    {"type": "access.changed", "detail": "Your role changed. Reconnecting…"}
+                )
+            )
+            await self.close(code=events.ACCESS_CHANGED, reason="access_changed")
+
+    async def revoke(self) -> None:
+        self.user = None  # nothing more is sent or answered on this socket
+        await self.send_text(
+            frames.dumps(frames.error("forbidden", "You no longer have access to alerts."))
+        )
+        await self.close(code=4403, reason="revoked")
 
     async def member_muted(self, event: dict[str, Any]) -> None:
         return

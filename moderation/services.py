@@ -126,11 +126,15 @@ def moderators_present(group_id: int) -> set[int]:
     if not present:
         return set()
     facilitators = set(
-        GroupFacilitator.objects.filter(group_id=group_id, user_id__in=present).values_list(
-            "user_id", flat=True
+        _acting_facilitators()
+        .filter(group_id=group_id, user_id__in=present)
+        .values_list("user_id", flat=True)
+    )
+    admins = set(
+        User.objects.filter(pk__in=present, role=Role.ADMIN, is_active=True).values_list(
+            "pk", flat=True
         )
     )
-    admins = set(User.objects.filter(pk__in=present, role=Role.ADMIN).values_list("pk", flat=True))
     return facilitators | admins
 
 
@@ -139,9 +143,7 @@ def tier_recipients(alert: Alert) -> set[int]:
     people = moderators_present(alert.group_id)
     if alert.tier >= Tier.GROUP:
         people |= set(
-            GroupFacilitator.objects.filter(group_id=alert.group_id).values_list(
-                "user_id", flat=True
-            )
+            _acting_facilitators().filter(group_id=alert.group_id).values_list("user_id", flat=True)
         )
     if alert.tier >= Tier.ON_CALL:
         people |= set(
@@ -152,11 +154,20 @@ def tier_recipients(alert: Alert) -> set[int]:
     return people
 
 
+def _acting_facilitators() -> QuerySet[GroupFacilitator]:
+    """Facilitator rows of people who may act on them now: active facilitators and admins."""
+    return GroupFacilitator.objects.filter(
+        user__is_active=True, user__role__in=[Role.FACILITATOR, Role.ADMIN]
+    )
+
+
 def can_handle_alert(user: User, alert: Alert) -> bool:
-    if not user.is_authenticated:
+    if not (user.is_authenticated and user.is_active):
         return False
     if user.role == Role.ADMIN:
         return True
+    if user.role != Role.FACILITATOR:
+        return False
     if GroupFacilitator.objects.filter(group_id=alert.group_id, user=user).exists():
         return True
     return bool(user.on_call and user.role == Role.FACILITATOR and alert.tier >= Tier.ON_CALL)
@@ -164,6 +175,8 @@ def can_handle_alert(user: User, alert: Alert) -> bool:
 
 def alerts_visible(user: User) -> QuerySet[Alert]:
     qs = Alert.objects.select_related("group", "message", "member")
+    if not user.is_active:
+        return qs.none()
     if user.role == Role.ADMIN:
         return qs
     if user.role != Role.FACILITATOR:

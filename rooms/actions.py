@@ -24,7 +24,7 @@ from moderation.actions import hidden_authors, unattended_check
 from moderation.crisis import Context, assess
 from moderation.policy import held_reason
 from moderation.services import alert_for_message, support_resources_frame
-from rooms import events, frames
+from rooms import events, frames, permissions
 from rooms.models import (
     Attendance,
     Enrollment,
@@ -109,7 +109,7 @@ def room_access(*, user: User, group_id: int) -> Access:
     group = SupportGroup.objects.filter(pk=group_id, deleted_at__isnull=True).first()
     if group is None:
         raise Refusal(NOT_FOUND, "not_found", "There is no such group.")
-    facilitates = GroupFacilitator.objects.filter(group=group, user=user).exists()
+    facilitates = permissions.facilitates(user, group)
     if is_admin(user) or facilitates:
         role = Role.ADMIN if is_admin(user) and not facilitates else Role.FACILITATOR
         return Access(
@@ -167,6 +167,44 @@ def room_access(*, user: User, group_id: int) -> Access:
     )
 
 
+def access_recheck(*, access: Access) -> tuple[User, bool]:
+    """The socket's person as the database has them now, read before each command (one or two
+    indexed queries): a socket keeps only the rights its person still holds, whatever path took
+    them away and whether or not the revocation event arrived. Raises Refusal when this socket's
+    access is gone; otherwise returns the fresh user, and whether the rights the socket was
+    opened with changed (an admin who now facilitates the group only: still allowed, shown
+    differently)."""
+    user = User.objects.filter(pk=access.user_id).first()
+    if user is None or not user.is_active:
+        raise Refusal(
+            UNAUTHENTICATED, "unauthenticated", "Your account was signed out. Sign in again."
+        )
+    if access.moderator:
+        if user.role == Role.ADMIN:
+            return user, access.role != Role.ADMIN and not _facilitates(user.pk, access.group_id)
+        if user.role == Role.FACILITATOR and _facilitates(user.pk, access.group_id):
+            return user, access.role != Role.FACILITATOR
+        raise Refusal(FORBIDDEN, "forbidden", "You no longer moderate this group.")
+    row = (
+        Enrollment.objects.filter(pk=access.enrollment_id)
+        .values_list("status", "removed_until")
+        .first()
+    )
+    if row is None or row[0] != EnrollmentStatus.ACTIVE:
+        raise Refusal(FORBIDDEN, "forbidden", "You are no longer a member of this group.")
+    if row[1] and row[1] > timezone.now():
+        raise Refusal(
+            FORBIDDEN,
+            "removed",
+            "A moderator removed you from this session. You can come back to the next one.",
+        )
+    return user, False
+
+
+def _facilitates(user_id: int, group_id: int) -> bool:
+    return GroupFacilitator.objects.filter(group_id=group_id, user_id=user_id).exists()
+
+
 def present_members(group_id: int) -> list[dict[str, Any]]:
     """Everyone with a live socket in the room, by alias; facilitators marked by their role."""
     fresh = timezone.now() - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
@@ -178,6 +216,10 @@ def present_members(group_id: int) -> list[dict[str, Any]]:
     )
     authors = authors_for(group_id, user_ids)
     return sorted(authors.values(), key=lambda a: (a["role"] == Role.MEMBER, a["alias"].lower()))
+
+
+# The author of a message whose account was deleted, in a group that keeps their words.
+FORMER_MEMBER: dict[str, Any] = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
 
 
 def authors_for(group_id: int, user_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -383,8 +425,10 @@ class SendRequest:
 # re-check below therefore reads through a snapshot at most SNAPSHOT_SECONDS old, refreshed at
 # once in this process when such an event passes through it.
 SNAPSHOT_SECONDS = 1.0
-# group id -> (taken at, group, room state, {enrollment id: (muted until, reason, status)})
-_rooms: dict[int, tuple[float, SupportGroup, RoomState, dict[int, tuple[Any, str, str]]]] = {}
+# group id -> (taken at, group, room state,
+#              {enrollment id: (muted until, reason, status, removed until, account active)})
+Standing = tuple[Any, str, str, Any, bool]
+_rooms: dict[int, tuple[float, SupportGroup, RoomState, dict[int, Standing]]] = {}
 
 
 def forget_snapshots(*, group_id: int | None = None, everything: bool = False) -> None:
@@ -396,17 +440,23 @@ def forget_snapshots(*, group_id: int | None = None, everything: bool = False) -
 
 def _room_snapshots(
     group_ids: set[int], now: dt.datetime
-) -> dict[int, tuple[SupportGroup, RoomState, dict[int, tuple[Any, str, str]]]]:
+) -> dict[int, tuple[SupportGroup, RoomState, dict[int, Standing]]]:
     """The group, its room state and its members' standing, read at most once a second per
     room: one query for the room's members instead of one per sender."""
     clock = time.monotonic()
     stale = {pk for pk in group_ids if pk not in _rooms or clock - _rooms[pk][0] > SNAPSHOT_SECONDS}
     if stale:
-        members: dict[int, dict[int, tuple[Any, str, str]]] = {pk: {} for pk in stale}
-        for pk, group_id, muted_until, reason, status in Enrollment.objects.filter(
-            group_id__in=stale
-        ).values_list("pk", "group_id", "muted_until", "mute_reason", "status"):
-            members[group_id][pk] = (muted_until, reason, status)
+        members: dict[int, dict[int, Standing]] = {pk: {} for pk in stale}
+        for pk, group_id, *standing in Enrollment.objects.filter(group_id__in=stale).values_list(
+            "pk",
+            "group_id",
+            "muted_until",
+            "mute_reason",
+            "status",
+            "removed_until",
+            "user__is_active",
+        ):
+            members[group_id][pk] = tuple(standing)  # type: ignore[assignment]
         for pk, group in SupportGroup.objects.in_bulk(stale).items():
             _rooms[pk] = (clock, group, room_state(group, now), members[pk])
     return {pk: _rooms[pk][1:] for pk in group_ids if pk in _rooms}
@@ -427,6 +477,7 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
     groups = {pk: snapshot[0] for pk, snapshot in snapshots.items()}
     states = {pk: snapshot[1] for pk, snapshot in snapshots.items()}
     enrollments = {pk: row for snapshot in snapshots.values() for pk, row in snapshot[2].items()}
+    moderating = _moderators_now(requests)
     pending: list[tuple[int, Message, Any, Access]] = []
     seen: dict[tuple[int, uuid.UUID], Message] = {}
     last_sent: dict[tuple[int, int], dt.datetime] = {}
@@ -437,6 +488,8 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
         try:
             group = groups[access.group_id]
             check_room_open(access, states[group.pk])
+            if access.moderator and (access.group_id, access.user_id) not in moderating:
+                raise SendError("forbidden", "You no longer moderate this group.")
             _check_member(access, enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
         except SendError as refusal:
@@ -463,14 +516,38 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
     return [r if r is not None else SendError("invalid", "Please send again.") for r in results]
 
 
-def _check_member(
-    access: Access, enrollments: dict[int, tuple[Any, str, str]], now: dt.datetime
-) -> None:
+def _moderators_now(requests: list[SendRequest]) -> set[tuple[int, int]]:
+    """(group id, user id) of the batch's staff senders who still moderate that room, read
+    fresh (staff send little, so two small queries per batch that has any): a facilitator taken
+    off the group, or an admin demoted, no longer writes past a lock or a closed room."""
+    staff = {(r.access.group_id, r.access.user_id) for r in requests if r.access.moderator}
+    if not staff:
+        return set()
+    user_ids = {user_id for _, user_id in staff}
+    admins = set(
+        User.objects.filter(pk__in=user_ids, is_active=True, role=Role.ADMIN).values_list(
+            "pk", flat=True
+        )
+    )
+    facilitating = set(
+        GroupFacilitator.objects.filter(
+            user_id__in=user_ids - admins,
+            group_id__in={group_id for group_id, _ in staff},
+            user__is_active=True,
+            user__role=Role.FACILITATOR,
+        ).values_list("group_id", "user_id")
+    )
+    return {(g, u) for g, u in staff if u in admins or (g, u) in facilitating}
+
+
+def _check_member(access: Access, enrollments: dict[int, Standing], now: dt.datetime) -> None:
     if access.enrollment_id is None:
         return
     row = enrollments.get(access.enrollment_id)
-    if row is None or row[2] != EnrollmentStatus.ACTIVE:
+    if row is None or row[2] != EnrollmentStatus.ACTIVE or not row[4]:
         raise SendError("forbidden", "You are no longer a member of this group.")
+    if row[3] and row[3] > now:
+        raise SendError("forbidden", "A moderator removed you from this session.")
     until, why = row[0], row[1]
     if until and until > now and not access.moderator:
         raise SendError(
@@ -751,7 +828,7 @@ def history(*, access: Access, after_id: int | None, before_id: int | None, limi
     has_more = len(rows) > limit
     rows = rows[:limit]
     authors = authors_for(access.group_id, {m.author_id for m in rows})
-    unknown = {"id": "gone", "alias": "Former member", "role": Role.MEMBER}
+    unknown = FORMER_MEMBER
     from rooms.member_messages import reactions_for, replies_for
 
     replies = replies_for(rows) if rows else {}

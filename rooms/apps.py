@@ -6,5 +6,6 @@ class RoomsConfig(AppConfig):
     verbose_name = "Support groups and rooms"
 
     def ready(self) -> None:
-        # Connects the sign-out receiver (closing that person's sockets) in every process.
-        from rooms import events  # noqa: F401
+        # Connects the sign-out receiver (closing that person's sockets) and the rights net
+        # (rooms/rights.py) in every process.
+        from rooms import events, rights  # noqa: F401

@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -27,6 +28,7 @@ from rooms.member_messages import OWN_COMMANDS, own_command
 from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.sending import batcher
+from server.accounts.models import User
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
 from server.observability import request_id, user_id
 
@@ -228,6 +230,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     _left = False
     _ready = False
+    _revoked = False  # closing because this person's rights are gone or changed
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -292,7 +295,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Judges each frame as it arrives and queues its work (rooms/inbound.py): a frame
         over its type's rate, or one more than the socket's queue holds, is refused at once,
         so a flood never piles up in memory."""
-        if self.access is None or self._inbound is None or self._inbound.closed:
+        if (
+            self.access is None
+            or self._inbound is None
+            or self._inbound.closed
+            or self._revoked
+        ):
             return
         if text_data is None:
             reply = _error("invalid", "Send text frames that hold a JSON object.")
@@ -357,14 +365,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 }
             )
             return
+        group_id = self.access.group_id
         try:
-            reply = await database_sync_to_async(room_command)(
-                user=self.scope["user"], group_id=self.access.group_id, frame=frame
+            allowed, reply = await self.as_current(
+                lambda user: room_command(user=user, group_id=group_id, frame=frame)
             )
         except (ValidationError, PermissionDenied) as exc:
             await self.send_frame(command_error(exc, frame))
             return
-        await self.send_frame(reply)
+        if allowed:
+            await self.send_frame(reply)
 
     async def on_own(self, frame: dict[str, Any]) -> None:
         """A member's own message (edit, delete, reaction) or a request for a private check-in;
@@ -395,15 +405,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_hide(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
+        group_id = self.access.group_id
         try:
-            hidden = await database_sync_to_async(author_hide)(
-                by=self.scope["user"],
-                group_id=self.access.group_id,
-                author_key=frame.get("author"),
-                hidden=frame["type"] == "hide",
+            allowed, hidden = await self.as_current(
+                lambda user: author_hide(
+                    by=user,
+                    group_id=group_id,
+                    author_key=frame.get("author"),
+                    hidden=frame["type"] == "hide",
+                )
             )
         except ValidationError as exc:
             await self.send_frame(command_error(exc, frame))
+            return
+        if not allowed:
             return
         self.access.hidden_authors = hidden
         await self.send_frame({"type": "hidden", "authors": sorted(hidden)})
@@ -542,6 +557,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         if isinstance(result, SendError):
             await self.send_frame(result.frame(cid))
+            if result.code == "forbidden":
+                await self.as_current(lambda user: None)  # closes the socket if access is gone
             return
         # The room hears about the message from the batcher (rooms/sending.py), whether or
         # not this socket is still open by then.
@@ -567,14 +584,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if after_id is not None and before_id is not None:
             await self.send_frame(_error("invalid", "Send after_id or before_id, not both."))
             return
-        page = await database_sync_to_async(actions.history)(
-            access=self.access, after_id=after_id, before_id=before_id, limit=limit or 50
+        access = self.access
+        allowed, page = await self.as_current(
+            lambda user: actions.history(
+                access=access, after_id=after_id, before_id=before_id, limit=limit or 50
+            )
         )
-        await self.send_text(page)
+        if allowed:
+            await self.send_text(page)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
         if not self.room.get("typing_indicators"):
+            return
+        allowed, _ = await self.as_current(lambda user: None)
+        if not allowed:
             return
         text = frames.dumps({"type": "typing", "author": self.access.author})
         await actions.publish_room(self.access.group_id, text, skip=self.channel_name)
@@ -586,8 +610,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if self.access and event.get("author") in self.access.hidden_authors:
             return
-        if event.get("moderators_only") and not (self.access and self.access.moderator):
-            return
+        if event.get("moderators_only"):
+            # Crisis words and held messages: only to someone who moderates the room now.
+            if self._revoked or not (self.access and self.access.moderator):
+                return
+            allowed, _ = await self.as_current(lambda user: None)
+            if not allowed:
+                return
         await self.send_text(event["text"])
         DELIVERIES.inc()
 
@@ -625,6 +654,56 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 }
             )
             await self.close(code=actions.FORBIDDEN, reason="revoked")
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """Someone changed this person's rights (rooms/rights.py): close if they are gone, ask the
+        client to reconnect if they changed, carry on if this room is not concerned."""
+        if self.access is None or self._revoked:
+            return
+        if event.get("group_id") in (None, self.access.group_id):
+            await self.as_current(lambda user: None, reconnect_if_changed=True)
+
+    async def as_current(
+        self, call: Callable[[User], Any], *, reconnect_if_changed: bool = False
+    ) -> tuple[bool, Any]:
+        """Runs `call` with the socket's person as the database has them now, in one thread
+        hop, after checking they still hold this socket's rights (rooms.actions.access_recheck).
+        Returns (True, what `call` returned); or, when the rights are gone, sends the refusal,
+        closes the socket and returns (False, None)."""
+        access = self.access
+        assert access is not None
+        if self._revoked:
+            return False, None
+
+        def run() -> tuple[bool, Any]:
+            user, changed = actions.access_recheck(access=access)
+            if changed and reconnect_if_changed:
+                return False, None
+            return True, call(user)
+
+        try:
+            done, value = await database_sync_to_async(run)()
+        except Refusal as refusal:
+            self._revoked = True
+            log.info(
+                "room socket revoked group=%s user=%s code=%s",
+                access.group_id,
+                access.user_id,
+                refusal.code,
+            )
+            await self.send_frame({"type": "error", "code": refusal.code, "detail": refusal.detail})
+            await self.close(code=refusal.close_code, reason="revoked")
+            return False, None
+        if not done:
+            self._revoked = True
+            await self.send_frame(
+                {
+                    "type": "access.changed",
+                    "detail": "Your role in this room changed. Reconnecting…",
+                }
+            )
+            await self.close(code=events.ACCESS_CHANGED, reason="access_changed")
+        return done, value
 
     async def room_deleted(self, event: dict[str, Any]) -> None:
         await self.close(code=actions.NOT_FOUND, reason="deleted")

@@ -11,6 +11,10 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
 
+# Close code asking a client to reconnect: this person's rights changed (an admin who now only
+# facilitates the room, say) but were not taken away; the new `hello` says what they are now.
+ACCESS_CHANGED = 4205
+
 
 def room_group(group_id: int) -> str:
     return f"room.{group_id}"
@@ -33,6 +37,13 @@ def send_on_commit(group: str, event: dict[str, Any]) -> None:
 def user_access_revoked_on_commit(*, user_id: int, group_id: int | None = None) -> None:
     """Closes the user's sockets (in one group, or all of them) within the layer's latency."""
     send_on_commit(user_group(user_id), {"type": "access.revoked", "group_id": group_id})
+
+
+def user_access_changed_on_commit(*, user_id: int, group_id: int | None = None) -> None:
+    """Asks the user's sockets (in one group, or all of them) to re-check their rights against
+    the database: each closes if its rights are gone, and asks its client to reconnect if they
+    changed (docs/protocol.md, Revocation)."""
+    send_on_commit(user_group(user_id), {"type": "access.changed", "group_id": group_id})
 
 
 def group_deleted_on_commit(*, group_id: int) -> None:

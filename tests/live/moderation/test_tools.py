@@ -392,3 +392,23 @@ def test_the_audit_log_records_actions_and_cannot_be_edited(world, erin, alert_s
     stored.reason = "rewritten"
     with pytest.raises(PermissionError):
         stored.save()
+
+
+def test_a_held_message_whose_author_deleted_the_account_can_still_be_approved(
+    world, erin, sockets
+):
+    from server.accounts.privacy import account_delete
+
+    SupportGroup.objects.filter(pk=world.circle.pk).update(on_member_delete="anonymize")
+    open_room(world.circle)
+    carol = sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    sockets(erin, room(world.circle)).say("call me 555-123-4567")
+    queued = carol.recv_type_of(("held.new",))["message"]
+    account_delete(user=erin, by=erin)
+    carol.send({"type": "held.approve", "message_id": queued["id"], "ref": "a1"})
+    done = carol.recv_type_of(("action.done", "error"))
+    assert done["type"] == "action.done", done
+    delivered = alice.recv_message(done["id"])
+    assert delivered["author"]["alias"] == "Former member"
+    assert delivered["text"] == "call me 555-123-4567"
