@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from rooms import events, scheduling
+from rooms.aliases import alias_conflict, alias_display
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -237,10 +238,26 @@ def session_move(
 
 
 def _clean_alias(alias: str) -> str:
-    alias = " ".join((alias or "").split())
+    alias = alias_display(alias)
     if not 2 <= len(alias) <= 40:
         raise ValidationError({"alias": "Choose an alias of 2 to 40 characters."})
     return alias
+
+
+def _check_alias_free(group: SupportGroup, user: User, alias: str) -> None:
+    """Call under the group's lock: no other enrollment in the group, and no facilitator or
+    admin anywhere, has an alias or name that looks like this one (rooms/aliases.py)."""
+    taken = list(
+        Enrollment.objects.filter(group=group).exclude(user=user).values_list("alias", flat=True)
+    )
+    staff = list(
+        User.objects.filter(role__in=[Role.FACILITATOR, Role.ADMIN]).values_list(
+            "username", flat=True
+        )
+    )
+    why = alias_conflict(alias, taken, staff)
+    if why:
+        raise ValidationError({"alias": why})
 
 
 def enrollment_join(
@@ -271,11 +288,7 @@ def enrollment_join(
                 "facilitators if you think this is a mistake."
             )
         alias = _clean_alias(alias)
-        taken = (
-            Enrollment.objects.filter(group=group, alias__iexact=alias).exclude(user=user).exists()
-        )
-        if taken:
-            raise ValidationError({"alias": "That alias is taken in this group; choose another."})
+        _check_alias_free(group, user, alias)
         enrollment = enrollment or Enrollment(group=group, user=user)
         enrollment.alias = alias
         enrollment.agreement_version = group.agreement_version

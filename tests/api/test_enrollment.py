@@ -111,6 +111,51 @@ def test_an_alias_taken_in_the_group_is_refused_with_a_field_error(world):
     assert not Enrollment.objects.filter(user=world.charlie).exists()
 
 
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "Willоw",  # a Cyrillic о
+        "Wil\u200blow",  # a zero-width space
+        "\u2060Willow\u200d",  # a word joiner and a zero-width joiner
+        "W\u00adillow",  # a soft hyphen
+        "Ｗｉｌｌｏｗ",  # fullwidth letters
+        "WILLOW",
+        "Wi\u200e\u200fllow",  # direction marks
+        "Willow\ufe0f",  # a variation selector
+    ],
+)
+def test_an_alias_that_looks_like_one_taken_in_the_group_is_refused(world, alias):
+    response = join(world, world.charlie, world.circle, alias)
+    assert response.status_code == 400, response.json()
+    assert response.json()["alias"] == ["That alias is taken in this group; choose another."]
+    assert not Enrollment.objects.filter(user=world.charlie).exists()
+
+
+@pytest.mark.parametrize("alias", ["carol", "caroI", "саrol", "Carol\u200b", "dave", "Moderator"])
+def test_an_alias_that_looks_like_a_facilitators_name_or_the_rooms_own_is_refused(world, alias):
+    response = join(world, world.charlie, world.circle, alias)
+    assert response.status_code == 400, response.json()
+    assert "choose another" in response.json()["alias"][0]
+    assert not Enrollment.objects.filter(user=world.charlie).exists()
+
+
+def test_an_alias_of_invisible_characters_only_is_refused(world):
+    response = join(world, world.charlie, world.circle, "\u200b\u200b\u3164\u2800")
+    assert response.status_code == 400
+    assert response.json()["alias"] == ["Choose an alias of 2 to 40 characters."]
+
+
+def test_an_alias_is_stored_without_its_invisible_characters(world):
+    response = join(world, world.charlie, world.circle, "Ma\u200bple\u200d")
+    assert response.status_code == 201, response.json()
+    assert Enrollment.objects.get(user=world.charlie).alias == "Maple"
+
+
+def test_an_alias_with_accents_is_not_taken_for_the_plain_one(world):
+    response = join(world, world.charlie, world.circle, "Willów")
+    assert response.status_code == 201, response.json()
+
+
 def test_the_same_alias_may_be_used_in_another_group(world):
     response = join(world, world.charlie, world.other, "Willow")
     assert response.status_code == 201
