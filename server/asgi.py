@@ -11,12 +11,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from server.backpressure import install as bound_inbound_frames  # noqa: E402
 from server.ws_auth import TicketOrSessionAuthStack  # noqa: E402
+from server.ws_origin import SameOriginValidator  # noqa: E402
 
 # A socket's frames wait in daphne's queue only up to this many; then its reading pauses.
 bound_inbound_frames(settings.INBOUND_QUEUE_FRAMES)
@@ -35,8 +35,9 @@ warm()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Only pages of this site may open sockets: a foreign or missing Origin is refused.
-        "websocket": AllowedHostsOriginValidator(
+        # Only pages of this site may open sockets: a foreign or missing Origin is refused, and
+        # so is this host on another scheme or port (server/ws_origin.py).
+        "websocket": SameOriginValidator(
             TicketOrSessionAuthStack(URLRouter(websocket_urlpatterns))
         ),
     }

@@ -3,6 +3,7 @@ after exactly one `error` frame: no hello, no presence, no messages, nothing of 
 
 import contextlib
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -189,6 +190,37 @@ def test_a_foreign_origin_is_refused_at_the_handshake(world, server):
     with pytest.raises(InvalidStatus) as refused:
         open_socket(server, world.other.pk, world.bob, origin="https://evil.example")
     assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://127.0.0.1:{port}",  # this host and port, another scheme
+        "http://127.0.0.1:{other}",  # this host, another port (another service)
+        "http://127.0.0.1",  # this host, the default port
+        "http://localhost:{port}",  # another of ALLOWED_HOSTS, not the one asked
+        "http://127.0.0.1:{port}/path",
+        "null",
+    ],
+)
+def test_this_host_on_another_scheme_or_port_is_refused_at_the_handshake(world, server, origin):
+    origin = origin.format(port=server.port, other=server.port + 1)
+    with pytest.raises(InvalidStatus) as refused:
+        open_socket(server, world.other.pk, world.bob, origin=origin)
+    assert refused.value.response.status_code == 403
+
+
+def test_the_configured_site_origin_is_accepted_and_only_with_its_scheme(world, server):
+    # The test servers keep the default SITE_URL, http://127.0.0.1:8000.
+    ws = open_socket(server, world.other.pk, world.bob, origin="http://127.0.0.1:8000")
+    try:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+    finally:
+        ws.close()
+    for origin in ("https://127.0.0.1:8000", "http://127.0.0.1:8001"):
+        with pytest.raises(InvalidStatus) as refused:
+            open_socket(server, world.other.pk, world.bob, origin=origin)
+        assert refused.value.response.status_code == 403
 
 
 def test_a_missing_origin_is_refused_at_the_handshake(world, server):
