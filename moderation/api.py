@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -33,7 +33,7 @@ from moderation.models import (
     ReportStatus,
 )
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
-from rooms.permissions import can_moderate, is_admin
+from rooms.permissions import active_enrollment, can_moderate, is_admin
 from server.accounts.models import Role
 from server.api import ERRORS, IdField, current_user, query_params
 
@@ -583,12 +583,17 @@ class MessageModerationViewSet(viewsets.ViewSet):
     def report(self, request: Request, pk: str | None = None) -> Response:
         data = ReportIn(data=request.data)
         data.is_valid(raise_exception=True)
-        message = self._message(pk)
-        if message.status != MessageStatus.VISIBLE:
-            return Response({"detail": "This message is no longer shown."}, status=400)
-        report = actions.report_create(
-            by=current_user(request), message=message, **data.validated_data
-        )
+        user = current_user(request)
+        # One answer for a message that does not exist, one in a group the caller is not in,
+        # and one no longer shown: the status code must not tell which messages exist.
+        message = Message.objects.filter(
+            pk=pk, status=MessageStatus.VISIBLE, group__deleted_at__isnull=True
+        ).first()
+        if message is None or not (
+            active_enrollment(user, message.group_id) or can_moderate(user, message.group_id)
+        ):
+            raise NotFound("There is no such message in your groups.")
+        report = actions.report_create(by=user, message=message, **data.validated_data)
         return Response(actions.report_dict(report), status=201)
 
 

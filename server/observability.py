@@ -23,14 +23,27 @@ _SECRET_PATHS = re.compile(r"^/calendar/[^/]+\.ics$")
 access_log = logging.getLogger("haven.access")
 
 
+_SECRET_IN_TEXT = re.compile(r"/calendar/[^/\s?#]+\.ics")
+
+
 def redact_path(path: str) -> str:
     return "/calendar/[redacted].ics" if _SECRET_PATHS.match(path) else path
 
 
+def redact_text(text: str) -> str:
+    return _SECRET_IN_TEXT.sub("/calendar/[redacted].ics", text)
+
+
 class ContextFilter(logging.Filter):
+    """On the one log handler: adds the ids, and takes the calendar secret out of any line that
+    quotes a path (Django's own "Not Found: /calendar/<secret>.ics", a traceback's request)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         record.user_id = user_id.get()
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        if "/calendar/" in str(record.msg) or any("/calendar/" in str(a) for a in args if a):
+            record.msg, record.args = redact_text(record.getMessage()), ()
         return True
 
 

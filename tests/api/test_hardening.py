@@ -450,3 +450,24 @@ def test_create_account_runs_the_password_validators():
     with pytest.raises(CommandError, match="too similar to the username"):
         call_command("create_account", "newperson", "--password", "newperson1")
     assert not User.objects.filter(username="newperson").exists()
+
+
+def test_a_report_answers_the_same_for_a_missing_message_and_one_in_another_group(world):
+    from rooms.models import MessageStatus
+
+    elsewhere = Message.objects.create(group=world.other, author=world.bob, body="in the other")
+    held = Message.objects.create(
+        group=world.circle, author=world.alice, body="x", status=MessageStatus.HELD
+    )
+    mine = Message.objects.create(group=world.circle, author=world.alice, body="in the circle")
+    missing = max(elsewhere.pk, held.pk, mine.pk) + 1000
+    client = world.client(world.alice)
+    answers = [
+        client.post(f"/api/messages/{pk}/report/", {"reason": "spam"}, format="json")
+        for pk in (missing, elsewhere.pk, held.pk)
+    ]
+    assert {(r.status_code, r.content) for r in answers} == {(404, answers[0].content)}
+    assert answers[0].json()["detail"]
+    assert (
+        client.post(f"/api/messages/{mine.pk}/report/", {"reason": "spam"}, format="json")
+    ).status_code == 201

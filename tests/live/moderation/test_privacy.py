@@ -17,7 +17,7 @@ from rooms.models import Enrollment, Message, MessageStatus
 from rooms.services import enrollment_join, group_update
 from rooms.worker import audit_text_purge, messages_purge
 from server.accounts.models import User
-from server.accounts.services import account_create
+from server.accounts.services import account_create, calendar_token_reset
 from tests.live.conftest import open_room, refusal
 from tests.live.http import api
 from tests.services import Daphne
@@ -307,6 +307,11 @@ def test_no_log_line_ever_holds_a_message_body_an_excerpt_a_password_or_a_token(
     fern.recv_type_of(("history",))
     api(server.url, erin, "GET", "/api/me/export/")
     api(server.url, None, "GET", f"/calendar/{erin.calendar_token}.ics")
+    # A reset link, or a mistyped one, is a 404 that Django's own logger reports with the path.
+    stale = erin.calendar_token
+    calendar_token_reset(user=erin)
+    assert api(server.url, None, "GET", f"/calendar/{stale}.ics")[0] == 404
+    assert api(server.url, None, "GET", f"/calendar/{stale[:-2]}{marker}.ics")[0] == 404
     api(server.url, None, "POST", "/api/auth/token/", {"username": "erin", "password": marker})
     token = token_for(erin)
     carol.close()
@@ -314,7 +319,8 @@ def test_no_log_line_ever_holds_a_message_body_an_excerpt_a_password_or_a_token(
     server.stop()
     log = server.log_path.read_text()
     assert "message stored" in log and "alert raised" in log  # the log does record the events
-    for secret in (marker, token, erin.calendar_token, "pw-erin-long"):
+    assert "Not Found: /calendar/[redacted].ics" in log
+    for secret in (marker, token, erin.calendar_token, stale, stale[:-2], "pw-erin-long"):
         assert secret not in log, secret
     records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert records and all("request_id" in r for r in records)
