@@ -587,7 +587,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
         # One answer for a message that does not exist, one in a group the caller is not in,
         # and one no longer shown: the status code must not tell which messages exist.
         message = Message.objects.filter(
-            pk=pk, status=MessageStatus.VISIBLE, group__deleted_at__isnull=True
+            pk=pk or 0, status=MessageStatus.VISIBLE, group__deleted_at__isnull=True
         ).first()
         if message is None or not (
             active_enrollment(user, message.group_id) or can_moderate(user, message.group_id)

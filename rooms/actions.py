@@ -176,9 +176,7 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
     differently)."""
     user = User.objects.filter(pk=access.user_id).first()
     if user is None or not user.is_active:
-        raise Refusal(
-            UNAUTHENTICATED, "unauthenticated", "Your account was signed out. Sign in again."
-        )
+        raise Refusal(FORBIDDEN, "forbidden", "This account is no longer active.")
     if access.moderator:
         if user.role == Role.ADMIN:
             return user, access.role != Role.ADMIN and not _facilitates(user.pk, access.group_id)
@@ -186,7 +184,7 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
             return user, access.role != Role.FACILITATOR
         raise Refusal(FORBIDDEN, "forbidden", "You no longer moderate this group.")
     row = (
-        Enrollment.objects.filter(pk=access.enrollment_id)
+        Enrollment.objects.filter(pk=access.enrollment_id or 0)
         .values_list("status", "removed_until")
         .first()
     )

@@ -406,12 +406,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_hide(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
         group_id = self.access.group_id
+        author = frame.get("author")
         try:
             allowed, hidden = await self.as_current(
                 lambda user: author_hide(
                     by=user,
                     group_id=group_id,
-                    author_key=frame.get("author"),
+                    author_key=author if isinstance(author, str) else "",
                     hidden=frame["type"] == "hide",
                 )
             )

@@ -83,8 +83,10 @@ def test_deactivating_a_facilitator_in_the_django_admin_closes_their_sockets(
     alice = enter(world.alice, world.circle, redis_daphne)
     admin_site_save(world.dave, world.carol, is_active=False)
     frames, code = in_room.closed()
-    assert code == 4401
-    assert [f["code"] for f in frames if f["type"] == "error"] == ["unauthenticated"]
+    assert code == 4403
+    assert [f["detail"] for f in frames if f["type"] == "error"] == [
+        "This account is no longer active."
+    ]
     frames, code = queue.closed()
     assert code == 4403
     assert alice.say("The room goes on")["type"] == "message.ack"
