@@ -199,6 +199,27 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
     return user, False
 
 
+def accesses_lost(accesses: list[Access]) -> set[int]:
+    """Which of these sockets' rights are gone, as indexes into the list: two queries for all
+    the sockets of a process (rooms.consumers sweeps them every few seconds, a net under a
+    revocation event the layer dropped or a change that sent none)."""
+    still = moderating({(a.group_id, a.user_id) for a in accesses if a.moderator})
+    enrollment_ids = {a.enrollment_id for a in accesses if not a.moderator and a.enrollment_id}
+    now = timezone.now()
+    seated = set(
+        Enrollment.objects.filter(
+            pk__in=enrollment_ids, status=EnrollmentStatus.ACTIVE, user__is_active=True
+        )
+        .exclude(removed_until__gt=now)
+        .values_list("pk", flat=True)
+    )
+    return {
+        i
+        for i, a in enumerate(accesses)
+        if ((a.group_id, a.user_id) not in still if a.moderator else a.enrollment_id not in seated)
+    }
+
+
 def _facilitates(user_id: int, group_id: int) -> bool:
     return GroupFacilitator.objects.filter(group_id=group_id, user_id=user_id).exists()
 
@@ -518,7 +539,14 @@ def _moderators_now(requests: list[SendRequest]) -> set[tuple[int, int]]:
     """(group id, user id) of the batch's staff senders who still moderate that room, read
     fresh (staff send little, so two small queries per batch that has any): a facilitator taken
     off the group, or an admin demoted, no longer writes past a lock or a closed room."""
-    staff = {(r.access.group_id, r.access.user_id) for r in requests if r.access.moderator}
+    return moderating(
+        {(r.access.group_id, r.access.user_id) for r in requests if r.access.moderator}
+    )
+
+
+def moderating(staff: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Those of these (group id, user id) pairs whose user moderates that group now: an active
+    admin, or an active facilitator of the group."""
     if not staff:
         return set()
     user_ids = {user_id for _, user_id in staff}

@@ -126,6 +126,40 @@ def ensure_heartbeat() -> None:
         _heartbeats[id(loop)] = loop.create_task(_heartbeat_forever())
 
 
+_rights_sweeps: dict[int, asyncio.Task] = {}
+
+
+def ensure_rights_sweep() -> None:
+    """One sweep per event loop re-checks every socket's rights (see _sweep_rights_forever)."""
+    loop = asyncio.get_running_loop()
+    task = _rights_sweeps.get(id(loop))
+    if task is None or task.done():
+        _rights_sweeps[id(loop)] = loop.create_task(_sweep_rights_forever())
+
+
+async def _sweep_rights_forever() -> None:
+    """Every RIGHTS_SWEEP_SECONDS, two queries for all of this process's room sockets: a socket
+    whose person lost their rights and sends nothing would otherwise keep receiving the room
+    if the revocation event was dropped by the layer, or never sent (QuerySet.update)."""
+    while True:
+        await asyncio.sleep(settings.RIGHTS_SWEEP_SECONDS)
+        sockets = [c for c in list(_consumers) if c.access is not None and not c._revoked]
+        if not sockets:
+            continue
+        try:
+            lost = await database_sync_to_async(actions.accesses_lost)(
+                [c.access for c in sockets if c.access is not None]
+            )
+        except Exception as exc:
+            log.warning("rights sweep failed: %s", type(exc).__name__)
+            continue
+        for i in sorted(lost):
+            try:
+                await sockets[i].access_changed({"group_id": None})
+            except Exception:
+                log.exception("closing a socket whose rights are gone failed")
+
+
 def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
     if isinstance(exc, PermissionDenied):
         out = _error("forbidden", str(exc) or "You are not allowed to do that.")
@@ -203,6 +237,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.groups.append(events.user_group(access.user_id))
         await self.channel_layer.group_add(events.user_group(access.user_id), self.channel_name)
         ensure_heartbeat()
+        ensure_rights_sweep()
         hello = await database_sync_to_async(actions.room_join)(
             access=access, channel_name=self.channel_name, process=PROCESS_ID
         )

@@ -307,3 +307,27 @@ def test_an_alert_resolved_by_someone_who_still_has_the_right_works(world, scene
     assert Enrollment.objects.get(user=scene["erin"]).muted_until > timezone.now() + dt.timedelta(
         minutes=4
     )
+
+
+@pytest.mark.parametrize("loss", sorted(MEMBER_LOSSES))
+def test_a_member_who_loses_the_right_and_sends_nothing_is_closed_out_all_the_same(
+    world, scene, sockets, loss
+):
+    alice = sockets(world.alice, room(world.circle))
+    fern = sockets(scene["erin"], room(world.circle))
+    MEMBER_LOSSES[loss](world)
+    # No event reaches the server, and alice sends nothing: the server's sweep finds her.
+    frames, code = alice.closed(timeout=30)
+    assert code == 4403
+    said = fern.say("Said after she left")
+    assert said["type"] == "message.ack"
+    assert not [f for f in frames if f["type"] == "message.new"]
+
+
+def test_staff_who_lose_the_right_and_send_nothing_are_closed_out_all_the_same(
+    world, scene, sockets
+):
+    carol = sockets(world.carol, room(world.circle))
+    facilitator_taken_off_the_group(world)
+    frames, code = carol.closed(timeout=30)
+    assert code == 4403
