@@ -204,15 +204,21 @@ def accesses_lost(accesses: list[Access]) -> set[int]:
     the sockets of a process (rooms.consumers sweeps them every few seconds, a net under a
     revocation event the layer dropped or a change that sent none)."""
     still = moderating({(a.group_id, a.user_id) for a in accesses if a.moderator})
-    enrollment_ids = {a.enrollment_id for a in accesses if not a.moderator and a.enrollment_id}
-    now = timezone.now()
-    seated = set(
-        Enrollment.objects.filter(
-            pk__in=enrollment_ids, status=EnrollmentStatus.ACTIVE, user__is_active=True
-        )
-        .exclude(removed_until__gt=now)
-        .values_list("pk", flat=True)
+    enrollment_ids = sorted(
+        {a.enrollment_id for a in accesses if not a.moderator and a.enrollment_id}
     )
+    now = timezone.now()
+    seated: set[int] = set()
+    for start in range(0, len(enrollment_ids), 500):  # within any database's parameter limit
+        seated.update(
+            Enrollment.objects.filter(
+                pk__in=enrollment_ids[start : start + 500],
+                status=EnrollmentStatus.ACTIVE,
+                user__is_active=True,
+            )
+            .exclude(removed_until__gt=now)
+            .values_list("pk", flat=True)
+        )
     return {
         i
         for i, a in enumerate(accesses)

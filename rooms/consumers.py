@@ -682,6 +682,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None:
             return
         if event.get("group_id") in (None, self.access.group_id):
+            self._revoked = True
             await self.send_frame(
                 {
                     "type": "error",
