@@ -330,12 +330,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Judges each frame as it arrives and queues its work (rooms/inbound.py): a frame
         over its type's rate, or one more than the socket's queue holds, is refused at once,
         so a flood never piles up in memory."""
-        if (
-            self.access is None
-            or self._inbound is None
-            or self._inbound.closed
-            or self._revoked
-        ):
+        if self.access is None or self._inbound is None or self._inbound.closed or self._revoked:
             return
         if text_data is None:
             reply = _error("invalid", "Send text frames that hold a JSON object.")
