@@ -216,6 +216,8 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         if frame["type"] == "ping":
             await self.send_text('{"type":"pong"}')
             return
+        if self.user is None:  # revoked while this frame waited in the queue
+            return
         user_id = self.user.pk
 
         def run() -> str | dict[str, Any] | None:
