@@ -502,7 +502,7 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
     groups = {pk: snapshot[0] for pk, snapshot in snapshots.items()}
     states = {pk: snapshot[1] for pk, snapshot in snapshots.items()}
     enrollments = {pk: row for snapshot in snapshots.values() for pk, row in snapshot[2].items()}
-    moderating = _moderators_now(requests)
+    still_moderating = _moderators_now(requests)
     pending: list[tuple[int, Message, Any, Access]] = []
     seen: dict[tuple[int, uuid.UUID], Message] = {}
     last_sent: dict[tuple[int, int], dt.datetime] = {}
@@ -513,7 +513,7 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
         try:
             group = groups[access.group_id]
             check_room_open(access, states[group.pk])
-            if access.moderator and (access.group_id, access.user_id) not in moderating:
+            if access.moderator and (access.group_id, access.user_id) not in still_moderating:
                 raise SendError("forbidden", "You no longer moderate this group.")
             _check_member(access, enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
