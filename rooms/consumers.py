@@ -418,12 +418,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 }
             )
             return
+        group_id = self.access.group_id
         try:
-            reply = await database_sync_to_async(own_command)(
-                user=self.scope["user"], group_id=self.access.group_id, frame=frame
+            allowed, reply = await self.as_current(
+                lambda user: own_command(user=user, group_id=group_id, frame=frame)
             )
         except (ValidationError, PermissionDenied) as exc:
             await self.send_frame(command_error(exc, frame))
+            return
+        if not allowed:
             return
         await self.send_frame(reply)
         if frame["type"] == "message.edit":
