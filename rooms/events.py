@@ -3,6 +3,8 @@ record and clients catch up from it, so a dropped event never loses anything."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -24,10 +26,25 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+log = logging.getLogger(__name__)
+
+
 def send_now(group: str, event: dict[str, Any]) -> None:
+    """Announces an event on the channel layer. Never raises into the caller: what it announces
+    is already stored, and a layer that is down (or a caller on a thread that runs an event loop)
+    must not undo or fail the change; the sockets' own re-checks are the net."""
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, event)
+    if layer is None:
+        return
+    try:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(layer.group_send)(group, event)
+        else:  # sync code called from a coroutine on this thread: hand it to that loop
+            loop.create_task(layer.group_send(group, event))
+    except Exception:
+        log.exception("announcing %s to %s failed", event.get("type"), group)
 
 
 def send_on_commit(group: str, event: dict[str, Any]) -> None:

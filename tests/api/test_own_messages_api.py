@@ -72,3 +72,12 @@ def test_a_member_asks_for_a_private_check_in_over_rest(world, said):
     alert = Alert.objects.get(kind="checkin")
     assert alert.checkin_id == response.json()["group_id"]
     assert alert.member_id == world.alice.pk
+
+
+def test_reacting_while_the_room_is_closed_is_refused_with_403(world):
+    closed = Message.objects.create(group=world.circle, author=world.alice, body="Earlier words")
+    response = world.client(world.alice).post(
+        f"/api/messages/{closed.pk}/reactions/", {"reaction": "hug"}, format="json"
+    )
+    assert response.status_code == 403, response.content
+    assert "closed" in response.json()["detail"]
