@@ -23,7 +23,6 @@ import datetime as dt
 import functools
 import logging
 import multiprocessing
-import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -62,9 +61,8 @@ REVIEWABLE = (MessageStatus.VISIBLE, MessageStatus.HELD)
 
 # ---------------------------------------------------------------- the model, once per process
 
-_lock = threading.Lock()
-# The model in this process (the worker's sweep), and in the scoring process of a web process.
-_loaded: dict[str, Any] = {"status": "not loaded", "detector": None}
+# The model in a web process's scoring process, as that process reported it at start. The
+# worker's sweep loads its own in this process (``moderation.crisis.batch``).
 _scoring: dict[str, str] = {"status": "not loaded"}
 
 
@@ -75,36 +73,17 @@ def model_status() -> str:
         return "off"
     if _scoring["status"] != "not loaded":
         return _scoring["status"]
-    return str(_loaded["status"])
+    return str(batch_module._state["status"])
 
 
 def detector() -> Detector | None:
-    """The learned model in this process (the worker's sweep), loaded on first use; None
-    when it is switched off or could not be loaded. A failure is logged once and not retried:
-    the rules go on alone until the process restarts."""
+    """The learned model in this process (the worker's sweep), loaded on first use; None when it
+    is switched off or could not be loaded (logged once; the rules go on alone)."""
     if not settings.CRISIS_MODEL:
         return None
-    with _lock:
-        if _loaded["status"] == "not loaded":
-            _loaded["status"] = "loading"
-            try:
-                # Imported here: numpy and scikit-learn take seconds to import, which commands
-                # such as `migrate` should not pay.
-                from moderation.crisis import model
-
-                found = model.default()
-                if found is not None:
-                    found.predict(["warming up"])  # the first call builds lookup tables
-            except Exception:
-                log.exception("crisis model not loaded: the rules alone assess messages")
-                _loaded["status"] = "failed"
-                MODEL_LOADED.set(0)
-            else:
-                _loaded["detector"] = found
-                _loaded["status"] = "loaded" if found is not None else "off"
-                MODEL_LOADED.set(1 if found is not None else 0)
-                log.info("crisis model %s", _loaded["status"])
-        return _loaded["detector"]
+    found = batch_module.detector()
+    MODEL_LOADED.set(1 if found is not None else 0)
+    return found
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -81,15 +82,20 @@ def judge(items: list[Pending], found: Detector) -> list[Finding]:
 # ------------------------------------------------ in the scoring process (or a thread, in tests)
 
 
+_lock = threading.Lock()
 _state: dict[str, Any] = {"status": "not loaded", "detector": None}
 
 
 def start() -> str:
-    """Loads the shipped model once and warms it up; returns its status for /readyz: loaded,
-    off or failed. A failure is logged once and not retried: the rules go on alone."""
+    """Loads the shipped model once in this process and warms it up; returns its status for
+    /readyz: loaded, off or failed. A failure is logged once and not retried: the rules go on
+    alone. The scoring process calls it first; the worker's sweep through ``detector``."""
     from . import model
 
-    if _state["status"] == "not loaded":
+    with _lock:
+        if _state["status"] != "not loaded":
+            return str(_state["status"])
+        _state["status"] = "loading"
         try:
             found = model.default()
             if found is not None:
@@ -100,12 +106,18 @@ def start() -> str:
         else:
             _state["detector"] = found
             _state["status"] = "loaded" if found is not None else "off"
-    return str(_state["status"])
+            log.info("crisis model %s", _state["status"])
+        return str(_state["status"])
+
+
+def detector() -> Detector | None:
+    """This process's model, loaded on first use; None when off or not loadable."""
+    start()
+    return _state["detector"]  # type: ignore[no-any-return]
 
 
 def judge_with_default(items: list[Pending]) -> list[Finding]:
     """``judge`` with this process's model. Without one the messages stay unreviewed: a worker
     whose model loaded takes them in its sweep."""
-    start()
-    found = _state["detector"]
+    found = detector()
     return judge(items, found) if found is not None else []

@@ -18,7 +18,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from moderation import actions, review, services
-from moderation.crisis import assess
+from moderation.crisis import assess, batch
 from moderation.crisis.combine import assess_both
 from moderation.models import Alert, AlertStatus, AuditEntry, DetectorExample
 from rooms.actions import SendRequest, SendResult, message_send_many, room_access
@@ -218,7 +218,7 @@ def test_a_model_that_fails_to_load_is_logged_once_and_the_rules_go_on(world, mo
     def missing() -> None:
         raise model.ArtifactError("No crisis model here.")
 
-    monkeypatch.setattr(review, "_loaded", {"status": "not loaded", "detector": None})
+    monkeypatch.setattr(batch, "_state", {"status": "not loaded", "detector": None})
     monkeypatch.setattr(model, "_LOADED", {})
     monkeypatch.setattr(model, "load", missing)
     sent(world, ONLY_THE_MODEL)
