@@ -194,3 +194,40 @@ def test_a_deeply_nested_frame_on_the_alerts_socket_is_invalid_and_the_socket_st
         carol.send(bad)
         assert carol.recv_type_of(("error",))["code"] == "invalid"
     still_usable(carol)
+
+
+@pytest.mark.parametrize("worst", sorted(WORST))
+def test_the_largest_valid_replies_edits_and_reactions_arrive(world, sockets, worst):
+    """The members' own-message frames at their largest: a reply of the longest text quoting
+    the longest message, an edit to the longest text, and a reaction to it."""
+    chars = WORST[worst]
+    open_room(world.circle)
+    carol = sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    first = largest("first words", chars)
+    ack = alice.say(first)
+    assert ack["type"] == "message.ack", ack
+    assert carol.recv_message(ack["id"])["text"] == first
+
+    reply = largest("me too", chars)
+    alice.send(
+        {
+            "type": "message.send",
+            "client_id": str(uuid.uuid4()),
+            "body": reply,
+            "reply_to": ack["id"],
+        }
+    )
+    reply_ack = alice.recv_type_of(("message.ack",))
+    shown = carol.recv_message(reply_ack["id"])
+    assert shown["text"] == reply and shown["reply_to"]["id"] == ack["id"]
+
+    better = largest("better words", chars)
+    alice.send({"type": "message.edit", "message_id": ack["id"], "body": better})
+    assert alice.recv_type_of(("action.done",))["action"] == "message.edit"
+    assert carol.recv_type_of(("message.edited",))["message"]["text"] == better
+
+    alice.send({"type": "reaction", "message_id": ack["id"], "reaction": "heart", "on": True})
+    reacted = carol.recv_type_of(("message.reactions",))
+    assert (reacted["message_id"], reacted["reactions"]) == (ack["id"], {"heart": 1})
+    still_usable(alice, carol)
