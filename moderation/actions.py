@@ -56,7 +56,7 @@ from rooms.models import (
     RoomOverride,
     SupportGroup,
 )
-from rooms.permissions import can_moderate
+from rooms.permissions import active_enrollment, can_moderate
 from rooms.room import room_state
 from server.accounts.models import Role, User
 
@@ -509,8 +509,6 @@ def checkin_open(
 
 
 def report_create(*, by: User, message: Message, reason: str, note: str = "") -> Report:
-    from rooms.permissions import active_enrollment
-
     if not (active_enrollment(by, message.group_id) or can_moderate(by, message.group_id)):
         raise PermissionDenied("You can report messages only in your own groups.")
     if not reason.strip():
@@ -597,6 +595,10 @@ def report_dict(report: Report, *, with_text: bool = False) -> dict[str, Any]:
 
 
 def author_hide(*, by: User, group_id: int, author_key: str, hidden: bool = True) -> set[str]:
+    """Hides (or shows again) an author's messages in this person's own view of the room. Only
+    for someone in the room: its facilitators and admins, and its active members."""
+    if not (can_moderate(by, group_id) or active_enrollment(by, group_id)):
+        raise PermissionDenied("You can hide authors only in groups you take part in.")
     if not (
         isinstance(author_key, str)
         and author_key[:1] in ("m", "s")

@@ -33,9 +33,9 @@ from moderation.models import (
     ReportStatus,
 )
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
-from rooms.permissions import active_enrollment, can_moderate, is_admin
+from rooms.permissions import active_enrollment, can_moderate, has_staff_role, is_admin
 from server.accounts.models import Role
-from server.api import ERRORS, IdField, current_user, query_params
+from server.api import ERRORS, IdField, current_user, errors, query_params
 
 
 class ActionOut(serializers.Serializer):
@@ -153,14 +153,23 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(services.alert_dicts(list(page or [])))
 
+    def _to_handle(self) -> Alert:
+        """The alert an action names. Members never handle alerts: they get 403 whatever the id,
+        so the answer tells nothing about which alerts exist; staff get the alert if they may
+        see it, and the same 404 for one they may not as for one that does not exist."""
+        if not has_staff_role(current_user(self.request)):
+            raise PermissionDenied("Only facilitators and admins handle alerts.")
+        return self.get_object()
+
     @extend_schema(
         summary="Acknowledge an alert (stops escalation)",
         request=None,
-        responses={200: AlertOut, **ERRORS},
+        # Nothing to validate: acknowledging again returns the alert as it is.
+        responses={200: AlertOut, **errors(401, 403, 404)},
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
-        alert = services.alert_acknowledge(alert=self.get_object(), by=current_user(request))
+        alert = services.alert_acknowledge(alert=self._to_handle(), by=current_user(request))
         return Response(AlertOut(alert).data)
 
     @extend_schema(
@@ -170,11 +179,10 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
+        alert = self._to_handle()
         data = ResolveIn(data=request.data)
         data.is_valid(raise_exception=True)
-        alert = services.alert_resolve(
-            alert=self.get_object(), by=current_user(request), **data.validated_data
-        )
+        alert = services.alert_resolve(alert=alert, by=current_user(request), **data.validated_data)
         return Response(AlertOut(alert).data)
 
     @extend_schema(
@@ -184,7 +192,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def checkin(self, request: Request, pk: str | None = None) -> Response:
-        alert = self.get_object()
+        alert = self._to_handle()
         enrollment = alert.group.enrollments.filter(user_id=alert.member_id).first()
         if enrollment is None:
             return Response({"detail": "This alert has no member to check in with."}, status=400)
@@ -199,7 +207,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 class DetectorFeedbackView(APIView):
     @extend_schema(
         summary="Rules behind alerts judged 'not a crisis' (admins)",
-        responses={200: FeedbackOut(many=True), **ERRORS},
+        responses={200: FeedbackOut(many=True), **errors(401, 403)},
     )
     def get(self, request: Request) -> Response:
         if not is_admin(current_user(request)):
@@ -451,7 +459,8 @@ class GroupModerationViewSet(viewsets.ViewSet):
         return Response({"action": "checkin.open", "group_id": room.pk}, status=201)
 
     @extend_schema(
-        summary="Messages held for review", responses={200: HeldOut(many=True), **ERRORS}
+        summary="Messages held for review",
+        responses={200: HeldOut(many=True), **errors(401, 403, 404)},
     )
     @action(detail=True, methods=["get"])
     def held(self, request: Request, pk: str | None = None) -> Response:
@@ -479,7 +488,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Hide (or show again) a member's messages in your own view",
         request=HideIn,
-        responses={200: ActionOut, **ERRORS},
+        responses={200: HiddenOut, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def hide(self, request: Request, pk: str | None = None) -> Response:
@@ -577,7 +586,8 @@ class MessageModerationViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Report a message to the group's facilitators",
         request=ReportIn,
-        responses={201: ReportOut, **ERRORS},
+        # Never 403: a message the caller may not report is one they are told does not exist.
+        responses={201: ReportOut, **errors(400, 401, 404)},
     )
     @action(detail=True, methods=["post"])
     def report(self, request: Request, pk: str | None = None) -> Response:

@@ -38,7 +38,15 @@ from rooms.models import (
     validate_timezone,
 )
 from server.accounts.models import User
-from server.api import ERRORS, THROTTLED, EnrollmentThrottle, IdField, current_user, query_params
+from server.api import (
+    ERRORS,
+    THROTTLED,
+    EnrollmentThrottle,
+    IdField,
+    current_user,
+    errors,
+    query_params,
+)
 
 
 class RecurrenceField(serializers.Serializer):
@@ -332,8 +340,10 @@ class SessionQuery(serializers.Serializer):
         request=GroupIn,
         responses={200: GroupOut, **ERRORS},
     ),
+    # Nothing to validate: an admin's delete of a group that exists always succeeds.
     destroy=extend_schema(
-        summary="Delete (archive) a group (admins)", responses={204: None, **ERRORS}
+        summary="Delete (archive) a group (admins)",
+        responses={204: None, **errors(401, 403, 404)},
     ),
 )
 class GroupViewSet(
@@ -396,7 +406,8 @@ class GroupViewSet(
                 "to", str, description="End, a date or date-time from 2000 to 2100 (default: open)"
             ),
         ],
-        responses={200: SessionOut(many=True), **ERRORS},
+        # Any signed-in person reads the sessions of a group they can see; one they cannot is 404.
+        responses={200: SessionOut(many=True), **errors(400, 401, 404)},
     )
     @action(detail=True, methods=["get"])
     def sessions(self, request: Request, pk: str | None = None) -> Response:
@@ -436,7 +447,8 @@ class GroupViewSet(
     @extend_schema(
         summary="Leave the group (frees the seat)",
         request=None,
-        responses={200: EnrollmentBrief, **ERRORS, 429: THROTTLED},
+        # Anyone may leave a group they are in; someone who is not gets the 400 that says so.
+        responses={200: EnrollmentBrief, **errors(400, 401, 404), 429: THROTTLED},
     )
     @action(detail=True, methods=["post"], throttle_classes=[EnrollmentThrottle])
     def leave(self, request: Request, pk: str | None = None) -> Response:

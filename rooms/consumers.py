@@ -449,7 +449,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     hidden=frame["type"] == "hide",
                 )
             )
-        except ValidationError as exc:
+        except (PermissionDenied, ValidationError) as exc:
             await self.send_frame(command_error(exc, frame))
             return
         if not allowed:

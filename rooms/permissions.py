@@ -10,6 +10,12 @@ def is_admin(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.role == Role.ADMIN
 
 
+def has_staff_role(user: User) -> bool:
+    """A facilitator or admin: someone whose role lets them moderate, in some group if not this
+    one. Members are refused moderation whatever the object, before it is looked up."""
+    return user.is_authenticated and user.is_active and user.role in STAFF
+
+
 def facilitates(user: User, group: SupportGroup | int) -> bool:
     """A facilitator row counts only for an active facilitator or admin: someone demoted to
     member by any path (the Django admin edits the role alone) moderates nothing."""
