@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -32,6 +31,7 @@ from moderation.models import (
     Report,
     ReportStatus,
 )
+from rooms import selectors
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import active_enrollment, can_moderate, has_staff_role, is_admin
 from server.accounts.models import Role
@@ -370,8 +370,27 @@ class HeldOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _group(pk: str | None) -> SupportGroup:
-    return get_object_or_404(SupportGroup, pk=pk, deleted_at__isnull=True)
+NO_SUCH_GROUP = "There is no such group: check its id."
+NO_SUCH_MESSAGE = "There is no such message in your groups."
+
+
+def _group(request: Request, pk: str | None, *, tool: bool = True) -> SupportGroup:
+    """The group a room tool names (`tool`: one of the moderation tools, not hiding). Members
+    never use those: 403 whatever the id. Then a group the caller may not know exists (someone
+    else's private check-in) answers exactly as an id that names no group; a group of the
+    catalogue they do not moderate is refused by the action (403)."""
+    user = current_user(request)
+    if tool and not has_staff_role(user):
+        raise PermissionDenied("Only facilitators and admins use the room's tools.")
+    groups = (
+        SupportGroup.objects.filter(deleted_at__isnull=True)
+        if is_admin(user)
+        else selectors.groups_seen(user)
+    )
+    group = groups.filter(pk=pk or 0).first()
+    if group is None:
+        raise NotFound(NO_SUCH_GROUP)
+    return group
 
 
 @extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
@@ -388,18 +407,20 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def mute(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = MuteIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.member_mute(by=current_user(request), group=_group(pk), **data.validated_data)
+        actions.member_mute(by=current_user(request), group=group, **data.validated_data)
         return self._done("mute")
 
     @extend_schema(summary="Lift a mute", request=MemberIn, responses={200: ActionOut, **ERRORS})
     @action(detail=True, methods=["post"])
     def unmute(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.member_unmute(
-            by=current_user(request), group=_group(pk), member=data.validated_data["member"]
+            by=current_user(request), group=group, member=data.validated_data["member"]
         )
         return self._done("unmute")
 
@@ -410,9 +431,10 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def remove(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.member_remove(by=current_user(request), group=_group(pk), **data.validated_data)
+        actions.member_remove(by=current_user(request), group=group, **data.validated_data)
         return self._done("remove")
 
     @extend_schema(
@@ -422,11 +444,12 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def ban(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = BanIn(data=request.data)
         data.is_valid(raise_exception=True)
         actions.member_ban(
             by=current_user(request),
-            group=_group(pk),
+            group=group,
             member=data.validated_data["member"],
             reason=data.validated_data.get("reason", ""),
         )
@@ -439,9 +462,10 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def room(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = RoomIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.room_update(by=current_user(request), group=_group(pk), **data.validated_data)
+        actions.room_update(by=current_user(request), group=group, **data.validated_data)
         return self._done("room.update")
 
     @extend_schema(
@@ -451,10 +475,11 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def checkin(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk)
         data = MemberIn(data=request.data)
         data.is_valid(raise_exception=True)
         room = actions.checkin_open(
-            by=current_user(request), group=_group(pk), member=data.validated_data["member"]
+            by=current_user(request), group=group, member=data.validated_data["member"]
         )
         return Response({"action": "checkin.open", "group_id": room.pk}, status=201)
 
@@ -466,7 +491,7 @@ class GroupModerationViewSet(viewsets.ViewSet):
     def held(self, request: Request, pk: str | None = None) -> Response:
         from rooms.actions import authors_for
 
-        group = _group(pk)
+        group = _group(request, pk)
         if not can_moderate(current_user(request), group):
             raise PermissionDenied("Only this group's facilitators and admins review messages.")
         held = list(Message.objects.filter(group=group, status=MessageStatus.HELD).order_by("id"))
@@ -492,11 +517,12 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def hide(self, request: Request, pk: str | None = None) -> Response:
+        group = _group(request, pk, tool=False)
         data = HideIn(data=request.data)
         data.is_valid(raise_exception=True)
         hidden = actions.author_hide(
             by=current_user(request),
-            group_id=_group(pk).pk,
+            group_id=group.pk,
             author_key=data.validated_data["author"],
             hidden=data.validated_data["hidden"],
         )
@@ -527,7 +553,17 @@ class ReportOut(serializers.Serializer):
 @extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
 class MessageModerationViewSet(viewsets.ViewSet):
     def _message(self, pk: str | None) -> Message:
-        return get_object_or_404(Message, pk=pk, group__deleted_at__isnull=True)
+        """The message a moderation route names. Members never moderate: 403 whatever the id.
+        For staff, a message outside the groups they moderate answers exactly as an id that
+        names no message (404, the same body), so the status does not tell which messages
+        exist in other groups."""
+        user = current_user(self.request)
+        if not has_staff_role(user):
+            raise PermissionDenied("Only facilitators and admins moderate messages.")
+        message = Message.objects.filter(pk=pk or 0, group__deleted_at__isnull=True).first()
+        if message is None or not can_moderate(user, message.group_id):
+            raise NotFound(NO_SUCH_MESSAGE)
+        return message
 
     @extend_schema(
         summary="Delete a message (soft; the audit log keeps it)",
@@ -538,11 +574,10 @@ class MessageModerationViewSet(viewsets.ViewSet):
     # the viewset, so DELETE /api/messages/{id}/flag/ would delete the message.
     @action(detail=True, methods=["post"], url_path="delete", url_name="delete")
     def delete_message(self, request: Request, pk: str | None = None) -> Response:
+        message = self._message(pk)
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.message_delete(
-            by=current_user(request), message=self._message(pk), **data.validated_data
-        )
+        actions.message_delete(by=current_user(request), message=message, **data.validated_data)
         return Response({"action": "delete"})
 
     @extend_schema(
@@ -552,10 +587,11 @@ class MessageModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def flag(self, request: Request, pk: str | None = None) -> Response:
+        message = self._message(pk)
         data = FlagIn(data=request.data)
         data.is_valid(raise_exception=True)
         alert = actions.message_flag(
-            by=current_user(request), message=self._message(pk), **data.validated_data
+            by=current_user(request), message=message, **data.validated_data
         )
         return Response(AlertOut(alert).data)
 
@@ -576,11 +612,10 @@ class MessageModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
+        message = self._message(pk)
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actions.held_reject(
-            by=current_user(request), message=self._message(pk), **data.validated_data
-        )
+        actions.held_reject(by=current_user(request), message=message, **data.validated_data)
         return Response({"action": "held.reject"})
 
     @extend_schema(
@@ -602,7 +637,7 @@ class MessageModerationViewSet(viewsets.ViewSet):
         if message is None or not (
             active_enrollment(user, message.group_id) or can_moderate(user, message.group_id)
         ):
-            raise NotFound("There is no such message in your groups.")
+            raise NotFound(NO_SUCH_MESSAGE)
         report = actions.report_create(by=user, message=message, **data.validated_data)
         return Response(actions.report_dict(report), status=201)
 
@@ -649,7 +684,14 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
-        report = get_object_or_404(Report, pk=pk)
+        # As for messages: members never resolve reports (403 whatever the id), and a report
+        # outside the groups the caller moderates answers as one that does not exist.
+        user = current_user(request)
+        if not has_staff_role(user):
+            raise PermissionDenied("Only facilitators and admins resolve reports.")
+        report = Report.objects.filter(pk=pk or 0).first()
+        if report is None or not can_moderate(user, report.group_id):
+            raise NotFound("There is no such report in your groups.")
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
         report = actions.report_resolve(

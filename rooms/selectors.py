@@ -18,6 +18,18 @@ from server.accounts.models import User
 CURRENT_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED)
 
 
+def groups_seen(user: User) -> QuerySet[SupportGroup]:
+    """The live groups this person may know exist: every group of the catalogue, and the private
+    check-ins they are one of the two people in. Any other id answers as one that names no
+    group."""
+    # A private check-in is seen only by its two people, never in the catalogue.
+    return SupportGroup.objects.filter(deleted_at__isnull=True).exclude(
+        Q(kind=GroupKind.CHECKIN)
+        & ~Q(pk__in=Enrollment.objects.filter(user_id=user.pk).values("group_id"))
+        & ~Q(pk__in=GroupFacilitator.objects.filter(user_id=user.pk).values("group_id"))
+    )
+
+
 def groups_visible(
     user: User, *, facilitator_id: int | None = None, mine: bool = False
 ) -> QuerySet[SupportGroup]:
@@ -27,13 +39,7 @@ def groups_visible(
     `facilitator_id` keeps the groups that person facilitates; `mine` keeps the groups the user
     is enrolled in (active, pending or waitlisted) or facilitates. Both filter through subqueries
     so that the seat counts are not multiplied by extra joins."""
-    qs = SupportGroup.objects.filter(deleted_at__isnull=True)
-    # A private check-in is seen only by its two people, never in the catalogue.
-    qs = qs.exclude(
-        Q(kind=GroupKind.CHECKIN)
-        & ~Q(pk__in=Enrollment.objects.filter(user_id=user.pk).values("group_id"))
-        & ~Q(pk__in=GroupFacilitator.objects.filter(user_id=user.pk).values("group_id"))
-    )
+    qs = groups_seen(user)
     if facilitator_id is not None:
         qs = qs.filter(
             pk__in=GroupFacilitator.objects.filter(user_id=facilitator_id).values("group_id")

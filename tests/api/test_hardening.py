@@ -471,3 +471,162 @@ def test_a_report_answers_the_same_for_a_missing_message_and_one_in_another_grou
     assert (
         client.post(f"/api/messages/{mine.pk}/report/", {"reason": "spam"}, format="json")
     ).status_code == 201
+
+
+# ---------------------------------------------------------------- what exists elsewhere
+
+NO_SUCH_ID = 999999
+MESSAGE_TOOLS = [
+    ("delete", {"reason": "r"}),
+    ("flag", {"level": "urgent", "category": "self_harm"}),
+    ("approve", None),
+    ("reject", {"reason": "r"}),
+]
+ALERT_TOOLS = [("acknowledge", None), ("resolve", {"outcome": "resolved"}), ("checkin", None)]
+MEMBER_TOOLS = [
+    ("mute", {"minutes": 5, "reason": "Pause"}),
+    ("unmute", {}),
+    ("remove", {}),
+    ("ban", {"reason": "threats"}),
+    ("checkin", {}),
+]
+
+
+def answer(response) -> tuple[int, object]:
+    return response.status_code, response.json()
+
+
+def circle_message(world, action: str) -> Message:
+    """A message of the circle in the state the action works on (held for approve and reject)."""
+    held = action in ("approve", "reject")
+    return Message.objects.create(
+        group=world.circle,
+        author=world.alice,
+        body="words",
+        status=MessageStatus.HELD if held else MessageStatus.VISIBLE,
+        held_reason="contact_details" if held else "",
+    )
+
+
+@pytest.mark.parametrize(("action", "body"), MESSAGE_TOOLS)
+def test_a_facilitator_of_another_group_is_told_a_message_there_does_not_exist(world, action, body):
+    """frank facilitates the other group: a message of the circle answers him exactly as an id
+    that names no message does, so the status does not tell him which messages exist."""
+    message = circle_message(world, action)
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(f"/api/messages/{pk}/{action}/", body, format="json")
+        for pk in (message.pk, NO_SUCH_ID)
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 404 and there.json()["detail"]
+    assert Message.objects.get(pk=message.pk).status == message.status
+
+
+@pytest.mark.parametrize(("action", "body"), MESSAGE_TOOLS)
+def test_a_member_is_refused_message_moderation_whatever_the_id(world, action, body):
+    """A member can never moderate: the same 403 on a message of her own group, on one
+    elsewhere and on an id that names none."""
+    mine = circle_message(world, action)
+    elsewhere = Message.objects.create(group=world.other, author=world.bob, body="x")
+    alice = world.client(world.alice)
+    answers = [
+        answer(alice.post(f"/api/messages/{pk}/{action}/", body, format="json"))
+        for pk in (mine.pk, elsewhere.pk, NO_SUCH_ID)
+    ]
+    assert answers == [(403, {"detail": "Only facilitators and admins moderate messages."})] * 3
+
+
+@pytest.mark.parametrize(("action", "body"), ALERT_TOOLS)
+def test_a_facilitator_of_another_group_is_told_an_alert_there_does_not_exist(world, action, body):
+    from moderation.models import Alert
+
+    message = Message.objects.create(group=world.circle, author=world.alice, body="x")
+    alert = Alert.objects.create(
+        group=world.circle, message=message, member=world.alice, level="urgent"
+    )
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(f"/api/alerts/{pk}/{action}/", body, format="json")
+        for pk in (alert.pk, NO_SUCH_ID)
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 404
+    assert Alert.objects.get(pk=alert.pk).status == "open"
+
+
+@pytest.fixture
+def checkin_room(world) -> SupportGroup:
+    """carol's private check-in with alice: a group only the two of them (and admins) see."""
+    from moderation.actions import checkin_open
+
+    alice = world.circle.enrollments.get(user=world.alice)
+    return checkin_open(by=world.carol, group=world.circle, member=f"m{alice.pk}")
+
+
+@pytest.mark.parametrize(
+    ("action", "body"), [*MEMBER_TOOLS, ("room", {"locked": True}), ("hide", {})]
+)
+def test_a_facilitator_of_another_group_is_told_a_checkin_room_there_does_not_exist(
+    world, checkin_room, action, body
+):
+    """The catalogue shows every group but the check-in rooms: those are seen by their two
+    people only, and their tools answer anyone else as for a group that does not exist."""
+    enrollment = checkin_room.enrollments.get()
+    named = {"member": f"m{enrollment.pk}", "author": f"m{enrollment.pk}", **body}
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(f"/api/groups/{pk}/{action}/", named, format="json")
+        for pk in (checkin_room.pk, NO_SUCH_ID)
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 404
+    assert frank.get(f"/api/groups/{checkin_room.pk}/held/").status_code == 404
+
+
+@pytest.mark.parametrize(("action", "body"), [*MEMBER_TOOLS, ("hide", {})])
+def test_a_facilitator_naming_a_member_of_another_group_is_answered_as_for_no_member(
+    world, action, body
+):
+    alice = world.circle.enrollments.get(user=world.alice)
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(
+            f"/api/groups/{world.other.pk}/{action}/",
+            {"member": key, "author": key, **body},
+            format="json",
+        )
+        for key in (f"m{alice.pk}", f"m{NO_SUCH_ID}")
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 400
+
+
+@pytest.mark.parametrize(("action", "body"), [*MEMBER_TOOLS, ("room", {"locked": True})])
+def test_a_member_is_refused_the_room_tools_whatever_the_group(world, checkin_room, action, body):
+    alice = world.client(world.alice)
+    answers = [
+        answer(alice.post(f"/api/groups/{pk}/{action}/", body, format="json"))
+        for pk in (world.circle.pk, world.other.pk, checkin_room.pk, NO_SUCH_ID)
+    ]
+    refused = (403, {"detail": "Only facilitators and admins use the room's tools."})
+    assert answers == [refused] * 4
+
+
+def test_a_facilitator_of_another_group_is_told_a_report_there_does_not_exist(world):
+    from moderation.models import Report
+
+    message = Message.objects.create(group=world.circle, author=world.alice, body="x")
+    report = Report.objects.create(
+        message=message, group=world.circle, reporter=world.alice, reason="unkind"
+    )
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(f"/api/reports/{pk}/resolve/", {}, format="json")
+        for pk in (report.pk, NO_SUCH_ID)
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 404
+    refused = world.client(world.alice).post(f"/api/reports/{report.pk}/resolve/", {})
+    assert answer(refused) == (403, {"detail": "Only facilitators and admins resolve reports."})
+    assert Report.objects.get(pk=report.pk).status == "open"
