@@ -16,6 +16,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from moderation import services
 from moderation.models import AlertStatus
 from rooms import events, frames, inbound
+from rooms.consumers import sweep_rights_of
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,21 @@ def alerts_user_now(user_id: int) -> User | None:
     ).first()
 
 
+def alerts_rights_lost(held: list[tuple[int, str, bool]]) -> set[int]:
+    """For the rights sweep (rooms.consumers.sweep_rights_of): which of these alerts sockets,
+    each held as (user id, role, on-call duty) when it opened, belong to someone who may no
+    longer use alerts, or may with another role or duty. One query for them all."""
+    now = {
+        pk: (role, on_call)
+        for pk, role, on_call in User.objects.filter(
+            pk__in={pk for pk, _, _ in held},
+            is_active=True,
+            role__in=[Role.FACILITATOR, Role.ADMIN],
+        ).values_list("pk", "role", "on_call")
+    }
+    return {i for i, (pk, role, on_call) in enumerate(held) if now.get(pk) != (role, on_call)}
+
+
 def alert_command(user: Any, frame: dict[str, Any]) -> dict[str, Any]:
     pk = frame.get("alert_id")
     alert = services.alerts_visible(user).filter(pk=pk).first() if isinstance(pk, int) else None
@@ -171,6 +187,16 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             self.groups.append(name)
             await self.channel_layer.group_add(name, self.channel_name)
         await self.send_text(await database_sync_to_async(alerts_hello)(user))
+        sweep_rights_of(self)
+
+    def rights_held(self) -> tuple[int, str, bool] | None:
+        """For the rights sweep: who this socket serves, as they were when it opened."""
+        user = self.user
+        return None if user is None else (user.pk, user.role, user.on_call)
+
+    @staticmethod
+    def rights_lost(held: list[tuple[int, str, bool]]) -> set[int]:
+        return alerts_rights_lost(held)
 
     async def send_text(self, text: str) -> None:
         """Every frame goes out here; see rooms.consumers.RoomConsumer.send_text."""

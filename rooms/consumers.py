@@ -127,6 +127,9 @@ def ensure_heartbeat() -> None:
 
 
 _rights_sweeps: dict[int, asyncio.Task] = {}
+# Every open socket whose rights the sweep re-checks: room sockets and, through
+# sweep_rights_of, the alerts sockets of the moderation app.
+_swept: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def ensure_rights_sweep() -> None:
@@ -137,27 +140,57 @@ def ensure_rights_sweep() -> None:
         _rights_sweeps[id(loop)] = loop.create_task(_sweep_rights_forever())
 
 
+def sweep_rights_of(socket: Any) -> None:
+    """Puts an open socket in this process's rights sweep. Its class provides:
+
+    - `rights_held()`: what its rights were last checked against, immutable (None while there
+      is nothing to check: not open yet, or already closing);
+    - `rights_lost(held)`, a static method run off the event loop: for a list of those, the
+      indexes of the ones whose rights are gone or changed, in a query or two for them all;
+    - `access_changed(event)`: what the signal path calls (rooms/rights.py), which re-reads the
+      person's rights and closes the socket, with the same frames and code, if they are gone.
+
+    The socket leaves the sweep when it is garbage-collected."""
+    _swept.add(socket)
+    ensure_rights_sweep()
+
+
 async def _sweep_rights_forever() -> None:
-    """Every RIGHTS_SWEEP_SECONDS, two queries for all of this process's room sockets: a socket
-    whose person lost their rights and sends nothing would otherwise keep receiving the room
-    if the revocation event was dropped by the layer, or never sent (QuerySet.update)."""
+    """Every RIGHTS_SWEEP_SECONDS, a query or two per kind of socket for all of this process's
+    sockets: one whose person lost their rights and sends nothing would otherwise keep receiving
+    the room or the alerts if the revocation event was dropped by the layer, or never sent
+    (QuerySet.update)."""
     while True:
         await asyncio.sleep(settings.RIGHTS_SWEEP_SECONDS)
-        sockets = [c for c in list(_consumers) if c.access is not None and not c._revoked]
-        if not sockets:
+        by_kind: dict[Any, tuple[list[Any], list[Any]]] = {}
+        for socket in list(_swept):
+            held = socket.rights_held()
+            if held is not None:
+                sockets, helds = by_kind.setdefault(type(socket), ([], []))
+                sockets.append(socket)
+                helds.append(held)
+        if not by_kind:
             continue
         try:
-            lost = await database_sync_to_async(actions.accesses_lost)(
-                [c.access for c in sockets if c.access is not None]
-            )
+            lost = await database_sync_to_async(_rights_lost)(by_kind)
         except Exception as exc:
             log.warning("rights sweep failed: %s", type(exc).__name__)
             continue
-        for i in sorted(lost):
+        for socket in lost:
             try:
-                await sockets[i].access_changed({"group_id": None})
+                await socket.access_changed({"group_id": None})
             except Exception:
                 log.exception("closing a socket whose rights are gone failed")
+
+
+def _rights_lost(by_kind: dict[Any, tuple[list[Any], list[Any]]]) -> list[Any]:
+    """The sockets whose rights are gone or changed, each kind checking all of its own at once,
+    in one thread hop for the whole sweep."""
+    return [
+        sockets[i]
+        for kind, (sockets, held) in by_kind.items()
+        for i in sorted(kind.rights_lost(held))
+    ]
 
 
 def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +270,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.groups.append(events.user_group(access.user_id))
         await self.channel_layer.group_add(events.user_group(access.user_id), self.channel_name)
         ensure_heartbeat()
-        ensure_rights_sweep()
         hello = await database_sync_to_async(actions.room_join)(
             access=access, channel_name=self.channel_name, process=PROCESS_ID
         )
@@ -249,6 +281,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         while self._early:
             await self.dispatch(self._early.pop(0))
         _consumers.add(self)
+        sweep_rights_of(self)
         SOCKETS.labels("room").inc()
         log.info("room socket open group=%s user=%s", group_id, access.user_id)
         await self._publish_presence()
@@ -270,6 +303,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._early: list[dict[str, Any]] = []  # room events that arrived before hello
+
+    def rights_held(self) -> Access | None:
+        """For the rights sweep (sweep_rights_of): the access this socket was opened with."""
+        return None if self._revoked else self.access
+
+    @staticmethod
+    def rights_lost(held: list[Access]) -> set[int]:
+        return actions.accesses_lost(held)
 
     async def deliver(self, event: dict[str, Any]) -> None:
         """Called by the room subscription (rooms/hub.py) for each room event."""

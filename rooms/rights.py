@@ -5,7 +5,9 @@ commit (rooms.events.user_access_changed_on_commit) and close if they are gone. 
 that take access away also send their own revocation; a second event is harmless.
 
 `QuerySet.update()` sends no signal: such a change is caught by the check every socket makes
-against the database before each command (rooms.actions.access_recheck)."""
+against the database before each command (rooms.actions.access_recheck), and, for a socket
+that sends nothing, by the sweep that re-checks every room and alerts socket of the process
+every RIGHTS_SWEEP_SECONDS (rooms.consumers.sweep_rights_of)."""
 
 from __future__ import annotations
 

@@ -276,8 +276,8 @@ RESOURCES_DEFAULT_COUNTRY = os.environ.get("RESOURCES_DEFAULT_COUNTRY", "US")
 QUICK_EXIT_URL = os.environ.get("QUICK_EXIT_URL", "https://www.bbc.com/weather")
 HISTORY_MAX_PAGE = 200
 PRESENCE_HEARTBEAT_SECONDS = envint("PRESENCE_HEARTBEAT_SECONDS", 10)
-# How often each web process re-checks every open room socket's rights against the database, a
-# net under revocation events (docs/protocol.md, Revocation).
+# How often each web process re-checks every open room and alerts socket's rights against the
+# database, a net under revocation events (docs/protocol.md, Revocation).
 RIGHTS_SWEEP_SECONDS = envint("RIGHTS_SWEEP_SECONDS", 5)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # Alerts, reports and audit entries keep their metadata but lose their text (excerpts, notes,

@@ -346,3 +346,34 @@ def test_staff_who_lose_the_right_and_send_nothing_are_closed_out_all_the_same(
     facilitator_taken_off_the_group(world)
     frames, code = carol.closed(timeout=30)
     assert code == 4403
+
+
+def test_an_admin_demoted_with_a_queryset_update_is_closed_out_of_alerts_by_the_sweep(
+    world, sockets
+):
+    """`QuerySet.update()` sends no signal (and this process's events never reach the server
+    anyway): the alerts socket of an admin demoted so, who sends nothing, is found by the
+    server's rights sweep within its period and closed as the signal path closes it."""
+    from django.conf import settings
+
+    queue = sockets(world.dave, "/ws/alerts/")
+    User.objects.filter(pk=world.dave.pk).update(role="member")
+    started = time.monotonic()
+    frames, code = queue.closed(timeout=settings.RIGHTS_SWEEP_SECONDS + 5)
+    assert code == 4403
+    assert time.monotonic() - started < settings.RIGHTS_SWEEP_SECONDS + 5
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "forbidden")]
+
+
+def test_a_facilitator_put_on_call_with_a_queryset_update_is_asked_to_reconnect_by_the_sweep(
+    world, sockets
+):
+    """Rights changed but kept: the queue she may see grew, so the sweep asks her client to
+    reconnect for a fresh one (4205), as the signal path does."""
+    from django.conf import settings
+
+    queue = sockets(world.carol, "/ws/alerts/")
+    User.objects.filter(pk=world.carol.pk).update(on_call=True)
+    frames, code = queue.closed(timeout=settings.RIGHTS_SWEEP_SECONDS + 5)
+    assert code == 4205
+    assert [f["type"] for f in frames] == ["access.changed"]
