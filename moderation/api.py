@@ -193,7 +193,12 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def checkin(self, request: Request, pk: str | None = None) -> Response:
         alert = self._to_handle()
-        enrollment = alert.group.enrollments.filter(user_id=alert.member_id).first()
+        # No member: an alert about the room, or one whose member deleted their account.
+        enrollment = (
+            alert.group.enrollments.filter(user_id=alert.member_id).first()
+            if alert.member_id is not None
+            else None
+        )
         if enrollment is None:
             return Response({"detail": "This alert has no member to check in with."}, status=400)
         room = actions.checkin_open(
