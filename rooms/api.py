@@ -506,9 +506,15 @@ class EnrollmentViewSet(viewsets.GenericViewSet):
     serializer_class = EnrollmentOut
 
     def _moderated(self, pk: str | None) -> Enrollment:
-        enrollment = get_object_or_404(self.get_queryset(), pk=pk, group__deleted_at__isnull=True)
-        if not permissions.can_moderate(current_user(self.request), enrollment.group):
-            raise PermissionDenied("Only the group's facilitators and admins decide on requests.")
+        """The enrollment a decision names. Members never decide: 403 whatever the id. For
+        staff, one in a group they do not moderate answers exactly as an id that names none
+        (404, the same body): who asked to join a group is not told to other groups."""
+        user = current_user(self.request)
+        if not permissions.has_staff_role(user):
+            raise PermissionDenied("Only facilitators and admins decide on requests.")
+        enrollment = self.get_queryset().filter(pk=pk or 0, group__deleted_at__isnull=True).first()
+        if enrollment is None or not permissions.can_moderate(user, enrollment.group):
+            raise NotFound("There is no such request in your groups.")
         return enrollment
 
     @extend_schema(

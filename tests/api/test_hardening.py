@@ -630,3 +630,34 @@ def test_a_facilitator_of_another_group_is_told_a_report_there_does_not_exist(wo
     refused = world.client(world.alice).post(f"/api/reports/{report.pk}/resolve/", {})
     assert answer(refused) == (403, {"detail": "Only facilitators and admins resolve reports."})
     assert Report.objects.get(pk=report.pk).status == "open"
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("approve", None), ("decline", None), ("seat", None), ("move", {"position": 1})],
+)
+def test_a_facilitator_of_another_group_is_told_a_request_there_does_not_exist(world, action, body):
+    """A pending request names who asked to join a group: its id answers a facilitator of
+    another group as an id that names no request; a member is refused whatever the id."""
+    from rooms.services import enrollment_join, group_update
+    from tests.api.helpers import member
+
+    group_update(group=world.circle, fields={"join_policy": "approval"})
+    pending = enrollment_join(
+        group=world.circle, user=member("gail"), alias="Gail", agreement_accepted=True
+    )
+    frank = world.client(world.frank)
+    there, nowhere = (
+        frank.post(f"/api/enrollments/{pk}/{action}/", body, format="json")
+        for pk in (pending.pk, NO_SUCH_ID)
+    )
+    assert answer(there) == answer(nowhere)
+    assert there.status_code == 404
+    alice = world.client(world.alice)
+    refused = [
+        answer(alice.post(f"/api/enrollments/{pk}/{action}/", body, format="json"))
+        for pk in (pending.pk, NO_SUCH_ID)
+    ]
+    assert refused == [(403, {"detail": "Only facilitators and admins decide on requests."})] * 2
+    pending.refresh_from_db()
+    assert pending.status == "pending"

@@ -37,6 +37,9 @@ def everyone(code: int, **others: int) -> dict[str, int]:
 SIGNED_IN = everyone(200, anonymous=401)
 MANAGERS = everyone(403, anonymous=401, carol=200, dave=200)
 ADMINS = everyone(403, anonymous=401, dave=200)
+# Decisions on the circle's requests: frank, who facilitates another group, is told the request
+# does not exist; members are refused whatever the id.
+DECIDERS = everyone(403, anonymous=401, carol=200, dave=200, frank=404)
 
 ROWS = [
     Row("GET", "/api/", SIGNED_IN),
@@ -75,14 +78,14 @@ ROWS = [
     Row("GET", "/api/sessions/{id}/", SIGNED_IN),
     Row("PATCH", "/api/sessions/{id}/", MANAGERS, {"starts_at": "MOVE"}),
     Row("POST", "/api/sessions/{id}/cancel/", MANAGERS),
-    Row("POST", "/api/enrollments/{id}/approve/", MANAGERS),
-    Row("POST", "/api/enrollments/{id}/decline/", MANAGERS),
-    Row("POST", "/api/enrollments/{id}/seat/", MANAGERS),
+    Row("POST", "/api/enrollments/{id}/approve/", DECIDERS),
+    Row("POST", "/api/enrollments/{id}/decline/", DECIDERS),
+    Row("POST", "/api/enrollments/{id}/seat/", DECIDERS),
     # The target is a pending request, not on the waitlist: managers may, and are told why not.
     Row(
         "POST",
         "/api/enrollments/{id}/move/",
-        everyone(403, anonymous=401, carol=400, dave=400),
+        everyone(403, anonymous=401, carol=400, dave=400, frank=404),
         {"position": 1},
     ),
     # Members' own messages: the author edits and deletes; everyone in the room reacts; people
