@@ -62,7 +62,7 @@ CRISIS = [
 ]
 # The rules find nothing in these; rules and model together find a crisis (checked at start).
 CRISIS_MODEL_ONLY = [
-    "tonight is the night I finally end things",
+    "I have the rope in the garage",
     "I want to sleep and never wake up",
     "i have 40 of my pills counted out for after the kids leave friday",
 ]

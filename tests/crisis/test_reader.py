@@ -1,8 +1,8 @@
 """The transformer reader: its base model's provenance, its artifact, long messages, fallback.
 
-The shipped detector is trained without the reader for now (docs/moderation.md says why), so
-these tests build a reader file the way training does, from the base model's own first three
-layers and a fixed head, and check everything the product does with one."""
+The shipped detector is trained with the reader (``data/encoder.npz``); besides checking that
+one, these tests build a reader file the way training does, from the base model's own first
+three layers and a fixed head, and check everything the product does with one."""
 
 from __future__ import annotations
 
@@ -74,6 +74,17 @@ def test_an_encoder_file_for_another_version_is_refused(reader_file: Path, tmp_p
 
 def test_the_reader_file_is_small(reader_file: Path) -> None:
     assert reader_file.stat().st_size < 8_000_000  # three layers in 8 bits and a head
+
+
+def test_the_shipped_detector_reads_with_its_reader() -> None:
+    detector = load()
+    assert detector.meta["reader"] == "loaded" and detector.encoder is not None
+    assert 0 < detector.gate < detector.thresholds["watch"]
+    # The recorded out-of-source figures are the reader's: the model row differs from the
+    # n-grams alone.
+    figures = detector.meta["figures"]
+    assert figures["mean_model"] != figures["mean_ngrams"]
+    assert encoder.ARTIFACT.stat().st_size < 6_000_000
 
 
 def test_the_shipped_detector_reproduces_its_recorded_scores() -> None:

@@ -27,7 +27,7 @@ from rooms.models import Message, MessageStatus, SupportGroup
 
 ORDINARY = "Work was long. I made soup and went to bed early."
 # The rules find nothing; rules and model together find a crisis.
-ONLY_THE_MODEL = "tonight is the night I finally end things"
+ONLY_THE_MODEL = "I have the rope in the garage"
 # The rules say watch; rules and model together say urgent.
 WATCH_TO_URGENT = "I just want the pain to stop forever"
 # Contact details (held by the group's policy) and a crisis only the model reads.

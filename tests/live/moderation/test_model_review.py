@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 # The rules find nothing; rules and model together find a crisis.
 ONLY_THE_MODEL = [
-    "tonight is the night I finally end things",
+    "I have the rope in the garage",
     "I want to sleep and never wake up",
 ]
 # The rules say watch; rules and model together say urgent.
