@@ -50,11 +50,13 @@ eval-cv: setup
 
 # Retrain the learned stage from ../shared/moderation (or $$CRISIS_DATA) and rewrite its
 # artifact, moderation/crisis/data/model.npz. INCLUDE="a.jsonl b.jsonl" adds training-only files
-# (facilitators' exported judgements: manage.py export_detector_examples). READER=1 also
-# fine-tunes the transformer reader (torch, CPU build; data/encoder.npz; about an hour).
+# (facilitators' exported judgements: manage.py export_detector_examples). It also fine-tunes
+# the transformer reader, as shipped (torch, CPU build, from the train extra; data/encoder.npz;
+# about an hour on two quiet cores); READER=0 trains the n-grams alone (a few minutes).
+READER ?= 1
 train-detector: setup
-	$(if $(READER),$(VENV)/bin/pip install --quiet -e '.[train]')
-	$(VENV)/bin/python -m moderation.crisis.train $(if $(READER),--reader) $(foreach f,$(INCLUDE),--include $(f))
+	$(if $(filter 1,$(READER)),$(VENV)/bin/pip install --quiet -e '.[train]')
+	$(VENV)/bin/python -m moderation.crisis.train $(if $(filter 1,$(READER)),--reader) $(foreach f,$(INCLUDE),--include $(f))
 
 bench: setup
 	$(VENV)/bin/python bench/crisis_bench.py

@@ -27,10 +27,10 @@ own send lag are printed for every step, so a client-bound step is visible as su
     .venv/bin/python bench/ws_load.py --targets project --model off   # rules only
 
 The project runs the learned crisis model after delivery unless --model off (CRISIS_MODEL=off).
-Three of the five default bodies are read as urgent or emergency by the model as shipped (not
-by the rules), so with the model on they raise alerts and send support cards; --bodies calm
-uses five sentences that neither stage flags, to measure the cost of reading every message
-alone. The cards each step received are printed.
+Earlier artifacts read some of the five default bodies as crises (the model as shipped reads
+none of them so); a body read as one raises an alert and sends a support card, so the cards
+each step received are printed. --bodies calm uses five sentences that neither stage flags,
+checked at the start of the run.
 
 Internal modes (used by the orchestrator): --_client (the load process) and --_setup (fixtures).
 """
