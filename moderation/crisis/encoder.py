@@ -112,8 +112,18 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # The tanh form, as in training (torch.nn.GELU(approximate="tanh")).
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
+    # The tanh form, as in training (torch.nn.GELU(approximate="tanh")): in place, in float32,
+    # since this is the largest array of the forward pass.
+    y = x * x
+    y *= x
+    y *= np.float32(0.044715)
+    y += x
+    y *= np.float32(0.7978845608028654)
+    np.tanh(y, out=y)
+    y += np.float32(1.0)
+    y *= x
+    y *= np.float32(0.5)
+    return y
 
 
 @dataclass
