@@ -327,7 +327,8 @@ FLAG = {"level": "urgent", "category": "self_harm", "note": "She said more in th
         ("charlie", 403),
         ("alice", 403),
         ("bob", 403),
-        ("frank", 403),
+        # A facilitator of another group is told what an unknown id would tell her.
+        ("frank", 404),
         ("carol", 200),
         ("dave", 200),
     ],

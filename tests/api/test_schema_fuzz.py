@@ -270,6 +270,11 @@ def generic_statuses(case, token: str, seen: set[str]) -> list[int]:
     if query and "400" not in seen:
         bad = {name: "not-a-valid-value" for name in query}
         answers.append(client.open(path, method=method, query_string=bad, headers=auth).status_code)
+    # ... and asked for on its own, until the 404 it documents was seen.
+    formats = any(p.get("name") == "format" for p in definition.get("parameters", []))
+    if formats and "404" not in seen:
+        bad = {"format": "not-a-valid-value"}
+        answers.append(client.open(path, method=method, query_string=bad, headers=auth).status_code)
     return answers
 
 
