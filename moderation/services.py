@@ -264,7 +264,7 @@ def publish_alert_on_commit(alert: Alert, kind: str, *, escalated: bool = False)
         for user_id in tier_recipients(fresh):
             events.send_now(alerts_group(user_id), {"type": "room.frame", "text": frame})
 
-    transaction.on_commit(send)
+    events.on_commit(send)
 
 
 WARM_WORDS = {

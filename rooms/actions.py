@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -804,27 +803,6 @@ def _replay(access: Access, message: Message) -> SendResult:
     else:
         frames = [{"type": "message.ack", "client_id": str(message.client_id), "id": message.pk}]
     return SendResult(frames_to_sender=frames, duplicate=True, message_id=message.pk)
-
-
-async def publish(group_name: str, frame: str, **extra: Any) -> None:
-    """Rings the bell: one already-serialized frame for every socket in the group."""
-    await publish_event(group_name, {"type": "room.frame", "text": frame, **extra})
-
-
-async def publish_event(group_name: str, event: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        await layer.group_send(group_name, event)
-    except Exception as exc:
-        # The message is stored and acknowledged; clients catch up from history once the
-        # layer is back, so a failed doorbell is logged, not raised.
-        log.warning("publish to %s failed: %s", group_name, type(exc).__name__)
-
-
-async def publish_room(group_id: int, frame: str, **extra: Any) -> None:
-    await publish(events.room_group(group_id), frame, **extra)
 
 
 # ---------------------------------------------------------------- history

@@ -344,7 +344,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _publish_presence(self) -> None:
         assert self.access is not None
         frame = await database_sync_to_async(actions.presence_frame)(self.access.group_id)
-        await actions.publish_room(self.access.group_id, frame)
+        await events.publish_room(self.access.group_id, frame)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send_text(frames.dumps(frame))
@@ -676,7 +676,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not allowed:
             return
         text = frames.dumps({"type": "typing", "author": self.access.author})
-        await actions.publish_room(self.access.group_id, text, skip=self.channel_name)
+        await events.publish_room(self.access.group_id, text, skip=self.channel_name)
 
     # ------------------------------------------------------------ events from the layer
 

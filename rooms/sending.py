@@ -183,7 +183,7 @@ async def announce(fresh: list[tuple[SendRequest, SendResult]], shared: set[int]
         except Exception:
             log.exception("delivering a batch to %s failed", group)
         if shared is None or group_id in shared:
-            await actions.publish_event(group, event)
+            await events.publish(group, event)
 
 
 def batcher() -> SendBatcher:
