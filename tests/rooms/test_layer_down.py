@@ -10,7 +10,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from moderation.models import Alert, AlertKind
-from rooms.actions import SendRequest, SendResult, message_send_many, room_access
+from rooms.access import room_access
+from rooms.actions import SendRequest, SendResult, message_send_many
 from rooms.models import Message
 
 
