@@ -11,7 +11,7 @@ from rooms import hooks, permissions
 from rooms.display import member_author_id, staff_author_id
 from rooms.models import Enrollment, EnrollmentStatus, GroupFacilitator, SupportGroup
 from rooms.permissions import is_admin
-from rooms.refusals import Refusal
+from rooms.refusals import NO_LONGER_MEMBER, NO_LONGER_MODERATOR, REMOVED, Refusal
 from rooms.room import room_state
 from server.accounts.models import Role, User
 
@@ -70,7 +70,7 @@ def room_access(*, user: User, group_id: int) -> Access:
         raise Refusal(
             FORBIDDEN,
             "removed",
-            "A moderator removed you from this session. You can come back to the next one.",
+            REMOVED,
         )
     if enrollment.agreement_version != group.agreement_version:
         raise Refusal(
@@ -117,19 +117,19 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
             return user, access.role != Role.ADMIN and not _facilitates(user.pk, access.group_id)
         if user.role == Role.FACILITATOR and _facilitates(user.pk, access.group_id):
             return user, access.role != Role.FACILITATOR
-        raise Refusal(FORBIDDEN, "forbidden", "You no longer moderate this group.")
+        raise Refusal(FORBIDDEN, "forbidden", NO_LONGER_MODERATOR)
     row = (
         Enrollment.objects.filter(pk=access.enrollment_id or 0)
         .values_list("status", "removed_until")
         .first()
     )
     if row is None or row[0] != EnrollmentStatus.ACTIVE:
-        raise Refusal(FORBIDDEN, "forbidden", "You are no longer a member of this group.")
+        raise Refusal(FORBIDDEN, "forbidden", NO_LONGER_MEMBER)
     if row[1] and row[1] > timezone.now():
         raise Refusal(
             FORBIDDEN,
             "removed",
-            "A moderator removed you from this session. You can come back to the next one.",
+            REMOVED,
         )
     return user, False
 

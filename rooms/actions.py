@@ -27,7 +27,14 @@ from rooms import frames
 from rooms.access import Access, moderating
 from rooms.display import message_dict
 from rooms.models import Enrollment, EnrollmentStatus, Message, MessageStatus, SupportGroup
-from rooms.refusals import SendError, not_sent
+from rooms.refusals import (
+    NO_LONGER_MEMBER,
+    NO_LONGER_MODERATOR,
+    REMOVED,
+    SendError,
+    not_sent,
+    speaking_refusal,
+)
 from rooms.room import RoomState, room_state
 from rooms.selectors import replies_for, reply_target
 
@@ -45,15 +52,6 @@ class SendResult:
     message_id: int | None = None
     # The message just stored (not a retry): what the learned stage reads after delivery.
     stored: Message | None = None
-
-
-def check_room_open(access: Access, state: RoomState) -> None:
-    if access.moderator:
-        return
-    if not state.open:
-        raise SendError("closed", "The room is closed, so messages cannot be sent.")
-    if state.locked:
-        raise SendError("locked", "A facilitator has made the room read-only for now.")
 
 
 def _crisis_context(access: Access, now: dt.datetime) -> Context:
@@ -145,10 +143,11 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
             continue
         try:
             group = groups[access.group_id]
-            check_room_open(access, states[group.pk])
-            if access.moderator and (access.group_id, access.user_id) not in still_moderating:
-                raise SendError("forbidden", "You no longer moderate this group.")
-            _check_member(access, enrollments, now)
+            if access.moderator:
+                if (access.group_id, access.user_id) not in still_moderating:
+                    raise SendError("forbidden", NO_LONGER_MODERATOR)
+            else:
+                _check_member(access, states[group.pk], enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
         except SendError as refusal:
             results[i] = refusal
@@ -183,21 +182,20 @@ def _moderators_now(requests: list[SendRequest]) -> set[tuple[int, int]]:
     )
 
 
-def _check_member(access: Access, enrollments: dict[int, Standing], now: dt.datetime) -> None:
-    if access.enrollment_id is None:
-        return
-    row = enrollments.get(access.enrollment_id)
+def _check_member(
+    access: Access, state: RoomState, enrollments: dict[int, Standing], now: dt.datetime
+) -> None:
+    """A member sender: still seated in the group, then free to write (rooms.refusals)."""
+    row = enrollments.get(access.enrollment_id or 0)
     if row is None or row[2] != EnrollmentStatus.ACTIVE or not row[4]:
-        raise SendError("forbidden", "You are no longer a member of this group.")
+        raise SendError("forbidden", NO_LONGER_MEMBER)
     if row[3] and row[3] > now:
-        raise SendError("forbidden", "A moderator removed you from this session.")
-    until, why = row[0], row[1]
-    if until and until > now and not access.moderator:
-        raise SendError(
-            "muted",
-            f"A facilitator has muted you until {until:%H:%M} UTC" + (f": {why}" if why else "."),
-            muted_until=until.isoformat(),
-        )
+        raise SendError("forbidden", REMOVED)
+    refusal = speaking_refusal(
+        is_open=state.open, locked=state.locked, muted_until=row[0], mute_reason=row[1], now=now
+    )
+    if refusal is not None:
+        raise refusal
 
 
 def _check_slow_mode(

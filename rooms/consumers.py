@@ -37,7 +37,7 @@ from rooms.actions import SendRequest
 from rooms.member_messages import OWN_COMMANDS, own_command
 from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
-from rooms.refusals import Refusal, SendError, not_sent
+from rooms.refusals import Refusal, SendError, not_sent, speaking_refusal
 from rooms.sending import batcher
 from server.accounts.models import User
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
@@ -245,6 +245,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     access: Access | None = None
     room: dict[str, Any]
     muted_until: str | None = None
+    mute_reason = ""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ closes stale DB connections before every handler, a thread hop per
@@ -292,6 +293,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         self.room = hello["room"]
         self.muted_until = hello["you"].get("muted_until")
+        self.mute_reason = hello["you"].get("mute_reason", "")
         await self.send_frame(hello)
         # hello comes first; room events that arrived meanwhile follow it, in order.
         self._ready = True
@@ -591,24 +593,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The checks in the documented order; the action repeats the stateful ones against the
         # database, these cached copies only spare it obvious refusals.
         if not self.access.moderator:
-            if not self.room.get("open"):
-                await self.send_frame(_error("closed", "The room is closed.", cid))
-                return
-            if self.room.get("locked"):
-                await self.send_frame(
-                    _error("locked", "A facilitator has made the room read-only for now.", cid)
-                )
-                return
-            until = parse_datetime(self.muted_until) if self.muted_until else None
-            if until and until > timezone.now():
-                await self.send_frame(
-                    _error(
-                        "muted",
-                        f"A facilitator has muted you until {until:%H:%M} UTC.",
-                        cid,
-                        muted_until=self.muted_until,
-                    )
-                )
+            refusal = speaking_refusal(
+                is_open=bool(self.room.get("open")),
+                locked=bool(self.room.get("locked")),
+                muted_until=parse_datetime(self.muted_until) if self.muted_until else None,
+                mute_reason=self.mute_reason,
+                now=timezone.now(),
+            )
+            if refusal is not None:
+                await self.send_frame(refusal.frame(cid))
                 return
         if not body.strip():
             await self.send_frame(_error("invalid", "Write something before sending.", cid))
@@ -733,6 +726,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or event.get("group_id") != self.access.group_id:
             return
         self.muted_until = event.get("muted_until")
+        self.mute_reason = event.get("reason") or ""
         actions.forget_snapshots(group_id=self.access.group_id)
         await self.send_frame({**event, "type": "member.muted"})
 

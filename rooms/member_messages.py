@@ -50,6 +50,7 @@ from rooms.models import (
     ReactionKind,
     SupportGroup,
 )
+from rooms.refusals import NO_LONGER_MEMBER, speaking_refusal
 from rooms.room import room_state
 from rooms.selectors import reactions_for, replies_for
 from server.accounts.models import User
@@ -86,22 +87,25 @@ def _enrollment(user: User, group_id: int) -> Enrollment | None:
 
 
 def _may_speak(user: User, group: SupportGroup) -> None:
-    """What sending needs, for an edit or a reaction: a member who is not muted, in an open,
-    unlocked room (facilitators always may)."""
+    """What sending needs, for an edit or a reaction: a member who may write in the room now
+    (rooms.refusals.speaking_refusal; facilitators always may)."""
     from rooms.permissions import can_moderate
 
     if can_moderate(user, group):
         return
     enrollment = _enrollment(user, group.pk)
     if enrollment is None:
-        raise PermissionDenied("You are no longer a member of this group.")
-    if enrollment.muted_until and enrollment.muted_until > timezone.now():
-        raise PermissionDenied("A facilitator has muted you for now.")
+        raise PermissionDenied(NO_LONGER_MEMBER)
     state = room_state(group)
-    if not state.open:
-        raise PermissionDenied("The room is closed, so messages cannot be changed.")
-    if state.locked:
-        raise PermissionDenied("A facilitator has made the room read-only for now.")
+    refusal = speaking_refusal(
+        is_open=state.open,
+        locked=state.locked,
+        muted_until=enrollment.muted_until,
+        mute_reason=enrollment.mute_reason,
+        now=timezone.now(),
+    )
+    if refusal is not None:
+        raise PermissionDenied(refusal.detail)
 
 
 def _author_of(message: Message) -> dict[str, Any]:

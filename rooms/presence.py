@@ -23,7 +23,7 @@ from rooms.models import (
     RoomConnection,
     SupportGroup,
 )
-from rooms.refusals import SendError
+from rooms.refusals import NO_LONGER_MEMBER, SendError
 from rooms.room import room_state
 from rooms.selectors import present_user_ids
 from server.accounts.models import Role
@@ -69,7 +69,7 @@ def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, A
     you = dict(access.author)
     mute = _mute_of(access)
     if mute:
-        you["muted_until"] = mute[0].isoformat()
+        you["muted_until"], you["mute_reason"] = mute[0].isoformat(), mute[1]
     return {
         "type": "hello",
         "you": you,
@@ -88,7 +88,7 @@ def _mute_of(access: Access) -> tuple[dt.datetime, str] | None:
         .first()
     )
     if row is None or row[2] != EnrollmentStatus.ACTIVE:
-        raise SendError("forbidden", "You are no longer a member of this group.")
+        raise SendError("forbidden", NO_LONGER_MEMBER)
     if row[0] and row[0] > timezone.now():
         return row[0], row[1]
     return None
