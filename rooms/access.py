@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from rooms import hooks, permissions
 from rooms.display import member_author_id, staff_author_id
+from rooms.frames import CLOSED, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED
 from rooms.models import Enrollment, EnrollmentStatus, GroupFacilitator, SupportGroup
 from rooms.permissions import is_admin
 from rooms.refusals import NO_LONGER_MEMBER, NO_LONGER_MODERATOR, REMOVED, Refusal
@@ -16,7 +17,6 @@ from rooms.room import room_state
 from server.accounts.models import Role, User
 
 # Close codes of the room socket (docs/protocol.md).
-UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CLOSED = 4401, 4403, 4404, 4409
 
 
 @dataclass

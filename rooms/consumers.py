@@ -32,8 +32,9 @@ from rooms import (
     selectors,
     sending,
 )
-from rooms.access import FORBIDDEN, NOT_FOUND, Access, access_recheck, accesses_lost, room_access
+from rooms.access import Access, access_recheck, accesses_lost, room_access
 from rooms.actions import SendRequest
+from rooms.frames import ACCESS_CHANGED, FLOODING, FORBIDDEN, NOT_FOUND
 from rooms.member_messages import OWN_COMMANDS, own_command
 from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
@@ -267,14 +268,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 user=self.scope["user"], group_id=group_id
             )
         except Refusal as refusal:
-            await self.send_frame(
-                {"type": "error", "code": refusal.code, "detail": refusal.detail, **refusal.extra}
-            )
+            await self.send_frame(frames.error(refusal.code, refusal.detail, **refusal.extra))
             await self.close(code=refusal.close_code, reason=refusal.code)
             return
         if not inbound.socket_opened(access.user_id):
             await self.send_frame(inbound.TOO_MANY_SOCKETS)
-            await self.close(code=inbound.FLOODING_CLOSE_CODE, reason="too_many_sockets")
+            await self.close(code=FLOODING, reason="too_many_sockets")
             return
         self.access = access
         self._inbound = inbound.Inbound(
@@ -741,11 +740,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event.get("group_id") in (None, self.access.group_id):
             self._revoked = True
             await self.send_frame(
-                {
-                    "type": "error",
-                    "code": "forbidden",
-                    "detail": "You no longer have access to this room.",
-                }
+                frames.error("forbidden", "You no longer have access to this room.")
             )
             await self.close(code=FORBIDDEN, reason="revoked")
 
@@ -785,7 +780,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 access.user_id,
                 refusal.code,
             )
-            await self.send_frame({"type": "error", "code": refusal.code, "detail": refusal.detail})
+            await self.send_frame(frames.error(refusal.code, refusal.detail))
             await self.close(code=refusal.close_code, reason="revoked")
             return False, None
         if not done:
@@ -796,7 +791,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "detail": "Your role in this room changed. Reconnecting…",
                 }
             )
-            await self.close(code=events.ACCESS_CHANGED, reason="access_changed")
+            await self.close(code=ACCESS_CHANGED, reason="access_changed")
         return done, value
 
     async def room_deleted(self, event: dict[str, Any]) -> None:

@@ -14,10 +14,6 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
 
-# Close code asking a client to reconnect: this person's rights changed (an admin who now only
-# facilitates the room, say) but were not taken away; the new `hello` says what they are now.
-ACCESS_CHANGED = 4205
-
 
 def room_group(group_id: int) -> str:
     return f"room.{group_id}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rooms import frames
+
 # Error code -> what the person reads. A mute fills in when it ends and the facilitator's reason.
 SPEAKING: dict[str, str] = {
     "closed": "The room is closed, so nothing can be sent or changed until it opens.",
@@ -36,7 +38,7 @@ class SendError(Exception):  # noqa: N818
         self.code, self.detail, self.extra = code, detail, extra
 
     def frame(self, client_id: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "error", "code": self.code, "detail": self.detail}
+        out = frames.error(self.code, self.detail)
         if client_id is not None:
             out["client_id"] = client_id
         out.update(self.extra)
