@@ -1,6 +1,7 @@
 """The channel layer only announces what the database already holds: with the layer down, what
 was stored is still stored, and every sender is told so."""
 
+import asyncio
 import logging
 import socket
 import uuid
@@ -87,3 +88,43 @@ def test_an_announcement_that_fails_after_commit_keeps_the_change_and_the_other_
         events.on_commit(lambda: ran.append("after"))
     assert ran == ["after"]
     assert Message.objects.filter(body="kept").exists()
+
+
+async def test_through_a_web_process_batch_with_the_layer_down_every_sender_is_acknowledged(
+    transactional_db, world, dead_redis_layer, caplog
+):
+    """The whole way a socket's send takes: the batcher stores the batch, answers each sender,
+    and announces it, on the layer too since another web process is up, which fails."""
+    from channels.db import database_sync_to_async
+
+    from rooms import hub
+    from rooms.presence import heartbeat
+    from rooms.sending import SendBatcher
+
+    def setup() -> list[SendRequest]:
+        heartbeat(process=hub.PROCESS_ID)
+        heartbeat(process="elsewhere:1:abcd")  # another web process: the batch is published
+        bob = room_access(user=world.bob, group_id=world.other.pk)
+        frank = room_access(user=world.frank, group_id=world.other.pk)
+        return [
+            SendRequest(bob, uuid.uuid4(), "I want to end my life tonight"),
+            SendRequest(frank, uuid.uuid4(), "I am here with you"),
+        ]
+
+    requests = await database_sync_to_async(setup)()
+    batcher = SendBatcher()
+    announced = f"announcing room.frames to room.{world.other.pk} failed"
+    with caplog.at_level(logging.WARNING, logger="rooms.events"):
+        results = [await batcher.submit(request) for request in requests]
+        for _ in range(500):  # the announcer publishes to the dead layer, after the answers
+            if any(r.getMessage().startswith(announced) for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+    batcher.task.cancel()
+    batcher.announcer.cancel()
+    assert [r.frames_to_sender[0]["type"] for r in results] == ["message.ack", "message.ack"]
+    assert await database_sync_to_async(Alert.objects.count)() == 1
+    failed = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith(f"announcing room.frames to room.{world.other.pk} failed") for m in failed
+    )
