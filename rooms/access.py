@@ -16,6 +16,7 @@ from rooms.refusals import NO_LONGER_MEMBER, NO_LONGER_MODERATOR, REMOVED, Refus
 from rooms.room import room_state
 from server.accounts.models import Role, User
 
+
 @dataclass
 class Access:
     """Who is in the room, as the room sees them. Members are known only by their alias."""

@@ -50,6 +50,7 @@ from rooms.models import (
     ReactionKind,
     SupportGroup,
 )
+from rooms.permissions import can_moderate
 from rooms.refusals import NO_LONGER_MEMBER, speaking_refusal
 from rooms.room import room_state
 from rooms.selectors import reactions_for, replies_for
@@ -89,8 +90,6 @@ def _enrollment(user: User, group_id: int) -> Enrollment | None:
 def _may_speak(user: User, group: SupportGroup) -> None:
     """What sending needs, for an edit or a reaction: a member who may write in the room now
     (rooms.refusals.speaking_refusal; facilitators always may)."""
-    from rooms.permissions import can_moderate
-
     if can_moderate(user, group):
         return
     enrollment = _enrollment(user, group.pk)
@@ -222,8 +221,6 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
 
 
 def _may_moderate(user: User, group: SupportGroup) -> bool:
-    from rooms.permissions import can_moderate
-
     return bool(can_moderate(user, group))
 
 
