@@ -33,9 +33,7 @@ from moderation.models import (
 from moderation.services import (
     ESCALATING_LEVELS,
     LEVEL_RANK,
-    alert_acknowledge,
     alert_for_message,
-    alert_resolve,
     alert_upgrade,
     audit,
     detector_example_record,
@@ -45,6 +43,7 @@ from moderation.services import (
     support_resources_frame,
 )
 from rooms import events, frames
+from rooms.display import FORMER_MEMBER, authors_for, message_dict
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -58,6 +57,7 @@ from rooms.models import (
 )
 from rooms.permissions import active_enrollment, can_moderate
 from rooms.room import room_state
+from rooms.services import enrollment_end
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,6 @@ def member_remove(*, by: User, group: SupportGroup, member: Any, reason: str = "
 
 
 def member_ban(*, by: User, group: SupportGroup, member: Any, reason: str) -> Enrollment:
-    from rooms.services import enrollment_end
-
     _require_moderator(by, group)
     if not reason.strip():
         raise ValidationError({"reason": "Record why the member is banned."})
@@ -309,8 +307,6 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
 
 def held_approve(*, by: User, message: Message) -> Message:
     """Delivers a held message. It gets a new id so that clients catching up by id see it."""
-    from rooms.actions import FORMER_MEMBER, authors_for, message_dict
-
     _require_moderator(by, message.group_id)
     with transaction.atomic():
         held = (
@@ -708,111 +704,3 @@ def unattended_enforce(now: dt.datetime | None = None) -> int:
             publish_alert_on_commit(alert, "alert.updated")
             done += 1
     return done
-
-
-# ---------------------------------------------------------------- the room socket's commands
-
-
-def room_command(*, user: User, group_id: int, frame: dict[str, Any]) -> dict[str, Any]:
-    """Runs one moderation frame from a room socket; returns the reply frame."""
-    kind = frame["type"]
-    group = SupportGroup.objects.get(pk=group_id)
-
-    def message_in_room() -> Message:
-        pk = frame.get("message_id")
-        message = (
-            Message.objects.filter(pk=pk, group_id=group_id).first()
-            if isinstance(pk, int)
-            else None
-        )
-        if message is None:
-            raise ValidationError({"message_id": "No such message in this room."})
-        return message
-
-    def alert_of_room() -> Alert:
-        pk = frame.get("alert_id")
-        alert = Alert.objects.filter(pk=pk).first() if isinstance(pk, int) else None
-        if alert is None:
-            raise ValidationError({"alert_id": "No such alert."})
-        return alert
-
-    def text(name: str) -> str:
-        value = frame.get(name, "")
-        return value if isinstance(value, str) else ""
-
-    result: Any = None
-    if kind == "mute":
-        minutes = frame.get("minutes")
-        member_mute(
-            by=user,
-            group=group,
-            member=frame.get("member"),
-            minutes=minutes if isinstance(minutes, int) else 0,
-            reason=text("reason"),
-        )
-    elif kind == "unmute":
-        member_unmute(by=user, group=group, member=frame.get("member"))
-    elif kind == "remove":
-        member_remove(by=user, group=group, member=frame.get("member"), reason=text("reason"))
-    elif kind == "ban":
-        member_ban(by=user, group=group, member=frame.get("member"), reason=text("reason"))
-    elif kind == "delete":
-        message_delete(by=user, message=message_in_room(), reason=text("reason"))
-    elif kind == "flag":
-        flagged = message_flag(
-            by=user,
-            message=message_in_room(),
-            level=text("level"),
-            category=text("category"),
-            note=text("note"),
-        )
-        result = {"alert_id": flagged.pk}
-    elif kind == "room.update":
-        room_update(
-            by=user,
-            group=group,
-            slow_mode_seconds=frame.get("slow_mode_seconds"),
-            locked=frame.get("locked"),
-            open=frame.get("open"),
-        )
-    elif kind == "held.approve":
-        result = {"id": held_approve(by=user, message=message_in_room()).pk}
-    elif kind == "held.reject":
-        held_reject(by=user, message=message_in_room(), reason=text("reason"))
-    elif kind == "alert.acknowledge":
-        alert_acknowledge(alert=alert_of_room(), by=user)
-    elif kind == "alert.resolve":
-        alert_resolve(alert=alert_of_room(), by=user, outcome=text("outcome"), note=text("note"))
-    elif kind == "checkin.open":
-        result = {"group_id": checkin_open(by=user, group=group, member=frame.get("member")).pk}
-    elif kind == "report":
-        result = {
-            "report_id": report_create(
-                by=user, message=message_in_room(), reason=text("reason"), note=text("note")
-            ).pk
-        }
-    else:
-        raise ValidationError({"type": f"Unknown command {kind!r}."})
-    reply: dict[str, Any] = {"type": "action.done", "action": kind}
-    if frame.get("ref") is not None:
-        reply["ref"] = frame["ref"]
-    if result:
-        reply.update(result)
-    return reply
-
-
-ROOM_COMMANDS = {
-    "mute",
-    "unmute",
-    "remove",
-    "ban",
-    "delete",
-    "flag",
-    "room.update",
-    "held.approve",
-    "held.reject",
-    "alert.acknowledge",
-    "alert.resolve",
-    "checkin.open",
-    "report",
-}

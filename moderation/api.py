@@ -32,6 +32,7 @@ from moderation.models import (
     ReportStatus,
 )
 from rooms import selectors
+from rooms.display import authors_for
 from rooms.models import Message, MessageStatus, RoomOverride, SupportGroup
 from rooms.permissions import active_enrollment, can_moderate, has_staff_role, is_admin
 from server.accounts.models import Role
@@ -494,8 +495,6 @@ class GroupModerationViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["get"])
     def held(self, request: Request, pk: str | None = None) -> Response:
-        from rooms.actions import authors_for
-
         group = _group(request, pk)
         if not can_moderate(current_user(request), group):
             raise PermissionDenied("Only this group's facilitators and admins review messages.")

@@ -165,17 +165,17 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=4401, reason="unauthenticated")
+            await self.close(code=frames.UNAUTHENTICATED, reason="unauthenticated")
             return
         if user.role not in (Role.FACILITATOR, Role.ADMIN):
             await self.send_text(
                 frames.dumps(frames.error("forbidden", "Alerts are for facilitators."))
             )
-            await self.close(code=4403, reason="forbidden")
+            await self.close(code=frames.FORBIDDEN, reason="forbidden")
             return
         if not inbound.socket_opened(user.pk):
             await self.send_text(frames.dumps(inbound.TOO_MANY_SOCKETS))
-            await self.close(code=inbound.FLOODING_CLOSE_CODE, reason="too_many_sockets")
+            await self.close(code=frames.FLOODING, reason="too_many_sockets")
             return
         self.user = user
         self._inbound = inbound.Inbound(
@@ -279,7 +279,7 @@ class AlertsConsumer(AsyncWebsocketConsumer):
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         if event.get("group_id") is None:
-            await self.close(code=4403, reason="revoked")
+            await self.close(code=frames.FORBIDDEN, reason="revoked")
 
     async def access_changed(self, event: dict[str, Any]) -> None:
         """This person's role, active flag, on-call duty or groups changed (rooms/rights.py):
@@ -299,14 +299,14 @@ class AlertsConsumer(AsyncWebsocketConsumer):
                     {"type": "access.changed", "detail": "Your role changed. Reconnecting…"}
                 )
             )
-            await self.close(code=events.ACCESS_CHANGED, reason="access_changed")
+            await self.close(code=frames.ACCESS_CHANGED, reason="access_changed")
 
     async def revoke(self) -> None:
         self.user = None  # nothing more is sent or answered on this socket
         await self.send_text(
             frames.dumps(frames.error("forbidden", "You no longer have access to alerts."))
         )
-        await self.close(code=4403, reason="revoked")
+        await self.close(code=frames.FORBIDDEN, reason="revoked")
 
     async def member_muted(self, event: dict[str, Any]) -> None:
         return

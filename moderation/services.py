@@ -30,18 +30,19 @@ from moderation.models import (
     ExampleSource,
     OutboundEmail,
     Outcome,
+    Report,
     Tier,
 )
 from rooms import events, frames
+from rooms.display import member_author_id
 from rooms.models import (
     Enrollment,
     GroupFacilitator,
     Message,
     MessageStatus,
-    ProcessHeartbeat,
-    RoomConnection,
     SupportGroup,
 )
+from rooms.selectors import present_user_ids
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -109,16 +110,6 @@ def audit_staff_action(
 
 
 # ---------------------------------------------------------------- who is around
-
-
-def present_user_ids(group_id: int) -> set[int]:
-    fresh = timezone.now() - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
-    live = ProcessHeartbeat.objects.filter(last_seen__gte=fresh).values("process")
-    return set(
-        RoomConnection.objects.filter(group_id=group_id, process__in=live).values_list(
-            "user_id", flat=True
-        )
-    )
 
 
 def moderators_present(group_id: int) -> set[int]:
@@ -203,7 +194,7 @@ def alert_dicts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
         for e in Enrollment.objects.filter(
             group_id__in={g for g, _ in wanted}, user_id__in={u for _, u in wanted}
         ):
-            members[(e.group_id, e.user_id)] = {"id": f"m{e.pk}", "alias": e.alias}
+            members[(e.group_id, e.user_id)] = {"id": member_author_id(e.pk), "alias": e.alias}
     # Who acknowledged and resolved: staff, named by their usernames (alerts are staff-only).
     staff_ids = {
         pk for a in alerts for pk in (a.acknowledged_by_id, a.resolved_by_id) if pk is not None
@@ -264,7 +255,7 @@ def publish_alert_on_commit(alert: Alert, kind: str, *, escalated: bool = False)
         for user_id in tier_recipients(fresh):
             events.send_now(alerts_group(user_id), {"type": "room.frame", "text": frame})
 
-    transaction.on_commit(send)
+    events.on_commit(send)
 
 
 WARM_WORDS = {
@@ -814,3 +805,20 @@ def outbox_send(limit: int = 50) -> int:
                 continue
         sent += 1
     return sent
+
+
+# ---------------------------------------------------------------- retention
+
+
+def audit_text_purge(now: dt.datetime | None = None) -> int:
+    """Alerts, reports and audit entries keep their metadata and lose their words after
+    AUDIT_TEXT_RETENTION_DAYS. (The one sanctioned change to audit rows.)"""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.AUDIT_TEXT_RETENTION_DAYS)
+    changed = (
+        Alert.objects.filter(created_at__lt=cutoff)
+        .exclude(explanation="", note="")
+        .update(explanation="", note="")
+    )
+    changed += Report.objects.filter(created_at__lt=cutoff).exclude(note="").update(note="")
+    changed += AuditEntry.objects.filter(created_at__lt=cutoff).exclude(reason="").update(reason="")
+    return changed

@@ -20,22 +20,31 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from moderation import review
-from moderation.actions import ROOM_COMMANDS, author_hide, room_command
-from rooms import actions, events, frames, hub, inbound, sending
-from rooms.actions import Access, Refusal, SendError, SendRequest
+from rooms import (
+    actions,
+    events,
+    frames,
+    history,
+    hooks,
+    hub,
+    inbound,
+    presence,
+    selectors,
+    sending,
+)
+from rooms.access import Access, access_recheck, accesses_lost, room_access
+from rooms.actions import SendRequest
+from rooms.frames import ACCESS_CHANGED, FLOODING, FORBIDDEN, NOT_FOUND
 from rooms.member_messages import OWN_COMMANDS, own_command
 from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
+from rooms.refusals import Refusal, SendError, not_sent, speaking_refusal
 from rooms.sending import batcher
 from server.accounts.models import User
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
 from server.observability import request_id, user_id
 
 log = logging.getLogger(__name__)
-
-# Acknowledged and announced: now the learned stage reads the message, off the send path.
-sending.on_delivered(review.submit)
 
 PROCESS_ID = hub.PROCESS_ID
 _heartbeats: dict[int, asyncio.Task] = {}
@@ -56,7 +65,7 @@ async def _heartbeat_forever() -> None:
     while True:
         if time.monotonic() - last_beat >= settings.PRESENCE_HEARTBEAT_SECONDS:
             try:
-                await database_sync_to_async(actions.heartbeat)(process=PROCESS_ID)
+                await database_sync_to_async(presence.heartbeat)(process=PROCESS_ID)
                 last_beat = time.monotonic()
             except Exception:
                 log.exception("presence heartbeat failed")
@@ -68,7 +77,7 @@ async def _heartbeat_forever() -> None:
                 await resync_all(after_id=last_good_id)
                 asyncio.get_running_loop().create_task(resync_later(last_good_id))
             elif settings.REDIS_URL:
-                last_good_id = await database_sync_to_async(actions.last_message_id)()
+                last_good_id = await database_sync_to_async(selectors.last_message_id)()
         except Exception as exc:  # Redis down: sockets recover when it is back
             log.warning("channel layer unreachable: %s", type(exc).__name__)
         await asyncio.sleep(min(LAYER_CHECK_SECONDS, settings.PRESENCE_HEARTBEAT_SECONDS))
@@ -193,6 +202,15 @@ def _rights_lost(by_kind: dict[Any, tuple[list[Any], list[Any]]]) -> list[Any]:
     ]
 
 
+def room_commands() -> dict[str, Callable[..., dict[str, Any]]]:
+    """The socket commands that the apps above rooms answer (rooms.hooks.ROOM_COMMANDS): the
+    moderation tools, reports and alerts, by frame type. Each checks its own permission."""
+    table: dict[str, Callable[..., dict[str, Any]]] = {}
+    for hook in hooks.get_hooks(hooks.ROOM_COMMANDS):
+        table.update(hook())
+    return table
+
+
 def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
     if isinstance(exc, PermissionDenied):
         out = _error("forbidden", str(exc) or "You are not allowed to do that.")
@@ -228,6 +246,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     access: Access | None = None
     room: dict[str, Any]
     muted_until: str | None = None
+    mute_reason = ""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ closes stale DB connections before every handler, a thread hop per
@@ -245,22 +264,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         group_id = int(self.scope["url_route"]["kwargs"]["group_id"])
         try:
-            access = await database_sync_to_async(actions.room_access)(
+            access = await database_sync_to_async(room_access)(
                 user=self.scope["user"], group_id=group_id
             )
         except Refusal as refusal:
-            await self.send_frame(
-                {"type": "error", "code": refusal.code, "detail": refusal.detail, **refusal.extra}
-            )
+            await self.send_frame(frames.error(refusal.code, refusal.detail, **refusal.extra))
             await self.close(code=refusal.close_code, reason=refusal.code)
             return
         if not inbound.socket_opened(access.user_id):
             await self.send_frame(inbound.TOO_MANY_SOCKETS)
-            await self.close(code=inbound.FLOODING_CLOSE_CODE, reason="too_many_sockets")
+            await self.close(code=FLOODING, reason="too_many_sockets")
             return
         self.access = access
         self._inbound = inbound.Inbound(
-            reply=self.send_frame, close=self._close_flooding, commands=ROOM_COMMANDS
+            reply=self.send_frame, close=self._close_flooding, commands=set(self._commands)
         )
         request_id.set(f"ws-{uuid.uuid4().hex[:12]}")
         user_id.set(str(access.user_id))
@@ -270,11 +287,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.groups.append(events.user_group(access.user_id))
         await self.channel_layer.group_add(events.user_group(access.user_id), self.channel_name)
         ensure_heartbeat()
-        hello = await database_sync_to_async(actions.room_join)(
+        hello = await database_sync_to_async(presence.room_join)(
             access=access, channel_name=self.channel_name, process=PROCESS_ID
         )
         self.room = hello["room"]
         self.muted_until = hello["you"].get("muted_until")
+        self.mute_reason = hello["you"].get("mute_reason", "")
         await self.send_frame(hello)
         # hello comes first; room events that arrived meanwhile follow it, in order.
         self._ready = True
@@ -303,6 +321,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._early: list[dict[str, Any]] = []  # room events that arrived before hello
+        self._commands = room_commands()
 
     def rights_held(self) -> Access | None:
         """For the rights sweep (sweep_rights_of): the access this socket was opened with."""
@@ -310,7 +329,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     @staticmethod
     def rights_lost(held: list[Access]) -> set[int]:
-        return actions.accesses_lost(held)
+        return accesses_lost(held)
 
     async def deliver(self, event: dict[str, Any]) -> None:
         """Called by the room subscription (rooms/hub.py) for each room event."""
@@ -336,15 +355,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.access.user_id,
             code,
         )
-        await database_sync_to_async(actions.room_leave)(
+        await database_sync_to_async(presence.room_leave)(
             access=self.access, channel_name=self.channel_name
         )
         await self._publish_presence()
 
     async def _publish_presence(self) -> None:
         assert self.access is not None
-        frame = await database_sync_to_async(actions.presence_frame)(self.access.group_id)
-        await actions.publish_room(self.access.group_id, frame)
+        frame = await database_sync_to_async(presence.presence_frame)(self.access.group_id)
+        await events.publish_room(self.access.group_id, frame)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send_text(frames.dumps(frame))
@@ -395,7 +414,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "hide": self.on_hide,
             "unhide": self.on_hide,
         }.get(frame["type"])
-        if frame["type"] in ROOM_COMMANDS:
+        if frame["type"] in self._commands:
             handler = self.on_command
         if frame["type"] in OWN_COMMANDS:
             handler = self.on_own
@@ -437,9 +456,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             return
         group_id = self.access.group_id
+        command = self._commands[frame["type"]]
         try:
             allowed, reply = await self.as_current(
-                lambda user: room_command(user=user, group_id=group_id, frame=frame)
+                lambda user: command(user=user, group_id=group_id, frame=frame)
             )
         except (ValidationError, PermissionDenied) as exc:
             await self.send_frame(command_error(exc, frame))
@@ -475,15 +495,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 lambda: Message.objects.filter(pk=reply["id"], reviewed_at__isnull=True).first()
             )()
             if edited is not None:
-                review.submit(edited)
+                sending.delivered(edited)
 
     async def on_hide(self, frame: dict[str, Any]) -> None:
         assert self.access is not None
+        registered = hooks.get_hooks(hooks.AUTHOR_HIDE)
+        if not registered:
+            await self.send_frame(_error("unknown_type", f"Unknown frame type {frame['type']!r}."))
+            return
+        hide = registered[-1]
         group_id = self.access.group_id
         author = frame.get("author")
         try:
             allowed, hidden = await self.as_current(
-                lambda user: author_hide(
+                lambda user: hide(
                     by=user,
                     group_id=group_id,
                     author_key=author if isinstance(author, str) else "",
@@ -541,11 +566,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # A cancellation that leaked out of something awaited must not end this
                 # socket's sending for good, silently.
                 log.exception("message.send interrupted")
-                refusal = actions.not_sent()
+                refusal = not_sent()
                 await self.send_frame(_error(refusal.code, refusal.detail, frame.get("client_id")))
             except Exception:
                 log.exception("message.send failed")
-                refusal = actions.not_sent()
+                refusal = not_sent()
                 await self.send_frame(_error(refusal.code, refusal.detail, frame.get("client_id")))
 
     async def _handle_send(self, frame: dict[str, Any]) -> None:
@@ -567,24 +592,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The checks in the documented order; the action repeats the stateful ones against the
         # database, these cached copies only spare it obvious refusals.
         if not self.access.moderator:
-            if not self.room.get("open"):
-                await self.send_frame(_error("closed", "The room is closed.", cid))
-                return
-            if self.room.get("locked"):
-                await self.send_frame(
-                    _error("locked", "A facilitator has made the room read-only for now.", cid)
-                )
-                return
-            until = parse_datetime(self.muted_until) if self.muted_until else None
-            if until and until > timezone.now():
-                await self.send_frame(
-                    _error(
-                        "muted",
-                        f"A facilitator has muted you until {until:%H:%M} UTC.",
-                        cid,
-                        muted_until=self.muted_until,
-                    )
-                )
+            refusal = speaking_refusal(
+                is_open=bool(self.room.get("open")),
+                locked=bool(self.room.get("locked")),
+                muted_until=parse_datetime(self.muted_until) if self.muted_until else None,
+                mute_reason=self.mute_reason,
+                now=timezone.now(),
+            )
+            if refusal is not None:
+                await self.send_frame(refusal.frame(cid))
                 return
         if not body.strip():
             await self.send_frame(_error("invalid", "Write something before sending.", cid))
@@ -661,7 +677,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         access = self.access
         allowed, page = await self.as_current(
-            lambda user: actions.history(
+            lambda user: history.history(
                 access=access, after_id=after_id, before_id=before_id, limit=limit or 50
             )
         )
@@ -676,7 +692,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not allowed:
             return
         text = frames.dumps({"type": "typing", "author": self.access.author})
-        await actions.publish_room(self.access.group_id, text, skip=self.channel_name)
+        await events.publish_room(self.access.group_id, text, skip=self.channel_name)
 
     # ------------------------------------------------------------ events from the layer
 
@@ -709,6 +725,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or event.get("group_id") != self.access.group_id:
             return
         self.muted_until = event.get("muted_until")
+        self.mute_reason = event.get("reason") or ""
         actions.forget_snapshots(group_id=self.access.group_id)
         await self.send_frame({**event, "type": "member.muted"})
 
@@ -723,13 +740,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event.get("group_id") in (None, self.access.group_id):
             self._revoked = True
             await self.send_frame(
-                {
-                    "type": "error",
-                    "code": "forbidden",
-                    "detail": "You no longer have access to this room.",
-                }
+                frames.error("forbidden", "You no longer have access to this room.")
             )
-            await self.close(code=actions.FORBIDDEN, reason="revoked")
+            await self.close(code=FORBIDDEN, reason="revoked")
 
     async def access_changed(self, event: dict[str, Any]) -> None:
         """Someone changed this person's rights (rooms/rights.py): close if they are gone, ask the
@@ -743,7 +756,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self, call: Callable[[User], Any], *, reconnect_if_changed: bool = False
     ) -> tuple[bool, Any]:
         """Runs `call` with the socket's person as the database has them now, in one thread
-        hop, after checking they still hold this socket's rights (rooms.actions.access_recheck).
+        hop, after checking they still hold this socket's rights (rooms.access.access_recheck).
         Returns (True, what `call` returned); or, when the rights are gone, sends the refusal,
         closes the socket and returns (False, None)."""
         access = self.access
@@ -752,7 +765,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return False, None
 
         def run() -> tuple[bool, Any]:
-            user, changed = actions.access_recheck(access=access)
+            user, changed = access_recheck(access=access)
             if changed and reconnect_if_changed:
                 return False, None
             return True, call(user)
@@ -767,7 +780,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 access.user_id,
                 refusal.code,
             )
-            await self.send_frame({"type": "error", "code": refusal.code, "detail": refusal.detail})
+            await self.send_frame(frames.error(refusal.code, refusal.detail))
             await self.close(code=refusal.close_code, reason="revoked")
             return False, None
         if not done:
@@ -778,8 +791,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "detail": "Your role in this room changed. Reconnecting…",
                 }
             )
-            await self.close(code=events.ACCESS_CHANGED, reason="access_changed")
+            await self.close(code=ACCESS_CHANGED, reason="access_changed")
         return done, value
 
     async def room_deleted(self, event: dict[str, Any]) -> None:
-        await self.close(code=actions.NOT_FOUND, reason="deleted")
+        await self.close(code=NOT_FOUND, reason="deleted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -12,10 +13,6 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
-
-# Close code asking a client to reconnect: this person's rights changed (an admin who now only
-# facilitates the room, say) but were not taken away; the new `hello` says what they are now.
-ACCESS_CHANGED = 4205
 
 
 def room_group(group_id: int) -> str:
@@ -42,13 +39,38 @@ def send_now(group: str, event: dict[str, Any]) -> None:
         except RuntimeError:
             async_to_sync(layer.group_send)(group, event)
         else:  # sync code called from a coroutine on this thread: hand it to that loop
-            loop.create_task(layer.group_send(group, event))
+            loop.create_task(publish(group, event))
     except Exception:
         log.exception("announcing %s to %s failed", event.get("type"), group)
 
 
+async def publish(group: str, event: dict[str, Any]) -> None:
+    """send_now for async callers: one event for every socket in the group, never raising."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, event)
+    except Exception as exc:
+        # Clients catch up from history once the layer is back: a failed doorbell is logged.
+        log.warning("announcing %s to %s failed: %s", event.get("type"), group, type(exc).__name__)
+
+
+async def publish_room(group_id: int, frame: str, **extra: Any) -> None:
+    """One already-serialized frame for every socket in the room."""
+    await publish(room_group(group_id), {"type": "room.frame", "text": frame, **extra})
+
+
+def on_commit(announce: Callable[[], None]) -> None:
+    """Runs `announce` once the current transaction commits (at once outside one). Every
+    publisher that announces a change goes through here: an announcement that fails (the layer
+    down, or a read it makes) is logged and never fails the change, which is already stored, nor
+    the other announcements of the same commit."""
+    transaction.on_commit(announce, robust=True)
+
+
 def send_on_commit(group: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: send_now(group, event))
+    on_commit(lambda: send_now(group, event))
 
 
 def user_access_revoked_on_commit(*, user_id: int, group_id: int | None = None) -> None:

@@ -1,4 +1,7 @@
-"""WebSocket frames, both ways: how the server writes them, and how it reads a client's.
+"""The WebSocket protocol in one place (docs/protocol.md): the close codes, the error codes and
+the frame types the server sends, as constants; how the server writes frames, and how it reads a
+client's. tests/test_protocol_doc.py checks these against docs/protocol.md both ways, and that
+the product sends no error code or frame type that is not here.
 
 Every frame the server sends must fit under daphne's `--websocket-max-message-size`, which
 applies to outgoing frames too: a larger one is never delivered and its socket dies with 1011.
@@ -11,6 +14,98 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+# ---------------------------------------------------------------- close codes
+
+UNAUTHENTICATED = 4401  # not signed in, or a bad ticket
+FORBIDDEN = 4403  # signed in but not allowed in this room (or the alerts), or no longer
+NOT_FOUND = 4404  # no such group, or it was deleted
+CLOSED = 4409  # the room is closed now
+ACCESS_CHANGED = 4205  # rights changed but not taken away: reconnect for a new `hello`
+FLOODING = 4429  # kept sending after being refused, or too many sockets of one person
+TOO_LARGE = 1009  # daphne's, for a frame over its size limit
+CLOSE_CODES = frozenset(
+    {UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CLOSED, ACCESS_CHANGED, FLOODING, TOO_LARGE}
+)
+
+# ---------------------------------------------------------------- error codes
+
+# The `code` of an `error` frame. Refusing a socket: the first five, just before a close code.
+ERROR_CODES = frozenset(
+    {
+        "unauthenticated",
+        "not_member",
+        "removed",
+        "agreement_required",
+        "not_found",
+        "room_closed",
+        # On an open socket.
+        "invalid",
+        "unknown_type",
+        "too_long",
+        "rate_limited",
+        "queue_full",
+        "slow_mode",
+        "muted",
+        "locked",
+        "closed",
+        "forbidden",
+        "unavailable",
+        # Just before a 4429 close.
+        "too_many_sockets",
+        "flooding",
+    }
+)
+
+# ---------------------------------------------------------------- frame types
+
+# Every `type` the server sends to a client, on the room socket or the alerts socket.
+SERVER_FRAMES = frozenset(
+    {
+        "hello",
+        "presence",
+        "message.ack",
+        "message.new",
+        "message.held",
+        "message.edited",
+        "message.deleted",
+        "message.reactions",
+        "message.rejected",
+        "history",
+        "error",
+        "room.state",
+        "member.muted",
+        "typing",
+        "pong",
+        "hidden",
+        "resync",
+        "access.changed",
+        "action.done",
+        "support.resources",
+        "checkin.invite",
+        "held.new",
+        "report.new",
+        "report.resolved",
+        "alert.new",
+        "alert.updated",
+        "alerts.page",
+    }
+)
+# Events between server processes on the channel layer, which no client sees as such: the
+# consumers turn them into the frames above (or close the socket).
+LAYER_EVENTS = frozenset(
+    {
+        "room.frame",
+        "room.frames",
+        "room.state",
+        "room.notice",
+        "room.deleted",
+        "member.muted",
+        "access.revoked",
+        "access.changed",
+        "health.ping",
+    }
+)
 
 # daphne's --websocket-max-message-size (Dockerfile, tests/services.py, docs/operations.md).
 FRAME_MAX_BYTES = 65536

@@ -7,7 +7,7 @@ memory with frames it had not read yet. Here a frame is judged as it arrives: ov
 rate it is refused at once (`rate_limited`, with `retry_after`), and otherwise its work joins
 this socket's queue, worked in order by one task. A full queue refuses the frame
 (`queue_full`). A socket that keeps sending after being refused is closed with
-`FLOODING_CLOSE_CODE`, so a flood costs the server a bounded amount of memory and time
+`frames.FLOODING`, so a flood costs the server a bounded amount of memory and time
 whatever its size. Each refusal is an `error` frame that names the frame type (`action`), or
 carries the `client_id` of a refused `message.send`, so nothing a member sends is dropped
 without an answer.
@@ -27,13 +27,10 @@ from typing import Any
 
 from django.conf import settings
 
+from rooms import frames
 from rooms.ratelimit import seconds_text
 
 log = logging.getLogger(__name__)
-
-# Close code for a socket that kept sending after its frames were refused, and for a socket
-# over the per-person limit (4429, after HTTP's 429 Too Many Requests).
-FLOODING_CLOSE_CODE = 4429
 
 
 @dataclass(frozen=True)
@@ -158,16 +155,15 @@ class Inbound:
             self.closed = True
             log.warning("socket closed for flooding frame_type=%s", kind[:40])
             await self._reply(
-                {
-                    "type": "error",
-                    "code": "flooding",
-                    "detail": "This connection sent too many frames too quickly and was closed. "
+                frames.error(
+                    "flooding",
+                    "This connection sent too many frames too quickly and was closed. "
                     "Reload the page to reconnect.",
-                }
+                )
             )
-            await self._close(FLOODING_CLOSE_CODE)
+            await self._close(frames.FLOODING)
             return
-        frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail, **extra}
+        frame = frames.error(code, detail, **extra)
         if client_id is not None:
             frame["client_id"] = client_id
         else:
@@ -210,8 +206,7 @@ def socket_closed(user_id: int) -> None:
         _open.pop(user_id, None)
 
 
-TOO_MANY_SOCKETS = {
-    "type": "error",
-    "code": "too_many_sockets",
-    "detail": "You have too many connections open. Close a tab or another device, then reload.",
-}
+TOO_MANY_SOCKETS = frames.error(
+    "too_many_sockets",
+    "You have too many connections open. Close a tab or another device, then reload.",
+)

@@ -37,6 +37,7 @@ from moderation.services import (
     support_resources_frame,
 )
 from rooms import events, frames
+from rooms.display import FORMER_MEMBER, authors_for, message_dict
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
@@ -49,66 +50,15 @@ from rooms.models import (
     ReactionKind,
     SupportGroup,
 )
+from rooms.permissions import can_moderate
+from rooms.refusals import NO_LONGER_MEMBER, speaking_refusal
 from rooms.room import room_state
+from rooms.selectors import reactions_for, replies_for
 from server.accounts.models import User
 
 log = logging.getLogger(__name__)
 
-SNIPPET_CHARS = 140
 AUTHOR = "author"
-
-
-# ---------------------------------------------------------------- reading
-
-
-def snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
-
-
-def replies_for(messages: list[Message]) -> dict[int, dict[str, Any]]:
-    """The quoted message of each reply among `messages`, as it reads now: its author's alias
-    and a snippet, or only "deleted" once it was deleted."""
-    from rooms.actions import authors_for
-
-    wanted = {m.reply_to_id for m in messages if m.reply_to_id}
-    if not wanted:
-        return {}
-    quoted = {
-        m.pk: m
-        for m in Message.objects.filter(pk__in=wanted).only("pk", "author_id", "body", "status")
-    }
-    group_id = messages[0].group_id
-    authors = authors_for(group_id, {m.author_id for m in quoted.values()})
-    out = {}
-    for pk in wanted:
-        q = quoted.get(pk)
-        if q is None or q.status not in (MessageStatus.VISIBLE, MessageStatus.DELETED):
-            continue
-        deleted = q.status == MessageStatus.DELETED
-        alias = authors.get(q.author_id, {}).get("alias", "Former member")
-        out[pk] = {
-            "id": pk,
-            "alias": alias,
-            "author_id": authors.get(q.author_id, {}).get("id", "gone"),
-            "snippet": "" if deleted else snippet(q.body),
-            "deleted": deleted,
-        }
-    return out
-
-
-def reactions_for(message_ids: list[int], user_id: int) -> tuple[dict, dict]:
-    """Counts per message and kind, and this person's own reactions per message."""
-    counts: dict[int, dict[str, int]] = {}
-    mine: dict[int, list[str]] = {}
-    for message_id, kind, uid in Reaction.objects.filter(message_id__in=message_ids).values_list(
-        "message_id", "kind", "user_id"
-    ):
-        per = counts.setdefault(message_id, {})
-        per[kind] = per.get(kind, 0) + 1
-        if uid == user_id:
-            mine.setdefault(message_id, []).append(kind)
-    return counts, mine
 
 
 def _counts(message_id: int) -> dict[str, int]:
@@ -138,30 +88,27 @@ def _enrollment(user: User, group_id: int) -> Enrollment | None:
 
 
 def _may_speak(user: User, group: SupportGroup) -> None:
-    """What sending needs, for an edit or a reaction: a member who is not muted, in an open,
-    unlocked room (facilitators always may)."""
-    from rooms.permissions import can_moderate
-
+    """What sending needs, for an edit or a reaction: a member who may write in the room now
+    (rooms.refusals.speaking_refusal; facilitators always may)."""
     if can_moderate(user, group):
         return
     enrollment = _enrollment(user, group.pk)
     if enrollment is None:
-        raise PermissionDenied("You are no longer a member of this group.")
-    if enrollment.muted_until and enrollment.muted_until > timezone.now():
-        raise PermissionDenied("A facilitator has muted you for now.")
+        raise PermissionDenied(NO_LONGER_MEMBER)
     state = room_state(group)
-    if not state.open:
-        raise PermissionDenied("The room is closed, so messages cannot be changed.")
-    if state.locked:
-        raise PermissionDenied("A facilitator has made the room read-only for now.")
+    refusal = speaking_refusal(
+        is_open=state.open,
+        locked=state.locked,
+        muted_until=enrollment.muted_until,
+        mute_reason=enrollment.mute_reason,
+        now=timezone.now(),
+    )
+    if refusal is not None:
+        raise PermissionDenied(refusal.detail)
 
 
 def _author_of(message: Message) -> dict[str, Any]:
-    from rooms.actions import authors_for
-
-    return authors_for(message.group_id, {message.author_id}).get(
-        message.author_id, {"id": "gone", "alias": "Former member", "role": "member"}
-    )
+    return authors_for(message.group_id, {message.author_id}).get(message.author_id, FORMER_MEMBER)
 
 
 def _ring(message: Message, frame: dict[str, Any], author_key: str) -> None:
@@ -176,8 +123,6 @@ def _ring(message: Message, frame: dict[str, Any], author_key: str) -> None:
 
 def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Message:
     """Replaces the words of one's own message within MESSAGE_EDIT_SECONDS of sending it."""
-    from rooms.actions import message_dict
-
     if not isinstance(body, str) or not body.strip():
         raise ValidationError({"body": "Write something, or delete the message instead."})
     if len(body) > settings.MESSAGE_MAX_CHARS:
@@ -276,8 +221,6 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
 
 
 def _may_moderate(user: User, group: SupportGroup) -> bool:
-    from rooms.permissions import can_moderate
-
     return bool(can_moderate(user, group))
 
 
@@ -315,8 +258,6 @@ def reaction_toggle(
 ) -> dict[str, Any]:
     """Adds or takes back one supportive reaction; `on` forces the state, else it toggles.
     Returns the message's counts."""
-    from rooms.actions import authors_for
-
     if reaction not in ReactionKind.values:
         raise ValidationError(
             {"reaction": f"Reactions are one of: {', '.join(ReactionKind.values)}."}
@@ -340,7 +281,7 @@ def reaction_toggle(
         else:
             existing.delete()
         counts = _counts(message.pk)
-        by = authors_for(group_id, {user.pk}).get(user.pk, {}).get("id", "gone")
+        by = authors_for(group_id, {user.pk}).get(user.pk, FORMER_MEMBER)["id"]
         frame = {
             "type": "message.reactions",
             "message_id": message.pk,
@@ -351,17 +292,6 @@ def reaction_toggle(
         }
         _ring(message, frame, by)
     return {"message_id": message.pk, "reactions": counts, "reaction": reaction, "on": want}
-
-
-def reply_target(*, group_id: int, reply_to: Any) -> int | None:
-    """The id to store as a new message's reply_to: a message of this room that is shown; any
-    other value is dropped so the reply itself is never lost."""
-    if not isinstance(reply_to, int) or isinstance(reply_to, bool):
-        return None
-    found = Message.objects.filter(
-        pk=reply_to, group_id=group_id, status=MessageStatus.VISIBLE
-    ).exists()
-    return reply_to if found else None
 
 
 def checkin_request(*, user: User, group_id: int) -> SupportGroup:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rooms import member_messages
-from rooms.actions import authors_for, message_dict
+from rooms.display import authors_for, message_dict
 from rooms.models import Message, MessageStatus, ReactionKind, SupportGroup
 from rooms.permissions import active_enrollment, can_moderate
 from server.api import ERRORS, current_user

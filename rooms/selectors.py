@@ -1,20 +1,33 @@
-"""Reads. Views use these so that visibility rules live in one place."""
+"""Reads. Views, sockets and the apps above rooms use these so that visibility rules live in
+one place."""
+
+from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
+from rooms.display import FORMER_MEMBER, authors_for
 from rooms.models import (
     Enrollment,
     EnrollmentStatus,
     GroupFacilitator,
     GroupKind,
+    Message,
+    MessageStatus,
+    ProcessHeartbeat,
+    Reaction,
+    RoomConnection,
     Session,
     SessionStatus,
     SupportGroup,
 )
 from server.accounts.models import User
 
+SNIPPET_CHARS = 140
 CURRENT_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PENDING, EnrollmentStatus.WAITLISTED)
 
 
@@ -105,3 +118,84 @@ def calendar_groups_for(user: User) -> list[int]:
     )
     facilitated = user.facilitated_groups.values_list("pk", flat=True)
     return sorted(set(enrolled) | set(facilitated))
+
+
+# ---------------------------------------------------------------- who is in a room
+
+
+def present_user_ids(group_id: int) -> set[int]:
+    """Everyone with a live socket in the room: a presence row of a web process whose heartbeat
+    is fresh (a process that died leaves rows behind until the sweep removes them)."""
+    fresh = timezone.now() - dt.timedelta(seconds=3 * settings.PRESENCE_HEARTBEAT_SECONDS)
+    live = ProcessHeartbeat.objects.filter(last_seen__gte=fresh).values("process")
+    return set(
+        RoomConnection.objects.filter(group_id=group_id, process__in=live).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+# ---------------------------------------------------------------- messages
+
+
+def last_message_id() -> int:
+    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def replies_for(messages: list[Message]) -> dict[int, dict[str, Any]]:
+    """The quoted message of each reply among `messages`, as it reads now: its author's alias
+    and a snippet, or only "deleted" once it was deleted."""
+    wanted = {m.reply_to_id for m in messages if m.reply_to_id}
+    if not wanted:
+        return {}
+    quoted = {
+        m.pk: m
+        for m in Message.objects.filter(pk__in=wanted).only("pk", "author_id", "body", "status")
+    }
+    group_id = messages[0].group_id
+    authors = authors_for(group_id, {m.author_id for m in quoted.values()})
+    out = {}
+    for pk in wanted:
+        q = quoted.get(pk)
+        if q is None or q.status not in (MessageStatus.VISIBLE, MessageStatus.DELETED):
+            continue
+        deleted = q.status == MessageStatus.DELETED
+        author = authors.get(q.author_id, FORMER_MEMBER)
+        out[pk] = {
+            "id": pk,
+            "alias": author["alias"],
+            "author_id": author["id"],
+            "snippet": "" if deleted else snippet(q.body),
+            "deleted": deleted,
+        }
+    return out
+
+
+def reactions_for(message_ids: list[int], user_id: int) -> tuple[dict, dict]:
+    """Counts per message and kind, and this person's own reactions per message."""
+    counts: dict[int, dict[str, int]] = {}
+    mine: dict[int, list[str]] = {}
+    for message_id, kind, uid in Reaction.objects.filter(message_id__in=message_ids).values_list(
+        "message_id", "kind", "user_id"
+    ):
+        per = counts.setdefault(message_id, {})
+        per[kind] = per.get(kind, 0) + 1
+        if uid == user_id:
+            mine.setdefault(message_id, []).append(kind)
+    return counts, mine
+
+
+def reply_target(*, group_id: int, reply_to: Any) -> int | None:
+    """The id to store as a new message's reply_to: a message of this room that is shown; any
+    other value is dropped so the reply itself is never lost."""
+    if not isinstance(reply_to, int) or isinstance(reply_to, bool):
+        return None
+    found = Message.objects.filter(
+        pk=reply_to, group_id=group_id, status=MessageStatus.VISIBLE
+    ).exists()
+    return reply_to if found else None

@@ -19,26 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 
-from rooms import actions, events, hub
-from rooms.actions import SendError, SendRequest, SendResult
+from rooms import actions, events, hooks, hub, presence
+from rooms.actions import SendRequest, SendResult
+from rooms.refusals import SendError, not_sent
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
 
 _batchers: dict[int, SendBatcher] = {}
-# Called with each stored message once it has been announced (the learned crisis stage
-# registers here; see server wiring in rooms/consumers.py).
-_delivered_hooks: list[Callable[[Any], None]] = []
-
-
-def on_delivered(hook: Callable[[Any], None]) -> None:
-    if hook not in _delivered_hooks:
-        _delivered_hooks.append(hook)
 
 
 def really_cancelled() -> bool:
@@ -78,7 +70,7 @@ class SendBatcher:
             except BaseException:
                 for _, future in batch:
                     if not future.done():
-                        future.set_result(actions.not_sent())
+                        future.set_result(not_sent())
                 raise
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
@@ -107,7 +99,7 @@ class SendBatcher:
             log.exception("reading back a batch of %d messages was interrupted", len(requests))
         except Exception:
             log.exception("reading back a batch of %d messages failed", len(requests))
-        return [actions.not_sent() for _ in requests], None
+        return [not_sent() for _ in requests], None
 
     def _announce(
         self, stored: list[tuple[SendRequest, SendResult | SendError]], shared: set[int] | None
@@ -137,13 +129,18 @@ class SendBatcher:
             except Exception:
                 log.exception("announcing a batch of %d messages failed", len(fresh))
             for _, result in fresh:
-                if result.stored is None:
-                    continue
-                for hook in _delivered_hooks:
-                    try:
-                        hook(result.stored)
-                    except Exception:
-                        log.exception("after delivery of message %s", result.message_id)
+                if result.stored is not None:
+                    delivered(result.stored)
+
+
+def delivered(message: Any) -> None:
+    """A message's words reached its room (new, or edited): the apps that read them after
+    delivery (the learned crisis stage) are told, off the send path."""
+    for hook in hooks.get_hooks(hooks.MESSAGE_DELIVERED):
+        try:
+            hook(message)
+        except Exception:
+            log.exception("after delivery of message %s", message.pk)
 
 
 def store_batch(
@@ -158,7 +155,7 @@ def store_batch(
         for r, result in zip(requests, results, strict=True)
         if isinstance(result, SendResult) and not result.duplicate
     }
-    if group_ids and actions.other_web_processes(process=hub.PROCESS_ID):
+    if group_ids and presence.other_web_processes(process=hub.PROCESS_ID):
         return results, group_ids
     return results, set()
 
@@ -183,7 +180,7 @@ async def announce(fresh: list[tuple[SendRequest, SendResult]], shared: set[int]
         except Exception:
             log.exception("delivering a batch to %s failed", group)
         if shared is None or group_id in shared:
-            await actions.publish_event(group, event)
+            await events.publish(group, event)
 
 
 def batcher() -> SendBatcher:

@@ -20,10 +20,7 @@ from django.core.mail import send_mass_mail
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from moderation.actions import unattended_enforce
-from moderation.review import review_sweep
-from moderation.services import alert_digests_send, alerts_escalate, outbox_send
-from rooms.actions import connections_sweep
+from rooms import hooks
 from rooms.models import (
     EnrollmentStatus,
     Message,
@@ -32,6 +29,7 @@ from rooms.models import (
     SessionStatus,
     SupportGroup,
 )
+from rooms.presence import connections_sweep
 from rooms.scheduling import sessions_materialize_all
 
 log = logging.getLogger(__name__)
@@ -107,23 +105,7 @@ def messages_purge(now: dt.datetime | None = None) -> int:
         removed += count
     if removed:
         log.info("retention removed %d messages", removed)
-    return removed + audit_text_purge(now)
-
-
-def audit_text_purge(now: dt.datetime | None = None) -> int:
-    """Alerts, reports and audit entries keep their metadata and lose their words after
-    AUDIT_TEXT_RETENTION_DAYS. (The one sanctioned change to audit rows.)"""
-    from moderation.models import Alert, AuditEntry, Report
-
-    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.AUDIT_TEXT_RETENTION_DAYS)
-    changed = (
-        Alert.objects.filter(created_at__lt=cutoff)
-        .exclude(explanation="", note="")
-        .update(explanation="", note="")
-    )
-    changed += Report.objects.filter(created_at__lt=cutoff).exclude(note="").update(note="")
-    changed += AuditEntry.objects.filter(created_at__lt=cutoff).exclude(reason="").update(reason="")
-    return changed
+    return removed
 
 
 @dataclass
@@ -139,13 +121,10 @@ def default_jobs() -> list[Job]:
         Job("materialize", 600, sessions_materialize_all),
         Job("reminders", 15, reminders_send),
         Job("presence-sweep", 10, connections_sweep),
-        Job("escalate", 1, alerts_escalate),
-        Job("unattended", 1, unattended_enforce),
-        Job("alert-digests", 30, alert_digests_send),
-        Job("outbox", 2, outbox_send),
         Job("retention", 300, messages_purge),
-        # Messages no web process reviewed with the learned model (it died, its queue was full).
-        Job("review", 1, review_sweep),
+        # The apps above rooms add theirs (moderation: escalation, unattended rooms, alert
+        # e-mail, the learned stage's sweep, the audit log's retention).
+        *(job for hook in hooks.get_hooks(hooks.WORKER_JOBS) for job in hook()),
     ]
 
 

@@ -13,8 +13,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from rooms.routing import websocket_urlpatterns  # noqa: E402
 from server.backpressure import install as bound_inbound_frames  # noqa: E402
+from server.routing import websocket_urlpatterns  # noqa: E402
 from server.ws_auth import TicketOrSessionAuthStack  # noqa: E402
 from server.ws_origin import SameOriginValidator  # noqa: E402
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from moderation.actions import ROOM_COMMANDS
+from moderation.commands import ROOM_COMMANDS
 from tests.live.conftest import Socket, session_cookie
 from tests.services import Daphne
 

@@ -16,7 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from rooms.inbound import FLOODING_CLOSE_CODE, RATES
+from rooms.frames import FLOODING
+from rooms.inbound import RATES
 from rooms.models import Message
 from tests.live.conftest import Socket, open_socket, refusal, session_cookie
 
@@ -133,7 +134,7 @@ def test_a_socket_that_keeps_sending_refused_frames_is_told_and_closed_with_4429
     bob = enter(world.bob, world.other, strict)
     burst(bob, [{"type": "typing"}] * 300)
     frames, code = bob.closed()
-    assert code == FLOODING_CLOSE_CODE
+    assert code == FLOODING
     codes = [f.get("code") for f in bob.backlog + frames if f["type"] == "error"]
     assert codes[-1] == "flooding"
     assert set(codes[:-1]) == {"rate_limited"}
@@ -190,7 +191,7 @@ def test_each_person_has_at_most_the_allowed_sockets(world, strict, enter):
     for _ in range(3):
         enter(world.bob, world.other, strict)
     frames, code = refusal(strict, world.other.pk, world.bob)
-    assert code == FLOODING_CLOSE_CODE
+    assert code == FLOODING
     assert frames[0]["code"] == "too_many_sockets"
     assert enter(world.frank, world.other, strict).say("others still get in")["type"] == (
         "message.ack"

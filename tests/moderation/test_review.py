@@ -21,7 +21,8 @@ from moderation import actions, review, services
 from moderation.crisis import assess, batch
 from moderation.crisis.combine import assess_both
 from moderation.models import Alert, AlertStatus, AuditEntry, DetectorExample
-from rooms.actions import SendRequest, SendResult, message_send_many, room_access
+from rooms.access import room_access
+from rooms.actions import SendRequest, SendResult, message_send_many
 from rooms.events import user_group
 from rooms.models import Message, MessageStatus, SupportGroup
 

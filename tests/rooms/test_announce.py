@@ -2,7 +2,9 @@
 
 import uuid
 
-from rooms.actions import SendRequest, heartbeat, room_access
+from rooms.access import room_access
+from rooms.actions import SendRequest
+from rooms.presence import heartbeat
 from rooms.sending import store_batch
 
 

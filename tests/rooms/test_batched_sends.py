@@ -7,16 +7,10 @@ import pytest
 from django.utils import timezone
 
 from moderation.models import Alert
-from rooms.actions import (
-    Access,
-    SendError,
-    SendRequest,
-    SendResult,
-    message_recover,
-    message_send_many,
-    room_access,
-)
+from rooms.access import Access, room_access
+from rooms.actions import SendRequest, SendResult, message_recover, message_send_many
 from rooms.models import Enrollment, Message
+from rooms.refusals import SendError
 
 
 def access_for(user, group) -> Access:  # noqa: ANN001

@@ -12,10 +12,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from moderation.models import Alert, AuditEntry, Report, Tier
-from moderation.services import audit
+from moderation.services import audit, audit_text_purge
 from rooms.models import Enrollment, Message, MessageStatus
 from rooms.services import enrollment_join, group_update
-from rooms.worker import audit_text_purge, messages_purge
+from rooms.worker import messages_purge
 from server.accounts.models import User
 from server.accounts.services import account_create, calendar_token_reset
 from tests.live.conftest import open_room, refusal

@@ -19,7 +19,7 @@ import pytest
 from django.utils import timezone
 from websockets.exceptions import ConnectionClosed
 
-from moderation.actions import ROOM_COMMANDS
+from moderation.commands import ROOM_COMMANDS
 from moderation.models import Alert, AlertKind, AuditEntry, HiddenAuthor, Report, Tier
 from rooms.actions import SNAPSHOT_SECONDS
 from rooms.member_messages import OWN_COMMANDS
