@@ -169,9 +169,19 @@ export function showCheckin(frame) {
 // The conversation fills the screen below what is above it (the header, the room's name, any
 // notice), so the box to write in is on screen when the room opens, on a phone too.
 const conversation = root.querySelector(".conversation");
+const MIN_CONVERSATION = 224;
+const stacked = window.matchMedia("(max-width: 52rem)");
 export function fitConversation() {
+  // On a phone the support card sits above the conversation: it gives up height (and scrolls
+  // within itself) so that the conversation, and the box to write in, still fit on screen.
+  const card = $("support-card");
+  if (card && !card.hidden && stacked.matches) {
+    const cardTop = card.getBoundingClientRect().top + window.scrollY;
+    const room = window.innerHeight - cardTop - MIN_CONVERSATION - 40;
+    root.style.setProperty("--support-max-height", `${Math.max(160, Math.floor(room))}px`);
+  }
   const top = conversation.getBoundingClientRect().top + window.scrollY;
-  const height = Math.max(224, window.innerHeight - top - 8);
+  const height = Math.max(MIN_CONVERSATION, window.innerHeight - top - 8);
   root.style.setProperty("--conversation-height", `${Math.floor(height)}px`);
 }
 const fitter = new ResizeObserver(fitConversation);
