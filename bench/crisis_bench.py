@@ -15,7 +15,9 @@ sharing the machine) and on the wall clock (includes whatever else the machine i
 Then the learned stage (``moderation.crisis.model``) on the first ``--model-messages`` of the
 same corpus, pinned to one thread: one message at a time (its latency, as when one message
 arrives alone) and in batches of ``--batch`` (its throughput, as the live reviewer runs it),
-beside the rules engine in the same run so the figure is a ratio.
+beside the rules engine in the same run so the figure is a ratio. Last, how often rules and
+model together alert on and flag 1,000 generated ordinary messages (``CRISIS_READER=off``: with
+the n-grams alone).
 """
 
 from __future__ import annotations
@@ -192,7 +194,33 @@ def main(argv: list[str] | None = None) -> int:
         f"{'met' if met else 'NOT met'}"
     )
     model_bench(texts[: args.model_messages], args.batch, args.repeats)
+    ordinary_rates(args.seed)
     return 0
+
+
+def ordinary_rates(seed: int, n: int = 1000) -> None:
+    """How often rules and model together alert on (urgent or emergency) or flag (watch or
+    above) ordinary chat built from this file's fragments, which no stage was trained on."""
+    from moderation.crisis.combine import combine
+    from moderation.crisis.model import reader_enabled
+
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        parts = rng.sample(SENTENCES, rng.randint(1, 3))
+        if rng.random() < 0.3:
+            parts[0] = f"{rng.choice(OPENERS)}, {parts[0]}"
+        texts.append(". ".join(parts))
+    detector = load_model(reader=reader_enabled())  # CRISIS_READER=off: the n-grams alone
+    levels = [
+        combine(assess(t), v).level for t, v in zip(texts, detector.predict(texts), strict=True)
+    ]
+    alerts = sum(lv in ("urgent", "emergency") for lv in levels) / n
+    flags = sum(lv != "none" for lv in levels) / n
+    print(
+        f"\nordinary chat ({n} generated messages, never trained on; reader "
+        f"{detector.meta.get('reader')}): alerts {alerts:.1%}, flags {flags:.1%}"
+    )
 
 
 def model_bench(texts: list[str], batch: int, repeats: int) -> None:
