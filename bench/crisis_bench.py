@@ -109,20 +109,19 @@ SENTENCES = [
 ]
 
 
+def chat(rng: random.Random) -> str:
+    """One ordinary support-group message of one to three sentences."""
+    parts = rng.sample(SENTENCES, rng.randint(1, 3))
+    if rng.random() < 0.3:
+        parts[0] = f"{rng.choice(OPENERS)}, {parts[0]}"
+    return ". ".join(parts)
+
+
 def corpus(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     entries, _ = load()
     crisis_like = [t for e in entries for t in (*e.positive, *e.negative)]
-    out = []
-    for _ in range(n):
-        if rng.random() < 0.1:
-            out.append(rng.choice(crisis_like))
-            continue
-        parts = rng.sample(SENTENCES, rng.randint(1, 3))
-        if rng.random() < 0.3:
-            parts[0] = f"{rng.choice(OPENERS)}, {parts[0]}"
-        out.append(". ".join(parts))
-    return out
+    return [rng.choice(crisis_like) if rng.random() < 0.1 else chat(rng) for _ in range(n)]
 
 
 def run(
@@ -205,12 +204,7 @@ def ordinary_rates(seed: int, n: int = 1000) -> None:
     from moderation.crisis.model import reader_enabled
 
     rng = random.Random(seed)
-    texts = []
-    for _ in range(n):
-        parts = rng.sample(SENTENCES, rng.randint(1, 3))
-        if rng.random() < 0.3:
-            parts[0] = f"{rng.choice(OPENERS)}, {parts[0]}"
-        texts.append(". ".join(parts))
+    texts = [chat(rng) for _ in range(n)]
     detector = load_model(reader=reader_enabled())  # CRISIS_READER=off: the n-grams alone
     levels = [
         combine(assess(t), v).level for t, v in zip(texts, detector.predict(texts), strict=True)
