@@ -156,7 +156,7 @@ def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitato
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
     box = alice.get_by_label("Message", exact=True)
-    box.fill("Before the number.")
+    box.fill("Hello everyone, glad to be here.")
     box.press("Enter")
     box.fill("You can text me at 555 123 4567 any time.")
     box.press("Enter")
@@ -175,7 +175,7 @@ def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitato
     texts = room_log(alice).get_by_role("listitem").locator(".msg-text")
     expect(texts).to_have_text(
         [
-            "Before the number.",
+            "Hello everyone, glad to be here.",
             "You can text me at 555 123 4567 any time.",
             "You can also call me on 555 987 6543.",
         ]
