@@ -16,7 +16,8 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from moderation import services
 from moderation.models import AlertStatus
 from rooms import events, frames, inbound
-from rooms.consumers import sweep_rights_of
+from rooms.frames import Code
+from rooms.rights import sweep_rights_of
 from server.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def alerts_user_now(user_id: int) -> User | None:
 
 
 def alerts_rights_lost(held: list[tuple[int, str, bool]]) -> set[int]:
-    """For the rights sweep (rooms.consumers.sweep_rights_of): which of these alerts sockets,
+    """For the rights sweep (rooms.rights.sweep_rights_of): which of these alerts sockets,
     each held as (user id, role, on-call duty) when it opened, belong to someone who may no
     longer use alerts, or may with another role or duty. One query for them all."""
     now = {
@@ -169,7 +170,7 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             return
         if user.role not in (Role.FACILITATOR, Role.ADMIN):
             await self.send_text(
-                frames.dumps(frames.error("forbidden", "Alerts are for facilitators."))
+                frames.dumps(frames.error(Code.FORBIDDEN, "Alerts are for facilitators."))
             )
             await self.close(code=frames.FORBIDDEN, reason="forbidden")
             return
@@ -203,7 +204,7 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         if frames.size(text) > frames.FRAME_MAX_BYTES:
             log.error("frame over the size limit not sent bytes=%d", frames.size(text))
             text = frames.dumps(
-                frames.error("unavailable", "An alert could not be shown. Reload the page.")
+                frames.error(Code.UNAVAILABLE, "An alert could not be shown. Reload the page.")
             )
         await self.send(text_data=text)
 
@@ -226,13 +227,13 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         try:
             frame: dict[str, Any] | None = frames.parse(text_data or "")
         except frames.FrameError as bad:
-            reply = frames.error("invalid", bad.detail)
+            reply = frames.error(Code.INVALID, bad.detail)
             await self._inbound.submit("other", partial(self._reply, reply))
             return
         assert frame is not None
         if frame["type"] not in ("alert.acknowledge", "alert.resolve", "alerts.page", "ping"):
             reply = frames.error(
-                "invalid", "Send alert.acknowledge, alert.resolve, alerts.page or ping."
+                Code.INVALID, "Send alert.acknowledge, alert.resolve, alerts.page or ping."
             )
             await self._inbound.submit("other", partial(self._reply, reply))
             return
@@ -263,12 +264,12 @@ class AlertsConsumer(AsyncWebsocketConsumer):
                 await self.send_text(reply)
                 return
         except PermissionDenied as exc:
-            reply = frames.error("forbidden", str(exc))
+            reply = frames.error(Code.FORBIDDEN, str(exc))
         except ValidationError as exc:
-            reply = frames.error("invalid", " ".join(exc.messages))
+            reply = frames.error(Code.INVALID, " ".join(exc.messages))
         except Exception:
             log.exception("alerts frame failed type=%s", frame["type"])
-            reply = frames.error("unavailable", "Something went wrong on our side. Try again.")
+            reply = frames.error(Code.UNAVAILABLE, "Something went wrong on our side. Try again.")
         await self.send_text(frames.dumps(reply))
 
     async def room_frame(self, event: dict[str, Any]) -> None:
@@ -304,7 +305,7 @@ class AlertsConsumer(AsyncWebsocketConsumer):
     async def revoke(self) -> None:
         self.user = None  # nothing more is sent or answered on this socket
         await self.send_text(
-            frames.dumps(frames.error("forbidden", "You no longer have access to alerts."))
+            frames.dumps(frames.error(Code.FORBIDDEN, "You no longer have access to alerts."))
         )
         await self.close(code=frames.FORBIDDEN, reason="revoked")
 

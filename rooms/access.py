@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from rooms import hooks, permissions
 from rooms.display import member_author_id, staff_author_id
-from rooms.frames import CLOSED, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED
+from rooms.frames import CLOSED, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED, Code
 from rooms.models import Enrollment, EnrollmentStatus, GroupFacilitator, SupportGroup
 from rooms.permissions import is_admin
 from rooms.refusals import NO_LONGER_MEMBER, NO_LONGER_MODERATOR, REMOVED, Refusal
@@ -38,10 +38,10 @@ class Access:
 def room_access(*, user: User, group_id: int) -> Access:
     """Decides whether this user may be in the room now. Raises Refusal with a close code."""
     if not user.is_authenticated or not user.is_active:
-        raise Refusal(UNAUTHENTICATED, "unauthenticated", "Sign in to enter the room.")
+        raise Refusal(UNAUTHENTICATED, Code.UNAUTHENTICATED, "Sign in to enter the room.")
     group = SupportGroup.objects.filter(pk=group_id, deleted_at__isnull=True).first()
     if group is None:
-        raise Refusal(NOT_FOUND, "not_found", "There is no such group.")
+        raise Refusal(NOT_FOUND, Code.NOT_FOUND, "There is no such group.")
     facilitates = permissions.facilitates(user, group)
     if is_admin(user) or facilitates:
         role = Role.ADMIN if is_admin(user) and not facilitates else Role.FACILITATOR
@@ -63,17 +63,17 @@ def room_access(*, user: User, group_id: int) -> Access:
         detail = messages.get(
             str(enrollment.status) if enrollment else None, "You are not a member of this group."
         )
-        raise Refusal(FORBIDDEN, "not_member", detail)
+        raise Refusal(FORBIDDEN, Code.NOT_MEMBER, detail)
     if enrollment.removed_until and enrollment.removed_until > timezone.now():
         raise Refusal(
             FORBIDDEN,
-            "removed",
+            Code.REMOVED,
             REMOVED,
         )
     if enrollment.agreement_version != group.agreement_version:
         raise Refusal(
             FORBIDDEN,
-            "agreement_required",
+            Code.AGREEMENT_REQUIRED,
             "The group agreement has changed. Read and accept it on the group page to enter.",
         )
     state = room_state(group)
@@ -83,7 +83,7 @@ def room_access(*, user: User, group_id: int) -> Access:
         when = f" It opens at {state.opens_at:%Y-%m-%d %H:%M} UTC." if state.opens_at else ""
         raise Refusal(
             CLOSED,
-            "room_closed",
+            Code.ROOM_CLOSED,
             "The room is closed." + when,
             opens_at=state.opens_at.isoformat() if state.opens_at else None,
         )
@@ -109,24 +109,24 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
     differently)."""
     user = User.objects.filter(pk=access.user_id).first()
     if user is None or not user.is_active:
-        raise Refusal(FORBIDDEN, "forbidden", "This account is no longer active.")
+        raise Refusal(FORBIDDEN, Code.FORBIDDEN, "This account is no longer active.")
     if access.moderator:
         if user.role == Role.ADMIN:
             return user, access.role != Role.ADMIN and not _facilitates(user.pk, access.group_id)
         if user.role == Role.FACILITATOR and _facilitates(user.pk, access.group_id):
             return user, access.role != Role.FACILITATOR
-        raise Refusal(FORBIDDEN, "forbidden", NO_LONGER_MODERATOR)
+        raise Refusal(FORBIDDEN, Code.FORBIDDEN, NO_LONGER_MODERATOR)
     row = (
         Enrollment.objects.filter(pk=access.enrollment_id or 0)
         .values_list("status", "removed_until")
         .first()
     )
     if row is None or row[0] != EnrollmentStatus.ACTIVE:
-        raise Refusal(FORBIDDEN, "forbidden", NO_LONGER_MEMBER)
+        raise Refusal(FORBIDDEN, Code.FORBIDDEN, NO_LONGER_MEMBER)
     if row[1] and row[1] > timezone.now():
         raise Refusal(
             FORBIDDEN,
-            "removed",
+            Code.REMOVED,
             REMOVED,
         )
     return user, False
@@ -134,7 +134,7 @@ def access_recheck(*, access: Access) -> tuple[User, bool]:
 
 def accesses_lost(accesses: list[Access]) -> set[int]:
     """Which of these sockets' rights are gone, as indexes into the list: two queries for all
-    the sockets of a process (rooms.consumers sweeps them every few seconds, a net under a
+    the sockets of a process (rooms.rights sweeps them every few seconds, a net under a
     revocation event the layer dropped or a change that sent none)."""
     still = moderating({(a.group_id, a.user_id) for a in accesses if a.moderator})
     enrollment_ids = sorted(

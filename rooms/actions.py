@@ -26,6 +26,7 @@ from moderation.services import alert_for_message, support_resources_frame
 from rooms import frames
 from rooms.access import Access, moderating
 from rooms.display import message_dict
+from rooms.frames import Code
 from rooms.models import Enrollment, EnrollmentStatus, Message, MessageStatus, SupportGroup
 from rooms.refusals import (
     NO_LONGER_MEMBER,
@@ -145,7 +146,7 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
             group = groups[access.group_id]
             if access.moderator:
                 if (access.group_id, access.user_id) not in still_moderating:
-                    raise SendError("forbidden", NO_LONGER_MODERATOR)
+                    raise SendError(Code.FORBIDDEN, NO_LONGER_MODERATOR)
             else:
                 _check_member(access, states[group.pk], enrollments, now)
             _check_slow_mode(access, group, now, last_sent)
@@ -170,7 +171,7 @@ def message_send_many(requests: list[SendRequest]) -> list[SendResult | SendErro
         first = seen.get((req.access.user_id, req.client_id))
         if results[j] is None and first is not None and first.pk is not None:
             results[j] = _replay(req.access, first)
-    return [r if r is not None else SendError("invalid", "Please send again.") for r in results]
+    return [r if r is not None else SendError(Code.INVALID, "Please send again.") for r in results]
 
 
 def _moderators_now(requests: list[SendRequest]) -> set[tuple[int, int]]:
@@ -188,9 +189,9 @@ def _check_member(
     """A member sender: still seated in the group, then free to write (rooms.refusals)."""
     row = enrollments.get(access.enrollment_id or 0)
     if row is None or row[2] != EnrollmentStatus.ACTIVE or not row[4]:
-        raise SendError("forbidden", NO_LONGER_MEMBER)
+        raise SendError(Code.FORBIDDEN, NO_LONGER_MEMBER)
     if row[3] and row[3] > now:
-        raise SendError("forbidden", REMOVED)
+        raise SendError(Code.FORBIDDEN, REMOVED)
     refusal = speaking_refusal(
         is_open=state.open, locked=state.locked, muted_until=row[0], mute_reason=row[1], now=now
     )
@@ -220,7 +221,7 @@ def _check_slow_mode(
     if last_at and (now - last_at).total_seconds() < group.slow_mode_seconds:
         wait = group.slow_mode_seconds - (now - last_at).total_seconds()
         raise SendError(
-            "slow_mode",
+            Code.SLOW_MODE,
             f"Slow mode is on: one message every {group.slow_mode_seconds} seconds.",
             retry_after=round(wait, 1),
         )
@@ -367,7 +368,7 @@ def message_recover(requests: list[SendRequest]) -> list[SendResult | SendError]
         if stored is None:
             out.append(not_sent())
         elif stored.group_id != req.access.group_id:
-            out.append(SendError("invalid", "This client_id was already used in another room."))
+            out.append(SendError(Code.INVALID, "This client_id was already used in another room."))
         else:
             # The stored level and category are what the assessment decided.
             out.append(_result_for_new(stored, stored, req.access.author))
@@ -382,7 +383,7 @@ def message_replay(*, access: Access, client_id: uuid.UUID) -> SendResult | None
 
 def _replay(access: Access, message: Message) -> SendResult:
     if message.group_id != access.group_id:
-        raise SendError("invalid", "This client_id was already used in another room.")
+        raise SendError(Code.INVALID, "This client_id was already used in another room.")
     frames: list[dict[str, Any]]
     if message.status in (MessageStatus.HELD, MessageStatus.REJECTED):
         frames = [

@@ -1,5 +1,7 @@
 """The room socket. Thin: parse a frame, check what can be checked without the database, call
-one action, reply. The protocol is documented in docs/protocol.md."""
+one action, reply. The protocol is documented in docs/protocol.md. What the web process runs
+once for all its sockets is beside it: the room subscriptions (rooms/hub.py), the heartbeat and
+the resync after a Redis restart (rooms/liveness.py), and the rights sweep (rooms/rights.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -28,178 +29,24 @@ from rooms import (
     hooks,
     hub,
     inbound,
+    liveness,
     presence,
-    selectors,
     sending,
 )
 from rooms.access import Access, access_recheck, accesses_lost, room_access
 from rooms.actions import SendRequest
-from rooms.frames import ACCESS_CHANGED, FLOODING, FORBIDDEN, NOT_FOUND
+from rooms.frames import ACCESS_CHANGED, FLOODING, FORBIDDEN, NOT_FOUND, Code
 from rooms.member_messages import OWN_COMMANDS, own_command
 from rooms.models import Message
 from rooms.ratelimit import message_bucket, seconds_text
 from rooms.refusals import Refusal, SendError, not_sent, speaking_refusal
+from rooms.rights import sweep_rights_of
 from rooms.sending import batcher
 from server.accounts.models import User
 from server.metrics import DELIVERIES, MESSAGE_SECONDS, MESSAGES, SOCKETS
 from server.observability import request_id, user_id
 
 log = logging.getLogger(__name__)
-
-PROCESS_ID = hub.PROCESS_ID
-_heartbeats: dict[int, asyncio.Task] = {}
-
-
-_consumers: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
-
-
-LAYER_CHECK_SECONDS = 2.0
-RESYNC_AGAIN_AFTER = (3.0, 5.0)  # seconds after the first resync, then after the second
-
-
-async def _heartbeat_forever() -> None:
-    """Every few seconds: notice a Redis that came back empty (and resync the sockets); every
-    PRESENCE_HEARTBEAT_SECONDS: mark this process alive for presence."""
-    last_beat = float("-inf")
-    last_good_id = 0
-    while True:
-        if time.monotonic() - last_beat >= settings.PRESENCE_HEARTBEAT_SECONDS:
-            try:
-                await database_sync_to_async(presence.heartbeat)(process=PROCESS_ID)
-                last_beat = time.monotonic()
-            except Exception:
-                log.exception("presence heartbeat failed")
-        try:
-            if await layer_lost_state():
-                # Everything after the last id known while the layer was fine may have been
-                # missed; a second and third resync cover the moments the layer needs to
-                # subscribe again.
-                await resync_all(after_id=last_good_id)
-                asyncio.get_running_loop().create_task(resync_later(last_good_id))
-            elif settings.REDIS_URL:
-                last_good_id = await database_sync_to_async(selectors.last_message_id)()
-        except Exception as exc:  # Redis down: sockets recover when it is back
-            log.warning("channel layer unreachable: %s", type(exc).__name__)
-        await asyncio.sleep(min(LAYER_CHECK_SECONDS, settings.PRESENCE_HEARTBEAT_SECONDS))
-
-
-_epoch_clients: dict[int, Any] = {}
-_seen_epoch: set[int] = set()
-
-
-async def layer_lost_state() -> bool:
-    """True when Redis came back empty (restarted): its group memberships are gone."""
-    if not settings.REDIS_URL:
-        return False
-    import redis.asyncio as aioredis
-
-    loop_id = id(asyncio.get_running_loop())
-    client = _epoch_clients.get(loop_id)
-    if client is None:
-        client = _epoch_clients[loop_id] = aioredis.from_url(settings.REDIS_URL)
-    created = await client.set(f"haven:epoch:{PROCESS_ID}", "1", nx=True, ex=7 * 86400)
-    first = loop_id not in _seen_epoch
-    _seen_epoch.add(loop_id)
-    return bool(created) and not first
-
-
-async def resync_later(after_id: int) -> None:
-    for delay in RESYNC_AGAIN_AFTER:
-        await asyncio.sleep(delay)
-        await resync_all(after_id=after_id)
-
-
-async def resync_all(*, after_id: int = 0) -> None:
-    """Re-joins every local socket's groups and asks its client to catch up from the database,
-    since anything published while Redis was away never arrived. `after_id` is the last message
-    id known before the outage: the client catches up from there or from its own last id,
-    whichever is lower."""
-    log.warning("channel layer lost its state; resyncing %d sockets", len(_consumers))
-    try:
-        await hub.rejoin_all()
-        for consumer in list(_consumers):
-            for name in consumer.groups:
-                await consumer.channel_layer.group_add(name, consumer.channel_name)
-    except Exception as exc:
-        log.warning("rejoining after the outage failed: %s", type(exc).__name__)
-    frame = {"type": "resync", "after_id": after_id, "detail": "Catch up with history."}
-    for consumer in list(_consumers):
-        await consumer.send_frame(frame)
-
-
-def ensure_heartbeat() -> None:
-    """One heartbeat task per event loop keeps this process's sockets counted as present."""
-    loop = asyncio.get_running_loop()
-    task = _heartbeats.get(id(loop))
-    if task is None or task.done():
-        _heartbeats[id(loop)] = loop.create_task(_heartbeat_forever())
-
-
-_rights_sweeps: dict[int, asyncio.Task] = {}
-# Every open socket whose rights the sweep re-checks: room sockets and, through
-# sweep_rights_of, the alerts sockets of the moderation app.
-_swept: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def ensure_rights_sweep() -> None:
-    """One sweep per event loop re-checks every socket's rights (see _sweep_rights_forever)."""
-    loop = asyncio.get_running_loop()
-    task = _rights_sweeps.get(id(loop))
-    if task is None or task.done():
-        _rights_sweeps[id(loop)] = loop.create_task(_sweep_rights_forever())
-
-
-def sweep_rights_of(socket: Any) -> None:
-    """Puts an open socket in this process's rights sweep. Its class provides:
-
-    - `rights_held()`: what its rights were last checked against, immutable (None while there
-      is nothing to check: not open yet, or already closing);
-    - `rights_lost(held)`, a static method run off the event loop: for a list of those, the
-      indexes of the ones whose rights are gone or changed, in a query or two for them all;
-    - `access_changed(event)`: what the signal path calls (rooms/rights.py), which re-reads the
-      person's rights and closes the socket, with the same frames and code, if they are gone.
-
-    The socket leaves the sweep when it is garbage-collected."""
-    _swept.add(socket)
-    ensure_rights_sweep()
-
-
-async def _sweep_rights_forever() -> None:
-    """Every RIGHTS_SWEEP_SECONDS, a query or two per kind of socket for all of this process's
-    sockets: one whose person lost their rights and sends nothing would otherwise keep receiving
-    the room or the alerts if the revocation event was dropped by the layer, or never sent
-    (QuerySet.update)."""
-    while True:
-        await asyncio.sleep(settings.RIGHTS_SWEEP_SECONDS)
-        by_kind: dict[Any, tuple[list[Any], list[Any]]] = {}
-        for socket in list(_swept):
-            held = socket.rights_held()
-            if held is not None:
-                sockets, helds = by_kind.setdefault(type(socket), ([], []))
-                sockets.append(socket)
-                helds.append(held)
-        if not by_kind:
-            continue
-        try:
-            lost = await database_sync_to_async(_rights_lost)(by_kind)
-        except Exception as exc:
-            log.warning("rights sweep failed: %s", type(exc).__name__)
-            continue
-        for socket in lost:
-            try:
-                await socket.access_changed({"group_id": None})
-            except Exception:
-                log.exception("closing a socket whose rights are gone failed")
-
-
-def _rights_lost(by_kind: dict[Any, tuple[list[Any], list[Any]]]) -> list[Any]:
-    """The sockets whose rights are gone or changed, each kind checking all of its own at once,
-    in one thread hop for the whole sweep."""
-    return [
-        sockets[i]
-        for kind, (sockets, held) in by_kind.items()
-        for i in sorted(kind.rights_lost(held))
-    ]
 
 
 def room_commands() -> dict[str, Callable[..., dict[str, Any]]]:
@@ -213,12 +60,12 @@ def room_commands() -> dict[str, Callable[..., dict[str, Any]]]:
 
 def command_error(exc: Exception, frame: dict[str, Any]) -> dict[str, Any]:
     if isinstance(exc, PermissionDenied):
-        out = _error("forbidden", str(exc) or "You are not allowed to do that.")
+        out = _error(Code.FORBIDDEN, str(exc) or "You are not allowed to do that.")
     else:
         assert isinstance(exc, ValidationError)
         messages = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         detail = " ".join(m for msgs in messages.values() for m in msgs)
-        out = _error("invalid", detail, fields=messages)
+        out = _error(Code.INVALID, detail, fields=messages)
     if frame.get("ref") is not None:
         out["ref"] = frame["ref"]
     out["action"] = frame.get("type")
@@ -231,7 +78,7 @@ def _echo(client_id: Any) -> str | None:
     return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
 
 
-def _error(code: str, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
+def _error(code: Code, detail: str, client_id: Any = None, **extra: Any) -> dict[str, Any]:
     return SendError(code, detail, **extra).frame(_echo(client_id))
 
 
@@ -269,7 +116,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         except Refusal as refusal:
             await self.send_frame(frames.error(refusal.code, refusal.detail, **refusal.extra))
-            await self.close(code=refusal.close_code, reason=refusal.code)
+            await self.close(code=refusal.close_code, reason=refusal.code.value)
             return
         if not inbound.socket_opened(access.user_id):
             await self.send_frame(inbound.TOO_MANY_SOCKETS)
@@ -286,9 +133,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await hub.join(events.room_group(group_id), self)
         self.groups.append(events.user_group(access.user_id))
         await self.channel_layer.group_add(events.user_group(access.user_id), self.channel_name)
-        ensure_heartbeat()
+        liveness.ensure_heartbeat()
         hello = await database_sync_to_async(presence.room_join)(
-            access=access, channel_name=self.channel_name, process=PROCESS_ID
+            access=access, channel_name=self.channel_name, process=hub.PROCESS_ID
         )
         self.room = hello["room"]
         self.muted_until = hello["you"].get("muted_until")
@@ -298,7 +145,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self._ready = True
         while self._early:
             await self.dispatch(self._early.pop(0))
-        _consumers.add(self)
+        liveness.resync_on_layer_loss(self)
         sweep_rights_of(self)
         SOCKETS.labels("room").inc()
         log.info("room socket open group=%s user=%s", group_id, access.user_id)
@@ -393,7 +240,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.access is None or self._inbound is None or self._inbound.closed or self._revoked:
             return
         if text_data is None:
-            reply = _error("invalid", "Send text frames that hold a JSON object.")
+            reply = _error(Code.INVALID, "Send text frames that hold a JSON object.")
             await self._inbound.submit("other", partial(self.send_frame, reply))
             return
         try:
@@ -401,7 +248,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except frames.FrameError as bad:
             sent = bad.frame or {}
             cid = sent.get("client_id") if sent.get("type") == "message.send" else None
-            reply = _error("invalid", bad.detail, cid)
+            reply = _error(Code.INVALID, bad.detail, cid)
             await self._inbound.submit(
                 "other", partial(self.send_frame, reply), client_id=reply.get("client_id")
             )
@@ -419,7 +266,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if frame["type"] in OWN_COMMANDS:
             handler = self.on_own
         if handler is None:
-            reply = _error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            reply = _error(Code.UNKNOWN_TYPE, f"Unknown frame type {frame['type'][:40]!r}.")
             await self._inbound.submit("other", partial(self.send_frame, reply))
             return
         sending = frame["type"] == "message.send"
@@ -438,7 +285,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             log.exception("frame failed type=%s", frame["type"][:40])
             await self.send_frame(
                 _error(
-                    "unavailable",
+                    Code.UNAVAILABLE,
                     "Something went wrong on our side. Please try again.",
                     action=frame["type"][:40],
                 )
@@ -450,7 +297,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not valid_ref(frame.get("ref")):
             await self.send_frame(
                 {
-                    **_error("invalid", "ref must be a string of up to 64 characters or a number."),
+                    **_error(
+                        Code.INVALID, "ref must be a string of up to 64 characters or a number."
+                    ),
                     "action": frame["type"],
                 }
             )
@@ -474,7 +323,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not valid_ref(frame.get("ref")):
             await self.send_frame(
                 {
-                    **_error("invalid", "ref must be a string of up to 64 characters or a number."),
+                    **_error(
+                        Code.INVALID, "ref must be a string of up to 64 characters or a number."
+                    ),
                     "action": frame["type"],
                 }
             )
@@ -501,7 +352,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         assert self.access is not None
         registered = hooks.get_hooks(hooks.AUTHOR_HIDE)
         if not registered:
-            await self.send_frame(_error("unknown_type", f"Unknown frame type {frame['type']!r}."))
+            await self.send_frame(
+                _error(Code.UNKNOWN_TYPE, f"Unknown frame type {frame['type']!r}.")
+            )
             return
         hide = registered[-1]
         group_id = self.access.group_id
@@ -544,7 +397,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except asyncio.QueueFull:
             await self.send_frame(
                 _error(
-                    "queue_full",
+                    Code.QUEUE_FULL,
                     "Too many messages are waiting to be stored. Wait for their answers, "
                     "then send again.",
                     frame.get("client_id"),
@@ -582,12 +435,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             client_id = None
         if client_id is None:
             await self.send_frame(
-                _error("invalid", "client_id must be a UUID chosen by the client.", raw_id)
+                _error(Code.INVALID, "client_id must be a UUID chosen by the client.", raw_id)
             )
             return
         cid = str(raw_id)
         if not isinstance(body, str):
-            await self.send_frame(_error("invalid", "body must be a string.", cid))
+            await self.send_frame(_error(Code.INVALID, "body must be a string.", cid))
             return
         # The checks in the documented order; the action repeats the stateful ones against the
         # database, these cached copies only spare it obvious refusals.
@@ -603,12 +456,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(refusal.frame(cid))
                 return
         if not body.strip():
-            await self.send_frame(_error("invalid", "Write something before sending.", cid))
+            await self.send_frame(_error(Code.INVALID, "Write something before sending.", cid))
             return
         if len(body) > settings.MESSAGE_MAX_CHARS:
             await self.send_frame(
                 _error(
-                    "too_long",
+                    Code.TOO_LONG,
                     f"Messages can be up to {settings.MESSAGE_MAX_CHARS} characters; "
                     f"this one has {len(body)}. Split it into two.",
                     cid,
@@ -628,7 +481,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 return
             await self.send_frame(
                 _error(
-                    "rate_limited",
+                    Code.RATE_LIMITED,
                     f"You are sending quickly. Wait {seconds_text(verdict.retry_after)}, "
                     "then send again.",
                     cid,
@@ -648,7 +501,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         if isinstance(result, SendError):
             await self.send_frame(result.frame(cid))
-            if result.code == "forbidden":
+            if result.code == Code.FORBIDDEN:
                 await self.as_current(lambda user: None)  # closes the socket if access is gone
             return
         # The room hears about the message from the batcher (rooms/sending.py), whether or
@@ -669,11 +522,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for value in (after_id, before_id, limit):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 await self.send_frame(
-                    _error("invalid", "after_id, before_id and limit must be integers.")
+                    _error(Code.INVALID, "after_id, before_id and limit must be integers.")
                 )
                 return
         if after_id is not None and before_id is not None:
-            await self.send_frame(_error("invalid", "Send after_id or before_id, not both."))
+            await self.send_frame(_error(Code.INVALID, "Send after_id or before_id, not both."))
             return
         access = self.access
         allowed, page = await self.as_current(
@@ -740,7 +593,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event.get("group_id") in (None, self.access.group_id):
             self._revoked = True
             await self.send_frame(
-                frames.error("forbidden", "You no longer have access to this room.")
+                frames.error(Code.FORBIDDEN, "You no longer have access to this room.")
             )
             await self.close(code=FORBIDDEN, reason="revoked")
 

@@ -13,6 +13,7 @@ the alert queue) are cut into pages by bytes as well as by count. docs/protocol.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 
 # ---------------------------------------------------------------- close codes
@@ -30,32 +31,37 @@ CLOSE_CODES = frozenset(
 
 # ---------------------------------------------------------------- error codes
 
-# The `code` of an `error` frame. Refusing a socket: the first five, just before a close code.
-ERROR_CODES = frozenset(
-    {
-        "unauthenticated",
-        "not_member",
-        "removed",
-        "agreement_required",
-        "not_found",
-        "room_closed",
-        # On an open socket.
-        "invalid",
-        "unknown_type",
-        "too_long",
-        "rate_limited",
-        "queue_full",
-        "slow_mode",
-        "muted",
-        "locked",
-        "closed",
-        "forbidden",
-        "unavailable",
-        # Just before a 4429 close.
-        "too_many_sockets",
-        "flooding",
-    }
-)
+
+class Code(StrEnum):
+    """The `code` of an `error` frame, its value the string on the wire. Every error frame is
+    built from one of these (frames.error), so a misspelt code fails, where a string would go
+    out as a new, undocumented code."""
+
+    # Refusing a socket, just before its close code.
+    UNAUTHENTICATED = "unauthenticated"
+    NOT_MEMBER = "not_member"
+    REMOVED = "removed"
+    AGREEMENT_REQUIRED = "agreement_required"
+    NOT_FOUND = "not_found"
+    ROOM_CLOSED = "room_closed"
+    # On an open socket.
+    INVALID = "invalid"
+    UNKNOWN_TYPE = "unknown_type"
+    TOO_LONG = "too_long"
+    RATE_LIMITED = "rate_limited"
+    QUEUE_FULL = "queue_full"
+    SLOW_MODE = "slow_mode"
+    MUTED = "muted"
+    LOCKED = "locked"
+    CLOSED = "closed"
+    FORBIDDEN = "forbidden"
+    UNAVAILABLE = "unavailable"
+    # Just before a 4429 close.
+    TOO_MANY_SOCKETS = "too_many_sockets"
+    FLOODING = "flooding"
+
+
+ERROR_CODES = frozenset(code.value for code in Code)
 
 # ---------------------------------------------------------------- frame types
 
@@ -223,5 +229,7 @@ def parse(text: str) -> dict[str, Any]:
     return frame
 
 
-def error(code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "detail": detail, **extra}
+def error(code: Code, detail: str, **extra: Any) -> dict[str, Any]:
+    """An `error` frame. Its code is checked here too (a ValueError for a string that is not
+    one), and written as the plain string."""
+    return {"type": "error", "code": Code(code).value, "detail": detail, **extra}

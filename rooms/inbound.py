@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 
 from rooms import frames
+from rooms.frames import Code
 from rooms.ratelimit import seconds_text
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Inbound:
                 await self._refuse(
                     kind,
                     client_id,
-                    "rate_limited",
+                    Code.RATE_LIMITED,
                     f"You are sending {kind[:40]!r} frames quickly. Wait "
                     f"{seconds_text(wait)}, then send again.",
                     retry_after=round(wait, 2),
@@ -134,7 +135,7 @@ class Inbound:
             await self._refuse(
                 kind,
                 client_id,
-                "queue_full",
+                Code.QUEUE_FULL,
                 "Too many requests are waiting on this connection. Wait for their answers, "
                 "then send again.",
             )
@@ -148,7 +149,7 @@ class Inbound:
         return "moderation" if kind in self._commands else "other"
 
     async def _refuse(
-        self, kind: str, client_id: str | None, code: str, detail: str, **extra: Any
+        self, kind: str, client_id: str | None, code: Code, detail: str, **extra: Any
     ) -> None:
         if self._strikes.take():
             # Still sending after this many refusals: not a person, or a client gone wrong.
@@ -156,7 +157,7 @@ class Inbound:
             log.warning("socket closed for flooding frame_type=%s", kind[:40])
             await self._reply(
                 frames.error(
-                    "flooding",
+                    Code.FLOODING,
                     "This connection sent too many frames too quickly and was closed. "
                     "Reload the page to reconnect.",
                 )
@@ -207,6 +208,6 @@ def socket_closed(user_id: int) -> None:
 
 
 TOO_MANY_SOCKETS = frames.error(
-    "too_many_sockets",
+    Code.TOO_MANY_SOCKETS,
     "You have too many connections open. Close a tab or another device, then reload.",
 )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rooms import events, frames, hooks
 from rooms.access import Access
 from rooms.display import authors_for
+from rooms.frames import Code
 from rooms.models import (
     Attendance,
     Enrollment,
@@ -88,7 +89,7 @@ def _mute_of(access: Access) -> tuple[dt.datetime, str] | None:
         .first()
     )
     if row is None or row[2] != EnrollmentStatus.ACTIVE:
-        raise SendError("forbidden", NO_LONGER_MEMBER)
+        raise SendError(Code.FORBIDDEN, NO_LONGER_MEMBER)
     if row[0] and row[0] > timezone.now():
         return row[0], row[1]
     return None

@@ -12,12 +12,13 @@ import datetime as dt
 from typing import Any
 
 from rooms import frames
+from rooms.frames import Code
 
 # Error code -> what the person reads. A mute fills in when it ends and the facilitator's reason.
-SPEAKING: dict[str, str] = {
-    "closed": "The room is closed, so nothing can be sent or changed until it opens.",
-    "locked": "A facilitator has made the room read-only for now.",
-    "muted": "A facilitator has muted you until {until:%H:%M} UTC{reason}",
+SPEAKING: dict[Code, str] = {
+    Code.CLOSED: "The room is closed, so nothing can be sent or changed until it opens.",
+    Code.LOCKED: "A facilitator has made the room read-only for now.",
+    Code.MUTED: "A facilitator has muted you until {until:%H:%M} UTC{reason}",
 }
 # Rights lost while connected.
 NO_LONGER_MEMBER = "You are no longer a member of this group."
@@ -26,14 +27,14 @@ REMOVED = "A moderator removed you from this session. You can come back to the n
 
 
 class Refusal(Exception):  # noqa: N818 — a refusal is an outcome, not a programming error
-    def __init__(self, close_code: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, close_code: int, code: Code, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.close_code, self.code, self.detail = close_code, code, detail
         self.extra = extra  # more fields for the error frame (`opens_at`)
 
 
 class SendError(Exception):  # noqa: N818
-    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, code: Code, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.code, self.detail, self.extra = code, detail, extra
 
@@ -47,7 +48,7 @@ class SendError(Exception):  # noqa: N818
 
 def not_sent() -> SendError:
     """The answer when the server failed to store a message: nothing was stored, send again."""
-    return SendError("unavailable", "That message was not sent. Please send it again.")
+    return SendError(Code.UNAVAILABLE, "That message was not sent. Please send it again.")
 
 
 def speaking_refusal(
@@ -61,14 +62,14 @@ def speaking_refusal(
     """Why a member may not write in the room now (`closed`, `locked`, `muted`, in that order),
     or None. Moderators are never refused these: callers ask only for members."""
     if not is_open:
-        return SendError("closed", SPEAKING["closed"])
+        return SendError(Code.CLOSED, SPEAKING[Code.CLOSED])
     if locked:
-        return SendError("locked", SPEAKING["locked"])
+        return SendError(Code.LOCKED, SPEAKING[Code.LOCKED])
     if muted_until is not None and muted_until > now:
         reason = f": {mute_reason}" if mute_reason else "."
         return SendError(
-            "muted",
-            SPEAKING["muted"].format(until=muted_until, reason=reason),
+            Code.MUTED,
+            SPEAKING[Code.MUTED].format(until=muted_until, reason=reason),
             muted_until=muted_until.isoformat(),
         )
     return None

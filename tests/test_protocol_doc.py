@@ -1,12 +1,15 @@
 """docs/protocol.md and the protocol module (rooms/frames.py) say the same thing: every close
 code, error code and server frame type of the one is in the other, and the product sends nothing
-the module does not list."""
+the module does not list. Error codes are the values of the module's `Code` constants, and the
+product builds every error from one of them, never from a string of its own."""
 
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
+
+import pytest
 
 from rooms import frames
 
@@ -84,16 +87,20 @@ def product_trees() -> list[tuple[Path, ast.Module]]:
     ]
 
 
-def error_codes_sent() -> dict[str, set[str]]:
-    """The code of every error the product builds: SendError(code, ...), frames.error(code, ...),
-    the consumer's _error(code, ...), Refusal(close_code, code, ...), {"type": "error", "code"}."""
-    found: dict[str, set[str]] = {}
+ERROR_BUILDERS = {"SendError": 0, "frames.error": 0, "_error": 0, "_refuse": 2, "Refusal": 1}
+
+
+def error_code_arguments() -> list[tuple[str, ast.expr]]:
+    """The code argument of every error the product builds, with where: SendError(code, ...),
+    frames.error(code, ...), the consumer's _error(code, ...), the inbound limits'
+    _refuse(kind, client_id, code, ...), Refusal(close_code, code, ...), and the `code` of a
+    dict literal with "type": "error"."""
+    found: list[tuple[str, ast.expr]] = []
     for path, tree in product_trees():
         for node in ast.walk(tree):
             code: ast.expr | None = None
             if isinstance(node, ast.Call):
-                name = ast.unparse(node.func)
-                position = {"SendError": 0, "frames.error": 0, "_error": 0, "Refusal": 1}.get(name)
+                position = ERROR_BUILDERS.get(ast.unparse(node.func).removeprefix("self."))
                 if position is not None and len(node.args) > position:
                     code = node.args[position]
             elif isinstance(node, ast.Dict):
@@ -102,8 +109,22 @@ def error_codes_sent() -> dict[str, set[str]]:
                 kind = values.get("type")
                 if isinstance(kind, ast.Constant) and kind.value == "error":
                     code = values.get("code")
-            if isinstance(code, ast.Constant) and isinstance(code.value, str):
-                found.setdefault(code.value, set()).add(str(path.relative_to(ROOT)))
+            if code is not None:
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", code))
+    return found
+
+
+def code_constants_used() -> dict[str, set[str]]:
+    """Every `Code.NAME` (or `frames.Code.NAME`) the product names, anywhere, by NAME."""
+    found: dict[str, set[str]] = {}
+    for path, tree in product_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and ast.unparse(node.value) in (
+                "Code",
+                "frames.Code",
+                "rooms.frames.Code",
+            ):
+                found.setdefault(node.attr, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
@@ -128,11 +149,41 @@ def frame_types_sent() -> dict[str, set[str]]:
     return found
 
 
-def test_the_product_sends_no_error_code_the_module_does_not_list():
-    sent = error_codes_sent()
-    assert {code: where for code, where in sent.items() if code not in frames.ERROR_CODES} == {}
-    # The scan sees the codes: most of the module's are built literally somewhere.
-    assert len(frames.ERROR_CODES & sent.keys()) >= len(frames.ERROR_CODES) - 2
+def test_the_error_codes_are_the_values_of_the_code_constants():
+    assert {code.value for code in frames.Code} == frames.ERROR_CODES
+    assert all(type(code) is str for code in frames.ERROR_CODES)
+    assert all(name == code.value.upper() for name, code in frames.Code.__members__.items())
+
+
+def test_every_error_the_product_builds_takes_its_code_from_the_constants():
+    written_out = [
+        where
+        for where, code in error_code_arguments()
+        if isinstance(code, ast.Constant) and isinstance(code.value, str)
+    ]
+    assert written_out == []
+    # The scan sees the builders: most errors name their code where they are built.
+    named = [code for _, code in error_code_arguments() if isinstance(code, ast.Attribute)]
+    assert len(named) >= 30
+
+
+def test_the_product_names_no_error_code_the_module_does_not_list():
+    used = code_constants_used()
+    assert {
+        name: where for name, where in used.items() if name not in frames.Code.__members__
+    } == {}
+    # The scan sees the codes: most of the module's are named somewhere.
+    assert len(used.keys() & frames.Code.__members__.keys()) >= len(frames.Code) - 2
+
+
+def test_an_error_frame_carries_its_code_as_the_plain_string():
+    frame = frames.error(frames.Code.RATE_LIMITED, "Wait.", retry_after=1.5)
+    assert frames.dumps(frame) == (
+        '{"type":"error","code":"rate_limited","detail":"Wait.","retry_after":1.5}'
+    )
+    assert type(frame["code"]) is str
+    with pytest.raises(ValueError):
+        frames.error("rate_limted", "A misspelt code is not sent.")  # type: ignore[arg-type]
 
 
 def test_the_product_sends_no_frame_type_the_module_does_not_list():
