@@ -162,12 +162,38 @@ class Scores:
         )
 
 
-def fit_reader(lines: Sequence[Line]) -> Any:
+def reader_cache(lines: Sequence[Line]) -> Path | None:
+    """Where a fine-tuning on these lines is kept, with ``$CRISIS_READER_CACHE`` set: named by
+    the lines' fingerprint and every training setting."""
     from . import finetune
 
-    return finetune.fit(
+    cache = os.environ.get("CRISIS_READER_CACHE")
+    if not cache:
+        return None
+    settings = (finetune.SEED, finetune.LAYERS, finetune.EPOCHS, finetune.BATCH)
+    key = "-".join(str(v) for v in (data_hash(lines), *settings, finetune.LEARNING_RATE))
+    return Path(cache) / f"reader-{key}.npz"
+
+
+def fit_reader(lines: Sequence[Line]) -> Any:
+    """One fine-tuning of the reader. Training is seeded and deterministic, so a result kept
+    in the cache (``reader_cache``) is reused: the hour-long cross-validation need not repeat
+    the fine-tunings a run before it already did on the same lines."""
+    from . import finetune
+
+    path = reader_cache(lines)
+    if path is not None and path.exists():
+        with np.load(path) as data:
+            layers = {k[2:]: data[k] for k in data.files if k.startswith("l:")}
+            return finetune.Trained(layers, int(data["count"]), data["head"], data["head_b"])
+    trained = finetune.fit(
         [x["text"] for x in lines], [x["level"] for x in lines], [x["category"] for x in lines]
     )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"l:{k}": v for k, v in trained.layers.items()}
+        np.savez(path, count=trained.count, head=trained.head, head_b=trained.head_b, **arrays)
+    return trained
 
 
 def reader_of(trained: Any) -> Any:

@@ -178,3 +178,38 @@ def test_quantizing_keeps_each_weight_within_half_a_step() -> None:
     q, scale = encoder.quantize(w)
     assert q.dtype == np.int8
     assert np.abs(q * scale[:, None] - w).max() <= scale.max() / 2 + 1e-6
+
+
+def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
+    reader_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training is deterministic, so ``make train-detector`` may keep each fine-tuning
+    (``$CRISIS_READER_CACHE``) and reuse it when the same lines are trained on again."""
+    from moderation.crisis.train import fit_reader, reader_cache, reader_of
+
+    lines = [{"text": "see you thursday", "level": "none", "category": "none"}]
+    assert reader_cache(lines) is None  # off unless asked for
+    monkeypatch.setenv("CRISIS_READER_CACHE", str(tmp_path))
+    path = reader_cache(lines)
+    assert path is not None and path.parent == tmp_path
+    other = [{**lines[0], "level": "watch", "category": "self_harm"}]
+    assert reader_cache(other) != path  # another label is another training
+
+    with np.load(reader_file) as data:  # a kept result, as fit_reader writes one
+        layers = {
+            name: data[name + ".q"].astype(np.float32) * data[name + ".s"][:, None]
+            if name + ".q" in data.files
+            else data[name]
+            for i in range(3)
+            for name in layer_names(i)
+        }
+        np.savez(
+            path,
+            count=3,
+            head=data["head"],
+            head_b=data["head_b"],
+            **{f"l:{k}": v for k, v in layers.items()},
+        )
+    kept = reader_of(fit_reader(lines))  # no torch needed: nothing is trained
+    texts = ["see you thursday", CRISIS]
+    assert np.allclose(kept.scores(texts)[0], encoder.load(reader_file).scores(texts)[0], atol=1e-5)
