@@ -15,7 +15,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 
 from moderation import services
 from moderation.models import AlertStatus
-from rooms import events, frames, inbound
+from rooms import events, frames, inbound, liveness
 from rooms.frames import Code
 from rooms.rights import sweep_rights_of
 from server.accounts.models import Role, User
@@ -187,7 +187,10 @@ class AlertsConsumer(AsyncWebsocketConsumer):
         for name in (services.alerts_group(user.pk), events.user_group(user.pk)):
             self.groups.append(name)
             await self.channel_layer.group_add(name, self.channel_name)
+        # Alerts may be the only sockets of this process: its heartbeat notices a Redis restart.
+        liveness.ensure_heartbeat()
         await self.send_text(await database_sync_to_async(alerts_hello)(user))
+        liveness.resync_on_layer_loss(self)
         sweep_rights_of(self)
 
     def rights_held(self) -> tuple[int, str, bool] | None:
@@ -271,6 +274,26 @@ class AlertsConsumer(AsyncWebsocketConsumer):
             log.exception("alerts frame failed type=%s", frame["type"])
             reply = frames.error(Code.UNAVAILABLE, "Something went wrong on our side. Try again.")
         await self.send_text(frames.dumps(reply))
+
+    async def after_layer_loss(self, frame: dict[str, Any]) -> None:
+        """For rooms.liveness, after a Redis restart (its groups are joined again by then): the
+        alerts raised or changed while Redis was away were never announced, so the queue is sent
+        afresh, as a new `hello` that replaces the client's list (docs/protocol.md)."""
+        if self.user is None or self._inbound is None:  # revoked, or closed
+            return
+        user_id = self.user.pk
+
+        def queue() -> str | None:
+            user = alerts_user_now(user_id)
+            return None if user is None else alerts_hello(user)
+
+        hello = await database_sync_to_async(queue)()
+        if self.user is None:  # revoked meanwhile
+            return
+        if hello is None:
+            await self.revoke()
+            return
+        await self.send_text(hello)
 
     async def room_frame(self, event: dict[str, Any]) -> None:
         # Recipients are chosen from the database when the alert is published

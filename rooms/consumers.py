@@ -215,6 +215,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send_text(frames.dumps(frame))
 
+    async def after_layer_loss(self, frame: dict[str, Any]) -> None:
+        """For rooms.liveness: the `resync` after a Redis restart."""
+        await self.send_frame(frame)
+
     async def send_text(self, text: str) -> None:
         """Every frame goes out here. One over daphne's limit would never arrive and would end
         the socket with 1011; the size tests keep every frame type under it, and this keeps a

@@ -1,7 +1,7 @@
 """This web process staying alive to the others and to the channel layer: one task per event
 loop that marks the process alive for presence (rooms.presence.heartbeat) and notices a Redis
-that came back empty, after which every local room socket re-joins its groups and is told to
-catch up (`resync`, docs/protocol.md)."""
+that came back empty, after which every local socket, room and alerts alike, re-joins its
+groups and is told to catch up (docs/protocol.md: `resync`, and the alerts socket's `hello`)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def ensure_heartbeat() -> None:
 
 def resync_on_layer_loss(socket: Any) -> None:
     """Puts an open socket in the resync that follows a Redis restart. Its class provides
-    Channels' `groups`, `channel_layer` and `channel_name`, and `send_frame(frame)`.
+    Channels' `groups`, `channel_layer` and `channel_name`, and `after_layer_loss(frame)`, which
+    tells its client to catch up: a room socket sends it the `resync` frame; the alerts socket
+    (moderation/consumers.py) sends its queue afresh instead.
 
     The socket leaves when it is garbage-collected."""
     _sockets.add(socket)
@@ -107,4 +109,7 @@ async def resync_all(*, after_id: int = 0) -> None:
         log.warning("rejoining after the outage failed: %s", type(exc).__name__)
     frame = {"type": "resync", "after_id": after_id, "detail": "Catch up with history."}
     for socket in list(_sockets):
-        await socket.send_frame(frame)
+        try:
+            await socket.after_layer_loss(frame)
+        except Exception:  # one socket's failure must not keep the others uninformed
+            log.exception("resyncing a socket failed")

@@ -107,9 +107,13 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(10)
 
+    def start(self) -> None:
+        """Starts it again on the same port, empty (nothing is saved)."""
+        self.proc = _spawn_redis(self.port, self.data_dir)
+
     def restart(self) -> None:
         self.stop()
-        self.proc = _spawn_redis(self.port, self.data_dir)
+        self.start()
 
 
 def redis_server_binary() -> str | None:

@@ -2,12 +2,14 @@
 acknowledges reaches the group's other facilitators (one on the Alerts page, one on Home) and
 then on-call (an admin on the Groups page) with the chime, an assertive announcement, the count
 in the nav and the tab title, and a browser notification. Sound the browser blocks is said
-plainly and turned on with one click; the acknowledged and resolved cards name who did it."""
+plainly and turned on with one click; the acknowledged and resolved cards name who did it. An
+alert raised while Redis was away rings on an open page once Redis is back."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shoot, sign_in
+from tests.services import start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -221,3 +224,60 @@ def test_the_link_in_an_alert_email_opens_that_alert(world: Any, new_page: Any) 
     card = carol.locator(f"#alert-{alert.pk}")
     expect(card).to_be_focused()
     expect(card).to_contain_text("Willow")
+
+
+@pytest.fixture
+def redis_web(server_factory: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]:  # noqa: F811
+    """A Redis of the test's own (it is restarted) and a web process on it."""
+    redis = start_redis(str(tmp_path))
+    web = server_factory(
+        REDIS_URL=redis.url,
+        RATE_LIMIT_PER_SECOND="0",
+        PRESENCE_HEARTBEAT_SECONDS="1",
+        DJANGO_ALLOW_ASYNC_UNSAFE="",
+    )
+    yield redis, web
+    web.stop()
+    redis.stop()
+
+
+def test_an_alert_raised_while_redis_was_away_rings_on_the_open_alerts_page(
+    world: Any, new_page: Any, redis_web: tuple[Any, Any]
+) -> None:
+    from moderation.models import Alert, Tier
+    from rooms.models import Message
+
+    redis, web = redis_web
+    carol = new_page(base_url=web.url, permissions=["notifications"])
+    carol.add_init_script(SPIES)
+    sign_in(carol, "carol")
+    carol.goto("/alerts/")
+    expect(carol.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    expect(carol.get_by_text("No open alerts")).to_be_visible()
+
+    # Raised while no announcement could reach the page (the row alone, announced to no one),
+    # then Redis comes back empty.
+    message = Message.objects.create(group=world.circle, author=world.alice, body=WORDS)
+    Alert.objects.create(
+        group=world.circle,
+        message=message,
+        member=world.alice,
+        level="emergency",
+        category="self_harm",
+        tier=Tier.SESSION,
+        ack_deadline=timezone.now() + dt.timedelta(hours=1),
+    )
+    redis.restart()
+
+    # The open page rings for it and lists it, without a reload. (The page's own poll of the
+    # REST API would list it too, within 15 s, but silently: the ringing, the count and the
+    # title come from the socket alone.)
+    expect(
+        announced(carol, "Emergency alert in Evening Circle: Willow may need help now")
+    ).to_be_visible(timeout=20_000)
+    expect(carol).to_have_title(re.compile(r"^\(1\) Alerts"))
+    expect(carol.locator("#nav-alert-count")).to_have_text("1 waiting")
+    card = carol.get_by_role("listitem", name=re.compile("Emergency Willow"))
+    expect(card).to_contain_text(WORDS)
+    notified = carol.evaluate("window.__notifications")
+    assert notified and WORDS not in notified[0]

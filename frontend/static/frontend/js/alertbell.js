@@ -131,6 +131,9 @@ function connect() {
       return;
     }
     if (frame.type === "hello") {
+      // A hello after the first (a reconnect, or the fresh queue the server sends after its
+      // channel layer restarted) may list alerts raised while none could reach us: ring for them.
+      const missed = everLive ? frame.alerts.filter((a) => !alerts.has(a.id)) : [];
       attempt = 0;
       everLive = true;
       setStatus("live", "Live");
@@ -139,6 +142,7 @@ function connect() {
       alerts.clear();
       for (const a of frame.alerts) alerts.set(a.id, a);
       changed(frame);
+      for (const a of missed) if (a.status === "open" && a.group_id !== roomGroupId) ring(a, false);
       if (frame.has_more) feed.send({ type: "alerts.page", cursor: frame.next });
     } else if (frame.type === "alerts.page") {
       for (const a of frame.alerts) if (!alerts.has(a.id)) alerts.set(a.id, a);

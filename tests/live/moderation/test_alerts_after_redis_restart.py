@@ -1,0 +1,120 @@
+"""A facilitator's open alerts page after Redis restarts empty: the socket stays open, hears of
+the alerts raised while Redis was away, and goes on hearing of new ones, without reconnecting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from moderation.models import Alert
+from tests.live.conftest import Socket, database_url, open_room, session_cookie
+from tests.services import Daphne, Redis, service_env, start_redis
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+CRISIS = "I want to end my life. I have the pills counted out for tonight."
+AGAIN = "I still want to die tonight, I have the rope ready"
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    """A Redis of this module's own, since the test restarts it."""
+    redis = start_redis(str(tmp_path_factory.mktemp("redis-restarted")))
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture(scope="module")
+def web(
+    django_db_setup,  # noqa: ANN001
+    redis: Redis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Daphne]:
+    """A web process of its own on that Redis, with the production channel layer."""
+    server = Daphne(
+        service_env(
+            DATABASE_URL=database_url(),
+            REDIS_URL=redis.url,
+            RATE_LIMIT_PER_SECOND="0",
+            PRESENCE_HEARTBEAT_SECONDS="1",
+        ),
+        Path(tmp_path_factory.mktemp("logs")) / "daphne.log",
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sockets(web: Daphne) -> Iterator[Callable[..., Socket]]:
+    opened: list[Socket] = []
+
+    def _open(user: Any, path: str) -> Socket:
+        ws = connect(
+            f"{web.ws_url}{path}",
+            origin=web.url,
+            additional_headers={"Cookie": session_cookie(user)},
+            open_timeout=10,
+        )
+        ws.__enter__()
+        sock = Socket(ws)
+        opened.append(sock)
+        sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
+        return sock
+
+    yield _open
+    for sock in opened:
+        sock.close()
+
+
+def queue_with(sock: Socket, alert_id: int, timeout: float = 20) -> dict[str, Any]:
+    """The next fresh queue (`hello`) the open socket is sent that lists this alert."""
+    while True:
+        hello = sock.recv_type_of(("hello",), timeout)
+        if any(a["id"] == alert_id for a in hello["alerts"]):
+            return hello
+
+
+def shown(sock: Socket, alert_id: int, timeout: float = 20) -> dict[str, Any]:
+    """The alert as the open socket is first given it: its `alert.new`, or a fresh queue that
+    lists it (the layer may still be subscribing again when it is raised, and then the queue
+    sent a few seconds after the restart has it)."""
+    while True:
+        frame = sock.recv_type_of(("alert.new", "hello"), timeout)
+        alerts = [frame["alert"]] if frame["type"] == "alert.new" else frame["alerts"]
+        for alert in alerts:
+            if alert["id"] == alert_id:
+                return alert
+
+
+def test_an_open_alerts_page_gets_the_alerts_raised_while_redis_was_away_and_the_new_ones(
+    world, redis, sockets
+):
+    open_room(world.circle)
+    sockets(world.carol, f"/ws/rooms/{world.circle.pk}/")  # in the room: the alerts are hers
+    carol_alerts = sockets(world.carol, "/ws/alerts/")
+    alice = sockets(world.alice, f"/ws/rooms/{world.circle.pk}/")
+    assert carol_alerts.hello["alerts"] == []
+
+    # Redis goes away; a member in crisis writes meanwhile. The message and its alert are
+    # stored, but the alert's announcement has nowhere to go.
+    redis.stop()
+    during = alice.say(CRISIS)
+    assert during["type"] == "message.ack"
+    raised = Alert.objects.get(message_id=during["id"])
+
+    # Redis comes back empty. The open alerts socket is sent the queue afresh, with that alert.
+    redis.start()
+    hello = queue_with(carol_alerts, raised.pk)
+    assert hello["you"]["username"] == "carol"
+    assert hello["has_more"] is False
+
+    # And it goes on hearing of new alerts.
+    after = alice.say(AGAIN)
+    assert after["type"] == "message.ack"
+    alert = shown(carol_alerts, Alert.objects.get(message_id=after["id"]).pk)
+    assert alert["message_id"] == after["id"]
+    assert alert["status"] == "open"
