@@ -224,6 +224,12 @@ def test_the_link_in_an_alert_email_opens_that_alert(world: Any, new_page: Any) 
     card = carol.locator(f"#alert-{alert.pk}")
     expect(card).to_be_focused()
     expect(card).to_contain_text("Willow")
+    # The link's anchor is the card's alone: no other element on the page has its id.
+    duplicates = carol.evaluate(
+        "() => { const ids = [...document.querySelectorAll('[id]')].map((e) => e.id);"
+        " return ids.filter((id, i) => ids.indexOf(id) !== i); }"
+    )
+    assert duplicates == []
 
 
 @pytest.fixture

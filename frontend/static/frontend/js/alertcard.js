@@ -45,7 +45,7 @@ export function tickDeadlines(root) {
  * links), context: [{alias, text, id}] messages around it, onChange(alert) }
  */
 export function alertCard(alert, options = {}) {
-  const titleId = nextId("alert");
+  const titleId = nextId("alert-title");
   const status = h("p", { class: "small action-status", role: "status" });
   const level = LEVEL_LABEL[alert.level] ?? alert.level;
   const who = alert.member?.alias ?? (alert.kind === "unattended" ? "" : "a member");
