@@ -47,10 +47,13 @@ DEFAULT_ROOT = Path("..") / "shared" / "moderation"
 # mostly crisis lines and hard negatives and without these the model never learns how plain most
 # chat is; and crisis lines of the kinds the rules missed (plans told as errands or logistics,
 # emoji for a method, an overdose told calmly, misspellings, passive ideation as sleep), with
-# safe lines that share their words, written from those descriptions and not from any source.
+# safe lines that share their words, written from those descriptions and not from any source;
+# and 600 lines of every level, written from the label definitions alone by a writer who read
+# none of the labelled sources (varied register, length, euphemism, hard negatives).
 OWN = (
     Path(__file__).parent / "data" / "ordinary_chat.jsonl",
     Path(__file__).parent / "data" / "team_crisis.jsonl",
+    Path(__file__).parent / "data" / "team_written.jsonl",
 )
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 
