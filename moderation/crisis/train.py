@@ -49,11 +49,14 @@ DEFAULT_ROOT = Path("..") / "shared" / "moderation"
 # emoji for a method, an overdose told calmly, misspellings, passive ideation as sleep), with
 # safe lines that share their words, written from those descriptions and not from any source;
 # and 600 lines of every level, written from the label definitions alone by a writer who read
-# none of the labelled sources (varied register, length, euphemism, hard negatives).
+# none of the labelled sources (varied register, length, euphemism, hard negatives); and 500
+# more by another such writer, weighted toward current suicidal ideation and self-harm (the
+# kind of line missed most often out of source) and the safe lines that share their words.
 OWN = (
     Path(__file__).parent / "data" / "ordinary_chat.jsonl",
     Path(__file__).parent / "data" / "team_crisis.jsonl",
     Path(__file__).parent / "data" / "team_written.jsonl",
+    Path(__file__).parent / "data" / "team_written_2.jsonl",
 )
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 
