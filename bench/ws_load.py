@@ -29,8 +29,7 @@ own send lag are printed for every step, so a client-bound step is visible as su
 The project runs the learned crisis model after delivery unless --model off (CRISIS_MODEL=off).
 Earlier artifacts read some of the five default bodies as crises (the model as shipped reads
 none of them so); a body read as one raises an alert and sends a support card, so the cards
-each step received are printed. --bodies calm uses five sentences that neither stage flags,
-checked at the start of the run.
+each step received are printed. --bodies calm uses five sentences that neither stage flags.
 
 Internal modes (used by the orchestrator): --_client (the load process) and --_setup (fixtures).
 """
@@ -67,11 +66,12 @@ BODIES = [
     "I told my sister what happened and she was kinder than I expected.",
     "Still taking it one day at a time. Glad to be here with you.",
 ]
-# Ordinary support-group chat that neither the rules nor the learned model flags (checked at
-# the start of a run with --bodies calm).
+# Ordinary support-group chat that neither the rules nor the shipped model flags (each body
+# rules+model `none`; check again after retraining): the model's cost alone, without the
+# watch entries and alerts that flagged bodies add. Two of the five pass the reader's gate.
 CALM_BODIES = [
     "I had a better week, I managed to sleep through the night twice.",
-    "I told my sister what happened and she was kinder than I expected.",
+    "I went for a long walk this morning and it cleared my head.",
     "My therapist suggested journaling and it has actually helped a bit.",
     "We had dinner together as a family for the first time in weeks.",
     "Has anyone read a good book about rebuilding trust?",
