@@ -27,9 +27,10 @@ own send lag are printed for every step, so a client-bound step is visible as su
     .venv/bin/python bench/ws_load.py --targets project --model off   # rules only
 
 The project runs the learned crisis model after delivery unless --model off (CRISIS_MODEL=off).
-Earlier artifacts read some of the five default bodies as crises (the model as shipped reads
-none of them so); a body read as one raises an alert and sends a support card, so the cards
-each step received are printed. --bodies calm uses five sentences that neither stage flags.
+Earlier artifacts read some of the five default bodies as crises; the model as shipped reads
+none of them so, but one as watch (a watch entry for facilitators: no alert, no card). A body
+read as a crisis raises an alert and sends a support card, so the cards each step received are
+printed. --bodies calm uses five sentences that neither stage flags.
 
 Internal modes (used by the orchestrator): --_client (the load process) and --_setup (fixtures).
 """
