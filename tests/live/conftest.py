@@ -164,6 +164,32 @@ def session_cookie(user: Any) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
+@contextlib.contextmanager
+def greeted_sockets(server: Daphne) -> Iterator[Callable[[Any, str], Socket]]:
+    """Opens signed-in sockets to ``server`` (``open(user, path)``), each with its ``hello``
+    read into ``.hello``; closes them all at the end."""
+    opened: list[Socket] = []
+
+    def _open(user: Any, path: str) -> Socket:
+        ws = connect(
+            f"{server.ws_url}{path}",
+            origin=server.url,
+            additional_headers={"Cookie": session_cookie(user)},
+            open_timeout=10,
+        )
+        ws.__enter__()
+        sock = Socket(ws)
+        opened.append(sock)
+        sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
+        return sock
+
+    try:
+        yield _open
+    finally:
+        for sock in opened:
+            sock.close()
+
+
 def open_socket(
     server: Daphne,
     group_id: int,

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from websockets.sync.client import connect
 
 from rooms.models import Enrollment, EnrollmentStatus
 from server.accounts.models import User
-from tests.live.conftest import Socket, open_room, session_cookie
+from tests.live.conftest import Socket, greeted_sockets, open_room
 from tests.services import Daphne
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -23,24 +22,8 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def alerts(redis_daphne: Daphne) -> Iterator[Callable[[Any], Socket]]:
-    opened: list[Socket] = []
-
-    def _open(user: Any) -> Socket:
-        ws = connect(
-            f"{redis_daphne.ws_url}/ws/alerts/",
-            origin=redis_daphne.url,
-            additional_headers={"Cookie": session_cookie(user)},
-            open_timeout=10,
-        )
-        ws.__enter__()
-        sock = Socket(ws)
-        opened.append(sock)
-        sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
-        return sock
-
-    yield _open
-    for sock in opened:
-        sock.close()
+    with greeted_sockets(redis_daphne) as open_socket:
+        yield lambda user: open_socket(user, "/ws/alerts/")
 
 
 def admin_site_save(by: User, user: User, **changes: Any) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
-from tests.live.conftest import Socket, session_cookie
+from tests.live.conftest import Socket, greeted_sockets
 from tests.services import Daphne
 
 
@@ -28,21 +26,5 @@ def alert_server(server_factory: Callable[..., Daphne]) -> Daphne:
 
 @pytest.fixture
 def sockets(alert_server: Daphne) -> Iterator[Callable[..., Socket]]:
-    opened: list[Socket] = []
-
-    def _open(user: Any, path: str) -> Socket:
-        ws = connect(
-            f"{alert_server.ws_url}{path}",
-            origin=alert_server.url,
-            additional_headers={"Cookie": session_cookie(user)},
-            open_timeout=10,
-        )
-        ws.__enter__()
-        sock = Socket(ws)
-        opened.append(sock)
-        sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
-        return sock
-
-    yield _open
-    for sock in opened:
-        sock.close()
+    with greeted_sockets(alert_server) as open_socket:
+        yield open_socket

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from moderation.models import Alert
-from tests.live.conftest import Socket, database_url, open_room, session_cookie
+from tests.live.conftest import Socket, database_url, greeted_sockets, open_room
 from tests.services import Daphne, Redis, service_env, start_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -50,24 +49,8 @@ def web(
 
 @pytest.fixture
 def sockets(web: Daphne) -> Iterator[Callable[..., Socket]]:
-    opened: list[Socket] = []
-
-    def _open(user: Any, path: str) -> Socket:
-        ws = connect(
-            f"{web.ws_url}{path}",
-            origin=web.url,
-            additional_headers={"Cookie": session_cookie(user)},
-            open_timeout=10,
-        )
-        ws.__enter__()
-        sock = Socket(ws)
-        opened.append(sock)
-        sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
-        return sock
-
-    yield _open
-    for sock in opened:
-        sock.close()
+    with greeted_sockets(web) as open_socket:
+        yield open_socket
 
 
 def queue_with(sock: Socket, alert_id: int, timeout: float = 20) -> dict[str, Any]:
