@@ -1,5 +1,6 @@
 """A facilitator's open alerts page after Redis restarts empty: the socket stays open, hears of
-the alerts raised while Redis was away, and goes on hearing of new ones, without reconnecting."""
+the alerts raised while Redis was away, and goes on hearing of new ones, without reconnecting.
+And rights taken away while Redis is away still close the sockets they opened."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from moderation.models import Alert
+from server.accounts.models import User
 from tests.live.conftest import Socket, database_url, greeted_sockets, open_room
 from tests.services import Daphne, Redis, service_env, start_redis
 
@@ -40,6 +42,7 @@ def web(
             REDIS_URL=redis.url,
             RATE_LIMIT_PER_SECOND="0",
             PRESENCE_HEARTBEAT_SECONDS="1",
+            RIGHTS_SWEEP_SECONDS="1",
         ),
         Path(tmp_path_factory.mktemp("logs")) / "daphne.log",
     ).start()
@@ -101,3 +104,23 @@ def test_an_open_alerts_page_gets_the_alerts_raised_while_redis_was_away_and_the
     alert = shown(carol_alerts, Alert.objects.get(message_id=after["id"]).pk)
     assert alert["message_id"] == after["id"]
     assert alert["status"] == "open"
+
+
+def test_rights_taken_away_while_redis_is_away_still_close_the_sockets(world, redis, sockets):
+    """The revocation event has no layer to travel on; the web process's own sweep of its open
+    sockets (rooms/rights.py) closes them, and leaving the groups on a dead layer must not keep
+    them open."""
+    open_room(world.circle)
+    in_room = sockets(world.carol, f"/ws/rooms/{world.circle.pk}/")
+    queue = sockets(world.carol, "/ws/alerts/")
+    redis.stop()
+    try:
+        User.objects.filter(pk=world.carol.pk).update(is_active=False)
+        frames, code = in_room.closed(timeout=15)
+        assert code == 4403
+        assert [f["detail"] for f in frames if f["type"] == "error"] == [
+            "This account is no longer active."
+        ]
+        assert queue.closed(timeout=15)[1] == 4403
+    finally:
+        redis.start()
