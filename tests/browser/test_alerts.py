@@ -18,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shoot, sign_in
+from tests.factories import crisis_alert
 from tests.services import start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,7 +78,7 @@ def test_an_unacknowledged_emergency_rings_every_tier_it_reaches_on_any_page(
     world: Any, new_page: Any
 ) -> None:
     from moderation.models import Alert, Tier
-    from rooms.models import GroupFacilitator, Message
+    from rooms.models import GroupFacilitator
     from server.accounts.services import account_create
 
     gwen = account_create(
@@ -88,16 +89,7 @@ def test_an_unacknowledged_emergency_rings_every_tier_it_reaches_on_any_page(
     world.dave.on_call = True
     world.dave.save()
     # An urgent alert already waiting: each page's count shows it once its socket is live.
-    waiting = Message.objects.create(group=world.circle, author=world.alice, body="x")
-    Alert.objects.create(
-        group=world.circle,
-        message=waiting,
-        member=world.alice,
-        level="urgent",
-        category="self_harm",
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() + dt.timedelta(hours=1),
-    )
+    crisis_alert(world.circle, world.alice)
 
     # frank on the Alerts page: the browser blocks sound until he clicks, and the page says so
     # instead of showing "Play a sound" ticked.
@@ -133,16 +125,7 @@ def test_an_unacknowledged_emergency_rings_every_tier_it_reaches_on_any_page(
     expect(turn_on).to_be_hidden()
 
     # An emergency at the first tier (carol, in the session) that nobody acknowledges.
-    message = Message.objects.create(group=world.circle, author=world.alice, body=WORDS)
-    alert = Alert.objects.create(
-        group=world.circle,
-        message=message,
-        member=world.alice,
-        level="emergency",
-        category="self_harm",
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() + dt.timedelta(hours=1),
-    )
+    alert = crisis_alert(world.circle, world.alice, level="emergency", body=WORDS)
     notes_before = frank.evaluate("window.__notes")
     escalate_now(alert)
 
@@ -193,19 +176,9 @@ def test_an_unacknowledged_emergency_rings_every_tier_it_reaches_on_any_page(
 
 
 def test_the_link_in_an_alert_email_opens_that_alert(world: Any, new_page: Any) -> None:
-    from moderation.models import Alert, OutboundEmail, Tier
-    from rooms.models import Message
+    from moderation.models import OutboundEmail
 
-    message = Message.objects.create(group=world.circle, author=world.alice, body="z")
-    alert = Alert.objects.create(
-        group=world.circle,
-        message=message,
-        member=world.alice,
-        level="urgent",
-        category="self_harm",
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() - dt.timedelta(seconds=1),
-    )
+    alert = crisis_alert(world.circle, world.alice, due_in=-dt.timedelta(seconds=1))
     # The server's worker escalates it and writes the e-mail.
     carol = new_page()
     sign_in(carol, "carol")
@@ -250,8 +223,6 @@ def redis_web(server_factory: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]: 
 def test_an_alert_raised_while_redis_was_away_rings_on_the_open_alerts_page(
     world: Any, new_page: Any, redis_web: tuple[Any, Any]
 ) -> None:
-    from moderation.models import Alert, Tier
-    from rooms.models import Message
 
     redis, web = redis_web
     carol = new_page(base_url=web.url, permissions=["notifications"])
@@ -263,16 +234,7 @@ def test_an_alert_raised_while_redis_was_away_rings_on_the_open_alerts_page(
 
     # Raised while no announcement could reach the page (the row alone, announced to no one),
     # then Redis comes back empty.
-    message = Message.objects.create(group=world.circle, author=world.alice, body=WORDS)
-    Alert.objects.create(
-        group=world.circle,
-        message=message,
-        member=world.alice,
-        level="emergency",
-        category="self_harm",
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() + dt.timedelta(hours=1),
-    )
+    crisis_alert(world.circle, world.alice, level="emergency", body=WORDS)
     redis.restart()
 
     # The open page rings for it and lists it, without a reload. (The page's own poll of the

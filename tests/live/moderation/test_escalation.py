@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from moderation.models import Alert, AlertStatus, AuditEntry, OutboundEmail, Tier
 from rooms.models import Session
+from tests.factories import crisis_alert
 from tests.live.conftest import open_room
 from tests.live.http import api
 
@@ -139,20 +140,8 @@ def test_a_facilitator_resolves_an_alert_over_rest_and_not_a_crisis_feeds_the_de
     world, alert_server
 ):
     open_room(world.circle)
-    from rooms.models import Message
-
-    message = Message.objects.create(
-        group=world.circle, author=world.alice, body="x", level="urgent"
-    )
-    alert = Alert.objects.create(
-        group=world.circle,
-        message=message,
-        member=world.alice,
-        level="urgent",
-        category="self_harm",
-        rule_ids=["ideation.active"],
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() + dt.timedelta(minutes=5),
+    alert = crisis_alert(
+        world.circle, world.alice, due_in=dt.timedelta(minutes=5), rule_ids=["ideation.active"]
     )
     base = alert_server.url
     # A member never handles alerts (403, whatever the id); a facilitator of another group is
@@ -182,19 +171,8 @@ def test_an_alert_can_be_escalated_only_once_per_deadline_by_two_workers(world, 
     """Two workers and a restart between the alert and its deadline: the escalation happens
     exactly once."""
     open_room(world.circle)
-    from rooms.models import Message
-
-    message = Message.objects.create(
-        group=world.circle, author=world.alice, body="x", level="emergency"
-    )
-    alert = Alert.objects.create(
-        group=world.circle,
-        message=message,
-        member=world.alice,
-        level="emergency",
-        category="self_harm",
-        tier=Tier.SESSION,
-        ack_deadline=timezone.now() + dt.timedelta(seconds=3),
+    alert = crisis_alert(
+        world.circle, world.alice, level="emergency", due_in=dt.timedelta(seconds=3)
     )
     env = {"WORKER_TICK_SECONDS": "0.1", "ALERT_ACK_SECONDS_EMERGENCY": "600"}
     first = worker_factory(**env)
