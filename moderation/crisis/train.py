@@ -51,12 +51,16 @@ DEFAULT_ROOT = Path("..") / "shared" / "moderation"
 # and 600 lines of every level, written from the label definitions alone by a writer who read
 # none of the labelled sources (varied register, length, euphemism, hard negatives); and 500
 # more by another such writer, weighted toward current suicidal ideation and self-harm (the
-# kind of line missed most often out of source) and the safe lines that share their words.
+# kind of line missed most often out of source) and the safe lines that share their words; and
+# 500 by a third such writer, weighted toward a crisis told inside everyday chat (logistics,
+# thanks, a reply) and safe lines that share crisis words: the betrayal itself told with strong
+# feeling, violence and abuse words in a job, a class or a film, phone numbers and times.
 OWN = (
     Path(__file__).parent / "data" / "ordinary_chat.jsonl",
     Path(__file__).parent / "data" / "team_crisis.jsonl",
     Path(__file__).parent / "data" / "team_written.jsonl",
     Path(__file__).parent / "data" / "team_written_2.jsonl",
+    Path(__file__).parent / "data" / "team_written_3.jsonl",
 )
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 
