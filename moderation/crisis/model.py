@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,14 +92,20 @@ class _Features:
     def __init__(self, vocabularies: dict[str, list[str]], idf: dict[str, np.ndarray]) -> None:
         self.vocabularies = vocabularies
         self.idf = idf
+        self._index = {
+            name: {term: i for i, term in enumerate(vocab)} for name, vocab in vocabularies.items()
+        }
         self._counters = {
             name: CountVectorizer(
                 **{k: v for k, v in ANALYZERS[name].items() if k != "min_df"},
-                vocabulary={term: i for i, term in enumerate(vocab)},
+                vocabulary=self._index[name],
                 dtype=np.float64,
             )
-            for name, vocab in vocabularies.items()
+            for name in vocabularies
         }
+        self._analyzers = {name: c.build_analyzer() for name, c in self._counters.items()}
+        starts = np.cumsum([0] + [len(v) for v in vocabularies.values()])
+        self._offsets = dict(zip(vocabularies, starts.tolist(), strict=False))
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> _Features:
@@ -126,6 +133,25 @@ class _Features:
             blocks.append(sparse.diags(1.0 / norms) @ x)
         return sparse.hstack(blocks, format="csr")
 
+    def dot(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
+        """``transform(texts) @ weights``, computed message by message.
+
+        The same numbers without building sparse matrices: a message has a few hundred
+        n-grams, and scoring one at a time in the send path's wake costs a quarter of what the
+        matrix machinery does (``bench/crisis_bench.py``). Training keeps ``transform``."""
+        out = np.zeros((len(texts), weights.shape[1]))
+        for row, text in enumerate(texts):
+            for name, analyze in self._analyzers.items():
+                index = self._index[name]
+                found = [(index[t], n) for t, n in Counter(analyze(text)).items() if t in index]
+                if not found:
+                    continue
+                ids, counts = np.array(found).T
+                w = (1.0 + np.log(counts)) * self.idf[name][ids]
+                w /= np.sqrt(w @ w)
+                out[row] += w @ weights[ids + self._offsets[name]]
+        return out
+
 
 def _logistic(C: float) -> LogisticRegression:  # noqa: N803 (scikit-learn's name)
     # Balanced weights: a crisis line is rarer than chat, and missing it costs far more.
@@ -144,12 +170,14 @@ class CrisisModel:
     level_bias: np.ndarray | None = None  # (3,)
     category_coef: np.ndarray | None = None  # (features, 3)
     category_bias: np.ndarray | None = None  # (3,)
+    _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def fit(
         self, texts: Sequence[str], levels: Sequence[str], categories: Sequence[str]
     ) -> CrisisModel:
         prepared = [prepare(t) for t in texts]
         self.features = _Features.fit(prepared)
+        self._weights = None
         x = self.features.transform(prepared)
         rank = np.array([_RANK[lv] for lv in levels])
         coefs, biases = [], []
@@ -177,17 +205,15 @@ class CrisisModel:
         self.category_coef, self.category_bias = coef, bias
         return self
 
-    def _x(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        if self.features is None:
-            raise ArtifactError("The model is not fitted.")
-        return self.features.transform([prepare(t) for t in texts])
-
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(level probabilities (n, 3), category probabilities (n, 3)) in one pass."""
-        assert self.level_coef is not None and self.category_coef is not None
-        x = self._x(texts)
-        levels = 1.0 / (1.0 + np.exp(-(x @ self.level_coef + self.level_bias)))
-        logits = x @ self.category_coef + self.category_bias
+        if self.features is None or self.level_coef is None or self.category_coef is None:
+            raise ArtifactError("The model is not fitted.")
+        if self._weights is None:
+            self._weights = np.hstack([self.level_coef, self.category_coef])
+        z = self.features.dot([prepare(t) for t in texts], self._weights)
+        levels = 1.0 / (1.0 + np.exp(-(z[:, :3] + self.level_bias)))
+        logits = z[:, 3:] + self.category_bias
         logits -= logits.max(axis=1, keepdims=True)
         cats = np.exp(logits)
         cats /= cats.sum(axis=1, keepdims=True)

@@ -25,6 +25,7 @@ from moderation.crisis.model import (
     Verdict,
     data_hash,
     load,
+    prepare,
 )
 from moderation.crisis.train import (
     choose_thresholds,
@@ -138,6 +139,26 @@ def test_any_text_gets_a_verdict(texts: list[str]) -> None:
     for v in verdicts:
         assert v.level in ("none", "watch", "urgent", "emergency")
         assert (v.category == "none") == (v.level == "none")
+
+
+_WORDS = st.sampled_from(
+    ["pills", "kill", "myself", "tonight", "he", "gun", "lol", "thanks", "k!ll", "\U0001f52a", " "]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_WORDS | st.text(max_size=12), max_size=40).map(" ".join), max_size=6))
+def test_scores_equal_the_sparse_product_of_the_tf_idf_features(texts: list[str]) -> None:
+    # The scorer works message by message without sparse matrices; it must give exactly what
+    # the TF-IDF matrix the model was trained on gives, repeated words and empty texts included.
+    model = load(ARTIFACT).model
+    assert model.features is not None and model.level_coef is not None
+    weights = np.hstack([model.level_coef, model.category_coef])
+    prepared = [prepare(t) for t in texts]
+    expected = model.features.transform(prepared) @ weights
+    got = model.features.dot(prepared, weights)
+    assert got.shape == (len(texts), 6)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_the_largest_message_is_scored() -> None:
