@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 32
 # The n-grams cost about 0.2 ms a message however messages are grouped; the reader, for the
 # messages they pass on, costs a fixed part per call plus a part per message
-# (bench/crisis_bench.py): the messages of 20 ms share one call. A crisis only the model reads reaches a person 20 ms later at most.
+# (bench/crisis_bench.py): the messages of 20 ms share one call. A crisis only the model reads
+# reaches a person 20 ms later at most.
 GATHER_SECONDS = 0.02
 # Messages the model did not raise are marked reviewed together, at most this often (or when
 # this many wait): nobody waits for those marks, and each write takes the database thread that
