@@ -113,6 +113,18 @@ def new_page(web: Daphne, playwright_browser: Any) -> Iterator[Callable[..., Any
     assert not errors, f"JavaScript errors on the pages: {errors}"
 
 
+def room_log(page: Any) -> Any:
+    """The room's message list. Exact: "Messages held for review" is another list."""
+    return page.get_by_role("list", name="Messages", exact=True)
+
+
+def enter_room(page: Any, group_id: int) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"/rooms/{group_id}/")
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+
 def sign_in(page: Any, username: str, password: str | None = None) -> None:
     """Through the real sign-in page, finding the fields by their labels."""
     page.goto("/login/")

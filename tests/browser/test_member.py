@@ -9,23 +9,21 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ensure_resources, live_session, shoot, sign_in
+from tests.browser.conftest import (
+    ensure_resources,
+    enter_room,
+    live_session,
+    room_log,
+    shoot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def room_log(page: Any) -> Any:
-    return page.get_by_role("list", name="Messages")
 
 
 def say(page: Any, text: str) -> None:
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send").click()
-
-
-def enter_room(page: Any, group_id: int) -> None:
-    page.goto(f"/rooms/{group_id}/")
-    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
 
 
 def test_member_signs_in_accepts_the_agreement_and_chats_with_another_member(

@@ -12,19 +12,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SCREENSHOTS, live_session, shoot, sign_in
+from tests.browser.conftest import SCREENSHOTS, enter_room, live_session, room_log, shoot, sign_in
 from tests.services import Daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def room_log(page: Any) -> Any:
-    return page.get_by_role("list", name="Messages")
-
-
-def enter_room(page: Any, group_id: int) -> None:
-    page.goto(f"/rooms/{group_id}/")
-    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
 
 
 @pytest.fixture
@@ -188,8 +179,9 @@ def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitato
     carol = new_page()
     sign_in(carol, "carol")
     enter_room(carol, world.circle.pk)
-    expect(room_log(carol).get_by_text("555")).to_have_count(0)
     held = carol.get_by_role("list", name="Messages held for review").get_by_role("listitem")
+    expect(held).to_have_count(2)
+    expect(room_log(carol).get_by_text("555")).to_have_count(0)
     held.filter(has_text="555 123 4567").get_by_role("button", name=re.compile("^Approve")).click()
     expect(first).not_to_contain_text("Held")
     expect(room_log(carol).get_by_text("555 123 4567")).to_be_visible()
