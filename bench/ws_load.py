@@ -27,8 +27,8 @@ own send lag are printed for every step, so a client-bound step is visible as su
     .venv/bin/python bench/ws_load.py --targets project --model off   # rules only
 
 The project runs the learned crisis model after delivery unless --model off (CRISIS_MODEL=off).
-Earlier artifacts read some of the five default bodies as crises; the model as shipped reads
-none of them so, but one as watch (a watch entry for facilitators: no alert, no card). A body
+Earlier artifacts read some of the five default bodies as crises or as watch; the model as
+shipped reads all five as nothing (three pass the reader's gate, so the reader reads them). A body
 read as a crisis raises an alert and sends a support card, so the cards each step received are
 printed. --bodies calm uses five sentences that neither stage flags.
 

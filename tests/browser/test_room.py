@@ -151,8 +151,6 @@ def test_a_held_message_stays_with_its_author_across_a_reload_until_a_facilitato
     box.press("Enter")
     box.fill("You can text me at 555 123 4567 any time.")
     box.press("Enter")
-    # An ordinary line: the shipped model reads "You can also call me on <number>." as an
-    # emergency (docs/moderation.md, "Known limits"), whose alert shows the facilitator the words.
     box.fill("My other number is 555 987 6543.")
     box.press("Enter")
     first = room_log(alice).get_by_role("listitem").filter(has_text="555 123 4567")
