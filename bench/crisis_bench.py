@@ -17,7 +17,7 @@ same corpus, pinned to one thread: one message at a time (its latency, as when o
 arrives alone) and in batches of ``--batch`` (its throughput, as the live reviewer runs it),
 beside the rules engine in the same run so the figure is a ratio. Last, how often rules and
 model together alert on and flag ordinary chat no stage was trained on: 1,000 generated
-messages, and the 400 of ``bench/data/ordinary_chat_unseen.jsonl`` (``CRISIS_READER=off``: with
+messages, and the two unseen sets of ``bench/data/`` (400 lines each) (``CRISIS_READER=off``: with
 the n-grams alone).
 """
 
@@ -198,15 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# 400 ordinary messages of a live room written for the project by a writer who saw neither the
-# detector's data nor its rules; evaluation only, never trained on (bench/data/README.md).
-UNSEEN_CHAT = Path(__file__).resolve().parent / "data" / "ordinary_chat_unseen.jsonl"
+# Ordinary messages of a live room, 400 a set, each by a writer who saw neither the detector's
+# data nor its rules; evaluation only, never trained on (bench/data/README.md).
+UNSEEN_CHAT = (
+    Path(__file__).resolve().parent / "data" / "ordinary_chat_unseen.jsonl",
+    Path(__file__).resolve().parent / "data" / "ordinary_chat_unseen_2.jsonl",
+)
 
 
 def ordinary_rates(seed: int, n: int = 1000) -> None:
     """How often rules and model together alert on (urgent or emergency) or flag (watch or
     above) ordinary chat no stage was trained on: chat built from this file's fragments, and
-    the unseen set ``UNSEEN_CHAT``."""
+    the unseen sets ``UNSEEN_CHAT``."""
     import json
 
     from moderation.crisis.combine import combine
@@ -215,10 +218,12 @@ def ordinary_rates(seed: int, n: int = 1000) -> None:
     detector = load_model(reader=reader_enabled())  # CRISIS_READER=off: the n-grams alone
     rng = random.Random(seed)
     generated = [chat(rng) for _ in range(n)]
-    with UNSEEN_CHAT.open(encoding="utf-8") as fh:
-        unseen = [json.loads(line)["text"] for line in fh if line.strip()]
+    sets = [("generated", generated)]
+    for k, path in enumerate(UNSEEN_CHAT, start=1):
+        with path.open(encoding="utf-8") as fh:
+            sets.append((f"unseen {k}", [json.loads(x)["text"] for x in fh if x.strip()]))
     print(f"\nordinary chat, never trained on (reader {detector.meta.get('reader')})")
-    for name, texts in (("generated", generated), ("unseen set", unseen)):
+    for name, texts in sets:
         levels = [
             combine(assess(t), v).level for t, v in zip(texts, detector.predict(texts), strict=True)
         ]
