@@ -124,3 +124,47 @@ def test_rights_taken_away_while_redis_is_away_still_close_the_sockets(world, re
         assert queue.closed(timeout=15)[1] == 4403
     finally:
         redis.start()
+
+
+def test_a_full_queue_of_the_largest_alerts_is_resent_in_pages_that_fit_after_redis_restarts(
+    world, redis, sockets
+):
+    """The fresh queue sent after a restart is built like the first hello: a page that fits in
+    a frame (daphne closes a socket with 1011 for a frame over 64 KiB), and a cursor for the
+    rest, which the socket then pages through, the alert raised during the outage included."""
+    from moderation.crisis import assess
+    from moderation.services import alert_for_message
+    from rooms.models import Message
+    from tests.live.moderation.test_frame_sizes import WORST, largest
+
+    open_room(world.circle)
+    raised = []
+    for i, chars in enumerate(list(WORST.values()) * 3):
+        body = largest(f"{CRISIS} {i}", chars)
+        message = Message.objects.create(group=world.circle, author=world.alice, body=body)
+        alert = alert_for_message(message=message, assessment=assess(body))
+        assert alert is not None
+        raised.append(alert.pk)
+    carol_alerts = sockets(world.carol, "/ws/alerts/")
+    assert carol_alerts.hello["has_more"] is True
+    alice = sockets(world.alice, f"/ws/rooms/{world.circle.pk}/")
+
+    redis.stop()
+    during = alice.say(largest(CRISIS, WORST["emoji"]))
+    assert during["type"] == "message.ack"
+    raised.append(Alert.objects.get(message_id=during["id"]).pk)
+    redis.start()
+
+    hello = carol_alerts.recv_type_of(("hello",), 20)
+    assert hello["has_more"] is True and hello["alerts"]
+    got = list(hello["alerts"])
+    cursor = hello["next"]
+    while cursor is not None:
+        carol_alerts.send({"type": "alerts.page", "cursor": cursor})
+        page = carol_alerts.recv_type_of(("alerts.page",))
+        got += page["alerts"]
+        cursor = page["next"]
+    ids = [a["id"] for a in got]
+    assert sorted(ids) == sorted(raised) and len(set(ids)) == len(ids)
+    carol_alerts.send({"type": "ping"})
+    assert carol_alerts.recv_type_of(("pong",))["type"] == "pong"
