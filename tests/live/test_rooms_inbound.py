@@ -115,7 +115,8 @@ def test_a_message_flood_answers_every_message_and_delivers_every_acknowledged_o
     burst(bob, [{"type": "message.send", "client_id": c, "body": f"flood {c}"} for c in ids])
     replies: dict[str, dict[str, Any]] = {}
     while len(replies) < len(ids):
-        reply = bob.recv_type_of(("message.ack", "error"), 10)
+        # Generous waits: correctness is asserted here, not speed, and CI machines are noisy.
+        reply = bob.recv_type_of(("message.ack", "error"), 30)
         assert reply["client_id"] not in replies, reply
         replies[reply["client_id"]] = reply
     acked = [r["id"] for r in replies.values() if r["type"] == "message.ack"]
@@ -124,7 +125,7 @@ def test_a_message_flood_answers_every_message_and_delivers_every_acknowledged_o
         acked
     )
     for message_id in sorted(acked):
-        assert frank.recv_message(message_id)
+        assert frank.recv_message(message_id, timeout=30)
     assert frank.say("frank was never limited")["type"] == "message.ack"
 
 
