@@ -112,11 +112,12 @@ def test_a_message_flood_answers_every_message_and_delivers_every_acknowledged_o
     bob = enter(world.bob, world.other, strict)
     frank = enter(world.frank, world.other, strict)
     ids = [str(uuid.uuid4()) for _ in range(40)]
-    burst(bob, [{"type": "message.send", "client_id": c, "body": f"flood {c}"} for c in ids])
+    # Plain words: a body carrying the random id could look like a phone number and be held
+    # (message.held) for its contact details, which is not what this test is about.
+    burst(bob, [{"type": "message.send", "client_id": c, "body": "flood"} for c in ids])
     replies: dict[str, dict[str, Any]] = {}
     while len(replies) < len(ids):
-        # Generous waits: correctness is asserted here, not speed, and CI machines are noisy.
-        reply = bob.recv_type_of(("message.ack", "error"), 30)
+        reply = bob.recv_type_of(("message.ack", "error"), 10)
         assert reply["client_id"] not in replies, reply
         replies[reply["client_id"]] = reply
     acked = [r["id"] for r in replies.values() if r["type"] == "message.ack"]
@@ -125,7 +126,7 @@ def test_a_message_flood_answers_every_message_and_delivers_every_acknowledged_o
         acked
     )
     for message_id in sorted(acked):
-        assert frank.recv_message(message_id, timeout=30)
+        assert frank.recv_message(message_id)
     assert frank.say("frank was never limited")["type"] == "message.ack"
 
 
