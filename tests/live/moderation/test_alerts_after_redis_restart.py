@@ -13,6 +13,7 @@ import pytest
 from moderation.models import Alert
 from server.accounts.models import User
 from tests.live.conftest import Socket, database_url, greeted_sockets, open_room
+from tests.live.moderation.conftest import WORST, largest, largest_alerts, whole_queue
 from tests.services import Daphne, Redis, service_env, start_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -132,19 +133,8 @@ def test_a_full_queue_of_the_largest_alerts_is_resent_in_pages_that_fit_after_re
     """The fresh queue sent after a restart is built like the first hello: a page that fits in
     a frame (daphne closes a socket with 1011 for a frame over 64 KiB), and a cursor for the
     rest, which the socket then pages through, the alert raised during the outage included."""
-    from moderation.crisis import assess
-    from moderation.services import alert_for_message
-    from rooms.models import Message
-    from tests.live.moderation.test_frame_sizes import WORST, largest
-
     open_room(world.circle)
-    raised = []
-    for i, chars in enumerate(list(WORST.values()) * 3):
-        body = largest(f"{CRISIS} {i}", chars)
-        message = Message.objects.create(group=world.circle, author=world.alice, body=body)
-        alert = alert_for_message(message=message, assessment=assess(body))
-        assert alert is not None
-        raised.append(alert.pk)
+    raised = largest_alerts(world.circle, world.alice, CRISIS)
     carol_alerts = sockets(world.carol, "/ws/alerts/")
     assert carol_alerts.hello["has_more"] is True
     alice = sockets(world.alice, f"/ws/rooms/{world.circle.pk}/")
@@ -157,13 +147,7 @@ def test_a_full_queue_of_the_largest_alerts_is_resent_in_pages_that_fit_after_re
 
     hello = carol_alerts.recv_type_of(("hello",), 20)
     assert hello["has_more"] is True and hello["alerts"]
-    got = list(hello["alerts"])
-    cursor = hello["next"]
-    while cursor is not None:
-        carol_alerts.send({"type": "alerts.page", "cursor": cursor})
-        page = carol_alerts.recv_type_of(("alerts.page",))
-        got += page["alerts"]
-        cursor = page["next"]
+    got = whole_queue(carol_alerts, hello)
     ids = [a["id"] for a in got]
     assert sorted(ids) == sorted(raised) and len(set(ids)) == len(ids)
     carol_alerts.send({"type": "ping"})

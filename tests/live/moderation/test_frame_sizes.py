@@ -9,40 +9,17 @@ import uuid
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
-from moderation.crisis import assess
 from moderation.models import Alert
-from moderation.services import alert_for_message
 from rooms.models import Message, SupportGroup
 from tests.live.conftest import Socket, open_room
+from tests.live.moderation.conftest import WORST, largest, largest_alerts, whole_queue
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 CRISIS = "I want to end my life. I have the pills counted out for tonight."
 HELD = "text me on 415 555 0199 if you want"
-# The characters that cost the most bytes in a JSON frame: a 4-byte emoji (12 bytes when a
-# serializer escapes it as a \ud83d\ude00 pair), control characters (\u0001: 6 bytes), quotes
-# and backslashes (escaped), a line separator and HTML's special characters.
-WORST = {
-    "emoji": ("\U0001f600",),
-    "control": ("\x01",),
-    "mixed": ("\U0001f600", '"', "\\", "\x01", "\x1f", "\u2028", "<", "&", "\n"),
-    # HTML escapes a quote as &quot; in the safe `body`, and JSON escapes it in `text`.
-    "quotes": ('"',),
-    # Every few characters a web address, which the safe `body` turns into a link.
-    "links": tuple("http://a.bc "),
-}
-
-
-def largest(prefix: str, chars: tuple[str, ...], length: int | None = None) -> str:
-    """The prefix, then the filler characters up to the longest valid message."""
-    length = length or settings.MESSAGE_MAX_CHARS
-    fill = "".join(chars[i % len(chars)] for i in range(length - len(prefix) - 1))
-    text = f"{prefix} {fill}"
-    assert len(text) == length
-    return text
 
 
 def room(group: Any) -> str:
@@ -152,31 +129,13 @@ def test_history_of_long_and_many_messages_comes_in_pages_that_fit_and_page_on(w
 
 def test_the_alerts_hello_fits_and_the_rest_of_the_queue_comes_in_pages(world, sockets):
     """Two long crisis messages made /ws/alerts/ close with 1011 before its hello."""
-    circle = SupportGroup.objects.get(pk=world.circle.pk)
-    raised = []
-    for i, chars in enumerate(list(WORST.values()) * 3):
-        body = largest(f"{CRISIS} {i}", chars)
-        message = Message.objects.create(
-            group=circle, author=world.alice, client_id=uuid.uuid4(), body=body
-        )
-        alert = alert_for_message(message=message, assessment=assess(body))
-        assert alert is not None
-        raised.append(alert.pk)
+    raised = largest_alerts(SupportGroup.objects.get(pk=world.circle.pk), world.alice, CRISIS)
     Alert.objects.filter(pk=raised[0]).update(created_at=timezone.now())  # newest, still first
     Alert.objects.filter(pk=raised[1]).update(level="urgent")
 
     carol = sockets(world.carol, "/ws/alerts/")
-    hello = carol.hello
-    assert hello["has_more"] is True and hello["alerts"]
-    got = list(hello["alerts"])
-    cursor = hello["next"]
-    while cursor is not None:
-        carol.send({"type": "alerts.page", "cursor": cursor})
-        page = carol.recv_type_of(("alerts.page",))
-        assert page["alerts"]
-        got += page["alerts"]
-        cursor = page["next"]
-        assert page["has_more"] is (cursor is not None)
+    assert carol.hello["has_more"] is True
+    got = whole_queue(carol, carol.hello)
     ids = [a["id"] for a in got]
     assert sorted(ids) == sorted(raised) and len(set(ids)) == len(ids)
     # Most severe first, then oldest first: the urgent one last, the one made newest just before.
