@@ -17,8 +17,8 @@ same corpus, pinned to one thread: one message at a time (its latency, as when o
 arrives alone) and in batches of ``--batch`` (its throughput, as the live reviewer runs it),
 beside the rules engine in the same run so the figure is a ratio. Last, how often rules and
 model together alert on and flag ordinary chat no stage was trained on: 1,000 generated
-messages, and the two unseen sets of ``bench/data/`` (400 lines each) (``CRISIS_READER=off``: with
-the n-grams alone).
+messages, and the two unseen sets of ``bench/data/``, 400 lines each. ``CRISIS_READER=off``
+scores with the n-grams alone.
 """
 
 from __future__ import annotations

@@ -180,6 +180,8 @@ class CrisisModel:
     level_bias: np.ndarray | None = None  # (3,)
     category_coef: np.ndarray | None = None  # (features, 3)
     category_bias: np.ndarray | None = None  # (3,)
+    # Both heads' weights side by side, made at the first score and dropped by `fit`: one
+    # lookup per n-gram serves all six outputs, and the per-message path never copies them.
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def fit(
