@@ -102,6 +102,30 @@ def test_a_message_the_model_does_not_raise_gets_no_alert_and_is_marked_reviewed
     assert not Alert.objects.exists()
 
 
+def _marks_each_message_with_its_own_score(world: Any) -> None:
+    messages = [sent(world, f"{ORDINARY} Day {i}.") for i in range(5)]
+    claimed = messages[2]
+    Message.objects.filter(pk=claimed.pk).update(reviewed_at=timezone.now(), model_score={"by": 1})
+    scores = {m.pk: {"level": "none", "p_watch": i / 10} for i, m in enumerate(messages)}
+    scores[messages[4].pk] = None
+    assert services.messages_mark_reviewed(scores=scores) == 4
+    for i, m in enumerate(messages):
+        m.refresh_from_db()
+        assert m.reviewed_at is not None
+        expected = {"by": 1} if m == claimed else scores[m.pk]
+        assert m.model_score == expected, i
+    assert services.messages_mark_reviewed(scores={}) == 0
+
+
+def test_marking_a_batch_reviewed_writes_each_message_its_own_score_and_skips_claimed_ones(world):
+    _marks_each_message_with_its_own_score(world)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_marking_a_batch_reviewed_writes_each_its_own_score(world, require_postgres):
+    _marks_each_message_with_its_own_score(world)
+
+
 def test_a_crisis_only_the_model_reads_gets_an_alert_naming_the_model_and_the_support_card(
     world, private_frames, django_capture_on_commit_callbacks
 ):
