@@ -14,9 +14,9 @@ the drain), duplicates, reordering (a sender's messages out of order at one reci
 
 For each target it prints p50/p99 at a moderate load (10 rooms x 10 members x 1 msg/s, median of
 --repeats runs), the knee (the highest offered deliveries/s with p99 <= 250 ms and nothing lost;
-the per-member rate is stepped up, then bisected once), and the ratios project/tutorial and
-project/bare. With --idle N it also opens N idle authenticated sockets on one fresh server and
-reports the server's RSS per connection.
+the per-member rate is stepped up, then bisected, once unless --bisect N), and the ratios
+project/tutorial and project/bare. With --idle N it also opens N idle authenticated sockets on
+one fresh server and reports the server's RSS per connection.
 
 The load generator runs in its own process (one asyncio process for all sockets); its CPU and its
 own send lag are printed for every step, so a client-bound step is visible as such.
@@ -828,13 +828,19 @@ class Runner:
                             f"client CPU {res['client_cpu_pct']:.0f}%)"
                         )
                     break
-            if fail_rate is not None and best is not None and a.bisect:
+            for _ in range(a.bisect if fail_rate is not None and best is not None else 0):
+                assert best is not None and fail_rate is not None
                 mid = round(math.sqrt(best["rate"] * fail_rate), 1)
-                if best["rate"] < mid < fail_rate:
-                    res = self.step(target, client, mid, a.duration)
-                    out.steps.append(res)
-                    if res["pass"]:
-                        best = res
+                if not best["rate"] < mid < fail_rate:
+                    break
+                res = self.step(target, client, mid, a.duration)
+                if not res["pass"]:
+                    res = self.step(target, client, mid, a.duration)  # noise: one retry
+                out.steps.append(res)
+                if res["pass"]:
+                    best = res
+                else:
+                    fail_rate = mid
             if fail_rate is None:
                 out.knee_bound = out.knee_bound or "knee not reached: ladder ended"
             out.knee = best
@@ -991,7 +997,15 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for stragglers")
     parser.add_argument("--repeats", type=int, default=3, help="moderate-load runs (median)")
     parser.add_argument("--max-steps", type=int, default=len(RATES))
-    parser.add_argument("--no-bisect", dest="bisect", action="store_false")
+    parser.add_argument(
+        "--bisect",
+        type=int,
+        default=1,
+        metavar="N",
+        help="bisect between the last passing and the first failing rate N times (each failed "
+        "step retried once): 1 finds the knee to about 15%%, 3 to about 4%%",
+    )
+    parser.add_argument("--no-bisect", dest="bisect", action="store_const", const=0)
     parser.add_argument("--idle", type=int, default=2000, help="idle sockets to hold (0: skip)")
     parser.add_argument("--quick", action="store_true", help="smoke test, < 60 s")
     parser.add_argument(
@@ -1040,7 +1054,7 @@ def main() -> None:
         return
     if args.quick:
         args.duration, args.drain, args.repeats = 1.0, 1.0, 1
-        args.max_steps, args.bisect, args.idle = 1, False, min(args.idle, 20)
+        args.max_steps, args.bisect, args.idle = 1, 0, min(args.idle, 20)
 
     t_start = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="ws-load-"))
