@@ -601,17 +601,22 @@ def messages_mark_reviewed(*, scores: dict[int, dict[str, Any] | None]) -> int:
     under load (bench/ws_load.py, profiled); the database itself does little either way."""
     if not scores:
         return 0
-    fields = {f.name: f for f in Message._meta.concrete_fields}
-    reviewed_at, model_score = fields["reviewed_at"], fields["model_score"]
-    qn = connection.ops.quote_name
-    sql = (
-        f"UPDATE {qn(Message._meta.db_table)} SET {qn(reviewed_at.column)} = %s, "
-        f"{qn(model_score.column)} = %s WHERE {qn(Message._meta.pk.column)} = %s "
-        f"AND {qn(reviewed_at.column)} IS NULL"
+    reviewed_at = Message._meta.get_field("reviewed_at")
+    model_score = Message._meta.get_field("model_score")
+    table, at, score, pk = (
+        connection.ops.quote_name(str(name))
+        for name in (
+            Message._meta.db_table,
+            reviewed_at.column,
+            model_score.column,
+            Message._meta.pk.column,
+        )
     )
+    sql = f"UPDATE {table} SET {at} = %s, {score} = %s WHERE {pk} = %s AND {at} IS NULL"
     now = reviewed_at.get_db_prep_value(timezone.now(), connection)
     rows = [
-        (now, model_score.get_db_prep_value(score, connection), pk) for pk, score in scores.items()
+        (now, model_score.get_db_prep_value(value, connection), key)
+        for key, value in scores.items()
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)

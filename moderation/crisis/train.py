@@ -209,7 +209,7 @@ def fit_reader(lines: Sequence[Line]) -> Any:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"l:{k}": v for k, v in trained.layers.items()}
-        np.savez(path, count=trained.count, head=trained.head, head_b=trained.head_b, **arrays)
+        np.savez(path, count=trained.count, head=trained.head, head_b=trained.head_b, **arrays)  # type: ignore[arg-type]
     return trained
 
 
