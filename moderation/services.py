@@ -613,10 +613,9 @@ def messages_mark_reviewed(*, scores: dict[int, dict[str, Any] | None]) -> int:
         )
     )
     sql = f"UPDATE {table} SET {at} = %s, {score} = %s WHERE {pk} = %s AND {at} IS NULL"
-    now = reviewed_at.get_db_prep_value(timezone.now(), connection)
+    now = reviewed_at.get_db_prep_save(timezone.now(), connection)
     rows = [
-        (now, model_score.get_db_prep_value(value, connection), key)
-        for key, value in scores.items()
+        (now, model_score.get_db_prep_save(value, connection), key) for key, value in scores.items()
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -105,15 +105,22 @@ def test_a_message_the_model_does_not_raise_gets_no_alert_and_is_marked_reviewed
 def _marks_each_message_with_its_own_score(world: Any) -> None:
     messages = [sent(world, f"{ORDINARY} Day {i}.") for i in range(5)]
     claimed = messages[2]
-    Message.objects.filter(pk=claimed.pk).update(reviewed_at=timezone.now(), model_score={"by": 1})
+    claimed_at = timezone.now() - dt.timedelta(seconds=5)
+    Message.objects.filter(pk=claimed.pk).update(reviewed_at=claimed_at, model_score={"by": 1})
     scores = {m.pk: {"level": "none", "p_watch": i / 10} for i, m in enumerate(messages)}
     scores[messages[4].pk] = None
+    before = timezone.now()
     assert services.messages_mark_reviewed(scores=scores) == 4
+    after = timezone.now()
     for i, m in enumerate(messages):
         m.refresh_from_db()
-        assert m.reviewed_at is not None
-        expected = {"by": 1} if m == claimed else scores[m.pk]
-        assert m.model_score == expected, i
+        if m == claimed:
+            assert (m.reviewed_at, m.model_score) == (claimed_at, {"by": 1})
+        else:
+            assert before <= m.reviewed_at <= after, i
+            assert m.model_score == scores[m.pk], i
+    # No score is SQL NULL, as every other writer leaves it, not the JSON value null.
+    assert Message.objects.filter(pk=messages[4].pk, model_score__isnull=True).exists()
     assert services.messages_mark_reviewed(scores={}) == 0
 
 
@@ -122,7 +129,9 @@ def test_marking_a_batch_reviewed_writes_each_message_its_own_score_and_skips_cl
 
 
 @pytest.mark.postgres
-def test_on_postgresql_marking_a_batch_reviewed_writes_each_its_own_score(world, require_postgres):
+def test_on_postgresql_a_batch_marked_reviewed_gets_each_its_own_score_and_skips_claimed_ones(
+    world, require_postgres
+):
     _marks_each_message_with_its_own_score(world)
 
 
