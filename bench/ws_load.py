@@ -814,8 +814,6 @@ class Runner:
                 res = self.tried_twice(target, client, rate, a.duration, out)
                 if res["pass"]:
                     best = res
-                    if res["client_cpu_pct"] >= 90:
-                        out.knee_bound = "client-bound"
                 else:
                     fail_rate = rate
                     if res["send_lag_p99_ms"] > 100 or res["client_cpu_pct"] >= 90:
@@ -836,6 +834,9 @@ class Runner:
                     best = res
                 else:
                     fail_rate = mid
+            if best is not None and best["client_cpu_pct"] >= 90:
+                # The knee found, by the ladder or the bisection, is the load generator's limit.
+                out.knee_bound = out.knee_bound or "client-bound"
             if fail_rate is None:
                 out.knee_bound = out.knee_bound or "knee not reached: ladder ended"
             out.knee = best
