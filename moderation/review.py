@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import logging
 import multiprocessing
+from collections import OrderedDict
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from moderation.crisis import batch as batch_module
-from moderation.crisis.batch import Finding, Pending, judge
+from moderation.crisis.batch import (
+    CONTEXT_CHARS,
+    CONTEXT_MESSAGES,
+    Earlier,
+    Finding,
+    Pending,
+    judge,
+)
 from moderation.services import message_review_apply, messages_mark_reviewed
 from rooms.models import Message, MessageStatus
 from server.metrics import MODEL_LOADED, REVIEW_SECONDS
@@ -58,6 +66,10 @@ MARK_BATCH = 256
 QUEUE_LIMIT = 10_000
 SWEEP_LIMIT = 200
 SWEEP_WINDOW = dt.timedelta(days=1)
+# The members whose last messages a reviewer remembers, to read a message with the ones just
+# before it (``batch.CONTEXT_MESSAGES``): the least recently heard from are forgotten first.
+# Each member's memory is their last CONTEXT_CHARS characters, so this bounds it to a few MB.
+CONTEXT_MEMBERS = 5_000
 REVIEWABLE = (MessageStatus.VISIBLE, MessageStatus.HELD)
 
 
@@ -160,6 +172,48 @@ def apply(findings: list[Finding], path: str) -> int:
 # ---------------------------------------------------------------- the web process's reviewer
 
 
+class Recent:
+    """Each member's last messages in a room, as this web process saw them sent: what the
+    model reads a new message with. Kept in memory only (never written, never logged) and only
+    for ``batch.CONTEXT_SECONDS``; a member's messages sent through another web process, or
+    before a restart, are not in it."""
+
+    def __init__(self, members: int = CONTEXT_MEMBERS) -> None:
+        self.members = members
+        # (group id, author id) -> [[message id, sent at, last characters, level], ...], oldest
+        # first; and each remembered message's entry, to note the level its review found.
+        self.by_member: OrderedDict[tuple[int, int], list[list[Any]]] = OrderedDict()
+        self.entry_of: dict[int, list[Any]] = {}
+
+    def pending(self, message: Message) -> Pending:
+        """The message to review, with the member's messages just before it; remembers it."""
+        key = (message.group_id, message.author_id)
+        window = dt.timedelta(seconds=batch_module.CONTEXT_SECONDS)
+        entries = self.by_member.pop(key, [])
+        recent = [e for e in entries if dt.timedelta(0) <= message.created_at - e[1] <= window]
+        earlier = tuple(Earlier(pk, body, level) for pk, _, body, level in recent)
+        entry = [message.pk, message.created_at, message.body[-CONTEXT_CHARS:], message.level]
+        self.remember(key, entries, [*recent, entry][-CONTEXT_MESSAGES:])
+        return Pending.of(message, earlier[-CONTEXT_MESSAGES:])
+
+    def remember(self, key: tuple[int, int], before: list[list[Any]], now: list[list[Any]]) -> None:
+        for gone in before:
+            self.entry_of.pop(gone[0], None)
+        for entry in now:
+            self.entry_of[entry[0]] = entry
+        self.by_member[key] = now  # the most recently heard from last
+        while len(self.by_member) > self.members:
+            for entry in self.by_member.popitem(last=False)[1]:
+                self.entry_of.pop(entry[0], None)
+
+    def read(self, findings: list[Finding]) -> None:
+        """What the review found: the level each message reached, for the messages after it."""
+        for finding in findings:
+            entry = self.entry_of.get(finding.message_id)
+            if entry is not None:
+                entry[3] = finding.level
+
+
 class Reviewer:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Pending] = asyncio.Queue(QUEUE_LIMIT)
@@ -167,10 +221,11 @@ class Reviewer:
         self.left_to_sweep = 0
         self.unmarked: list[Finding] = []  # read, not raised, not yet marked reviewed
         self.marked_at = 0.0
+        self.recent = Recent()
 
     def submit(self, message: Message) -> None:
         try:
-            self.queue.put_nowait(Pending.of(message))
+            self.queue.put_nowait(self.recent.pending(message))
         except asyncio.QueueFull:
             self.left_to_sweep += 1
             if self.left_to_sweep % 1000 == 1:  # once, then every thousandth: not a log flood
@@ -213,6 +268,7 @@ class Reviewer:
             except Exception:
                 log.exception("reviewing %d messages failed; the sweep takes them", len(batch))
                 continue
+            self.recent.read(findings)
             raised = [f for f in findings if f.raised is not None]
             self.unmarked += [f for f in findings if f.raised is None]
             if (
@@ -272,10 +328,37 @@ def review_sweep(now: dt.datetime | None = None, limit: int = SWEEP_LIMIT) -> in
     rows = list(
         unreviewed(now)
         .order_by("created_at", "id")
-        .only("pk", "body", "level", "category", "created_at")[:limit]
+        .only("pk", "body", "level", "category", "created_at", "group_id", "author_id")[:limit]
     )
     if not rows:
         return 0
-    raised = apply(judge([Pending.of(m) for m in rows], found), "sweep")
+    raised = apply(judge(with_earlier(rows), found), "sweep")
     log.info("review sweep: %d messages reviewed, %d alerts raised", len(rows), raised)
     return len(rows)
+
+
+def with_earlier(rows: list[Message]) -> list[Pending]:
+    """The messages to review, each with its member's messages just before it, read from the
+    database (one query): what a web process's reviewer remembers (``Recent``)."""
+    window = dt.timedelta(seconds=batch_module.CONTEXT_SECONDS)
+    before: dict[tuple[int, int], list[Message]] = {}
+    for m in (
+        Message.objects.filter(
+            group_id__in={r.group_id for r in rows},
+            author_id__in={r.author_id for r in rows},
+            created_at__gte=min(r.created_at for r in rows) - window,
+            created_at__lte=max(r.created_at for r in rows),
+        )
+        .order_by("created_at", "id")
+        .only("pk", "body", "level", "created_at", "group_id", "author_id")
+    ):
+        before.setdefault((m.group_id, m.author_id), []).append(m)
+    out = []
+    for row in rows:
+        earlier = [
+            Earlier(m.pk, m.body[-CONTEXT_CHARS:], m.level)
+            for m in before.get((row.group_id, row.author_id), [])
+            if m.pk < row.pk and dt.timedelta(0) <= row.created_at - m.created_at <= window
+        ]
+        out.append(Pending.of(row, tuple(earlier[-CONTEXT_MESSAGES:])))
+    return out

@@ -24,20 +24,50 @@ log = logging.getLogger("moderation.review")
 
 RANK = {name: i for i, name in enumerate(LEVELS)}
 
+# A crisis is often typed in bursts: a sign in one message, the time or the goodbye in the
+# next. So the model also reads a message together with the same member's messages in the same
+# room just before it: at most CONTEXT_MESSAGES of them, sent within CONTEXT_SECONDS, their last
+# CONTEXT_CHARS characters. Only where one of them, or the message itself, already shows a sign
+# (watch or above), so plain chat costs no second reading; and that reading counts only where
+# it finds more than any of the messages did alone, so a crisis already raised is not raised
+# again by every message after it.
+CONTEXT_MESSAGES = 2
+CONTEXT_SECONDS = 600
+CONTEXT_CHARS = 600
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """One of the member's messages just before the one under review."""
+
+    message_id: int
+    body: str
+    # The highest level known for it: the send path's, or rules and model together once read.
+    level: str
+
 
 @dataclass(frozen=True)
 class Pending:
-    """A stored message as the reviewer needs it: the words and what the send path decided."""
+    """A stored message as the reviewer needs it: the words and what the send path decided,
+    and the same member's messages just before it (oldest first)."""
 
     message_id: int
     body: str
     level: str
     category: str
     created_at: dt.datetime
+    earlier: tuple[Earlier, ...] = ()
 
     @classmethod
-    def of(cls, message: Any) -> Pending:
-        return cls(message.pk, message.body, message.level, message.category, message.created_at)
+    def of(cls, message: Any, earlier: tuple[Earlier, ...] = ()) -> Pending:
+        return cls(
+            message.pk, message.body, message.level, message.category, message.created_at, earlier
+        )
+
+    def together(self) -> str:
+        """The earlier messages' last CONTEXT_CHARS characters, then this message, a line each."""
+        before = "\n".join(e.body for e in self.earlier)[-CONTEXT_CHARS:]
+        return f"{before}\n{self.body}"
 
 
 @dataclass(frozen=True)
@@ -49,31 +79,53 @@ class Finding:
     raised: Assessment | None
     model_explanation: str = ""
     judged_at: dt.datetime | None = None
+    # The level the message now has: what the send path stored, or what was raised.
+    level: str = "none"
 
 
 def judge(items: list[Pending], found: Detector) -> list[Finding]:
     """Rules and model on a batch of stored messages. The rules run again without the member's
     recent messages (cheap); where that context raised a message at send time, the stored level
-    stands in for the rules."""
+    stands in for the rules. Then the model reads the messages with a sign in or just before
+    them together with the member's earlier ones (``CONTEXT_MESSAGES``), in one more call."""
     from .combine import combine, raises
 
     verdicts = found.predict([item.body for item in items])
-    now = dt.datetime.now(dt.UTC)
-    out = []
+    rules_of, combined_of = [], []
     for item, verdict in zip(items, verdicts, strict=True):
         rules = assess(item.body)
         if RANK[item.level] > RANK[rules.level]:
             rules = replace(rules, level=item.level, category=item.category)
-        combined = combine(rules, verdict)
+        rules_of.append(rules)
+        combined_of.append(combine(rules, verdict))
+    # What each message of this batch reached alone: its earlier messages may be among them.
+    alone = {item.message_id: c.level for item, c in zip(items, combined_of, strict=True)}
+
+    def highest(i: int) -> int:
+        levels = [alone.get(e.message_id, e.level) for e in items[i].earlier]
+        return max([RANK[combined_of[i].level], *(RANK[level] for level in levels)])
+
+    again = [i for i, item in enumerate(items) if item.earlier and highest(i) >= RANK["watch"]]
+    if again:
+        joint = found.predict([items[i].together() for i in again])
+        for i, verdict in zip(again, joint, strict=True):
+            if RANK[verdict.level] > highest(i):
+                verdicts[i] = replace(verdict, earlier=len(items[i].earlier))
+                combined_of[i] = combine(rules_of[i], verdicts[i])
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for item, verdict, combined in zip(items, verdicts, combined_of, strict=True):
         stored = Assessment(level=item.level, category=item.category)
+        raised = combined if raises(stored, combined) else None
         out.append(
             Finding(
                 item.message_id,
                 item.created_at,
                 verdict.to_dict(),
-                combined if raises(stored, combined) else None,
+                raised,
                 verdict.explanation,
                 now,
+                combined.level,
             )
         )
     return out

@@ -248,6 +248,8 @@ class Verdict:
     p_urgent: float
     p_emergency: float
     p_category: float
+    # How many of the member's messages just before this one were read with it (0: alone).
+    earlier: int = 0
 
     @property
     def confidence(self) -> float:
@@ -258,9 +260,13 @@ class Verdict:
 
     @property
     def explanation(self) -> str:
+        read = "model"
+        if self.earlier:
+            before = "message" if self.earlier == 1 else f"{self.earlier} messages"
+            read = f"model, with the member's {before} before it"
         if self.level == "none":
-            return f"model: {1.0 - self.p_watch:.2f} none"
-        return f"model: {self.confidence:.2f} {self.level}, {self.category}"
+            return f"{read}: {1.0 - self.p_watch:.2f} none"
+        return f"{read}: {self.confidence:.2f} {self.level}, {self.category}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,7 +276,7 @@ class Verdict:
             "p_urgent": round(self.p_urgent, 4),
             "p_emergency": round(self.p_emergency, 4),
             "p_category": round(self.p_category, 4),
-        }
+        } | ({"earlier": self.earlier} if self.earlier else {})
 
 
 @dataclass

@@ -25,6 +25,7 @@ from rooms.access import room_access
 from rooms.actions import SendRequest, SendResult, message_send_many
 from rooms.events import user_group
 from rooms.models import Message, MessageStatus, SupportGroup
+from rooms.services import enrollment_join
 
 ORDINARY = "Work was long. I made soup and went to bed early."
 # The rules find nothing; rules and model together find a crisis.
@@ -33,6 +34,14 @@ ONLY_THE_MODEL = "I have the rope in the garage"
 WATCH_TO_URGENT = "I just want the pain to stop forever"
 # Contact details (held by the group's policy) and a crisis only the model reads.
 HELD_AND_ONLY_THE_MODEL = "I want to sleep and never wake up. text me at 555-123-4567"
+# A crisis typed in two messages: the rules say watch, then none; the model reads each below
+# urgent alone, and the two together as urgent or above.
+TOLD_IN_TWO = ("I can't keep doing this.", "Love you all. Take care of each other.")
+# Each none to the rules; the model reads the first as none, the second as urgent, the two
+# together as an emergency.
+URGENT_IN_TWO = ("Been collecting my meds all month.", "Won't be around next week.")
+# An emergency alone, then a thank-you.
+EMERGENCY_THEN_THANKS = ("I already took them all, about an hour ago", "Thanks for listening.")
 
 
 def reads(text: str, rules: str, combined: tuple[str, ...]) -> str:
@@ -46,9 +55,9 @@ def open_circle(world: Any) -> None:
     SupportGroup.objects.filter(pk=world.circle.pk).update(drop_in=True)
 
 
-def sent(world: Any, body: str) -> Message:
-    """Alice's message, stored by the send path as the room socket stores it (rules, alert)."""
-    access = room_access(user=world.alice, group_id=world.circle.pk)
+def sent(world: Any, body: str, by: Any = None) -> Message:
+    """Alice's message (or `by`'s), stored by the send path as the room socket stores it."""
+    access = room_access(user=by or world.alice, group_id=world.circle.pk)
     (result,) = message_send_many([SendRequest(access, uuid.uuid4(), body)])
     assert isinstance(result, SendResult) and result.stored is not None
     return result.stored
@@ -59,6 +68,38 @@ def reviewed_live(*messages: Message) -> int:
     found = review.detector()
     assert found is not None, "the shipped model must load in tests"
     return review.apply(review.judge([review.Pending.of(m) for m in messages], found), "live")
+
+
+def reviewed_in_turn(*messages: Message) -> list[Any]:
+    """What one web process's reviewer does with messages reviewed one batch each, as they
+    are sent seconds apart: each read with the member's messages before it that it remembers,
+    and what each review found remembered for the next. Returns the findings."""
+    found = review.detector()
+    assert found is not None, "the shipped model must load in tests"
+    recent = review.Recent()
+    findings = []
+    for message in messages:
+        (finding,) = review.judge([recent.pending(message)], found)
+        recent.read([finding])
+        review.apply([finding], "live")
+        findings.append(finding)
+    return findings
+
+
+def alone(text: str, rules: str, combined: tuple[str, ...]) -> str:
+    """A message's reading on its own, checked first (``reads``), and that the model alone also
+    stays below urgent, so what the test finds comes from reading the messages together."""
+    found = review.detector()
+    assert found is not None
+    assert found.predict([text])[0].level in combined, f"the model now reads {text!r} otherwise"
+    return reads(text, rules, combined)
+
+
+def together(*texts: str, model: tuple[str, ...]) -> None:
+    found = review.detector()
+    assert found is not None
+    joint = found.predict(["\n".join(texts)])[0].level
+    assert joint in model, f"the model now reads {texts!r} together as {joint}"
 
 
 def later(seconds: float = 11) -> dt.datetime:
@@ -175,6 +216,129 @@ def test_the_model_raising_a_watch_message_to_urgent_upgrades_its_alert_instead_
     assert entry.data["from_level"] == "watch"
     # The member had no card at watch: now she has one.
     assert [f["level"] for f in alice() if f.get("type") == "support.resources"] == ["urgent"]
+
+
+def test_a_crisis_told_in_two_messages_is_raised_on_the_second_naming_the_one_before_it(
+    world, private_frames, django_capture_on_commit_callbacks
+):
+    alice = private_frames(world.alice)
+    first = sent(world, alone(TOLD_IN_TWO[0], "watch", ("none", "watch")))
+    second = sent(world, alone(TOLD_IN_TWO[1], "none", ("none", "watch")))
+    together(*TOLD_IN_TWO, model=("urgent", "emergency"))
+    watch = Alert.objects.get()
+    assert (watch.message_id, watch.level) == (first.pk, "watch")
+    with django_capture_on_commit_callbacks(execute=True):
+        findings = reviewed_in_turn(first, second)
+    assert findings[0].raised is None, "the first alone stays a watch entry"
+    alert = Alert.objects.exclude(pk=watch.pk).get()
+    assert alert.message_id == second.pk and alert.level in ("urgent", "emergency")
+    assert alert.ack_deadline is not None
+    assert alert.explanation.startswith("model, with the member's message before it: ")
+    second.refresh_from_db()
+    assert second.level == alert.level and second.model_score["earlier"] == 1
+    assert AuditEntry.objects.get(action="alert.raised", alert=alert).data["raised_by"] == "model"
+    assert [f["level"] for f in alice() if f.get("type") == "support.resources"] == [alert.level]
+
+
+def test_an_urgent_message_read_with_the_one_before_it_becomes_an_emergency(world):
+    first = sent(world, alone(URGENT_IN_TWO[0], "none", ("none", "watch")))
+    second = sent(world, reads(URGENT_IN_TWO[1], "none", ("urgent",)))
+    together(*URGENT_IN_TWO, model=("emergency",))
+    reviewed_in_turn(first, second)
+    alert = Alert.objects.get()
+    assert (alert.message_id, alert.level) == (second.pk, "emergency")
+    assert "with the member's message before it" in alert.explanation
+
+
+def test_messages_in_one_batch_are_read_together_too(world):
+    first = sent(world, TOLD_IN_TWO[0])
+    second = sent(world, TOLD_IN_TWO[1])
+    found = review.detector()
+    assert found is not None
+    recent = review.Recent()
+    batch_of_both = [recent.pending(first), recent.pending(second)]
+    assert batch_of_both[1].earlier[0].message_id == first.pk
+    review.apply(review.judge(batch_of_both, found), "live")
+    assert Alert.objects.get(message_id=second.pk).level in ("urgent", "emergency")
+
+
+def test_messages_further_apart_than_the_window_are_read_alone(world):
+    first = sent(world, TOLD_IN_TWO[0])
+    Message.objects.filter(pk=first.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=batch.CONTEXT_SECONDS + 5)
+    )
+    first.refresh_from_db()
+    second = sent(world, TOLD_IN_TWO[1])
+    findings = reviewed_in_turn(first, second)
+    assert [f.raised for f in findings] == [None, None]
+    assert list(Alert.objects.values_list("message_id", flat=True)) == [first.pk]
+
+
+def test_another_members_message_is_not_read_with_hers(world):
+    enrollment_join(group=world.circle, user=world.bob, alias="River", agreement_accepted=True)
+    bobs = sent(world, TOLD_IN_TWO[0], by=world.bob)
+    hers = sent(world, TOLD_IN_TWO[1])
+    findings = reviewed_in_turn(bobs, hers)
+    assert [f.raised for f in findings] == [None, None]
+    assert not Alert.objects.filter(message_id=hers.pk).exists()
+
+
+def test_a_crisis_already_raised_is_not_raised_again_by_the_message_after_it(world):
+    first = sent(world, alone(EMERGENCY_THEN_THANKS[0], "emergency", ("emergency",)))
+    second = sent(world, alone(EMERGENCY_THEN_THANKS[1], "none", ("none",)))
+    findings = reviewed_in_turn(first, second)
+    assert findings[1].raised is None
+    assert list(Alert.objects.values_list("message_id", flat=True)) == [first.pk]
+
+
+def test_plain_chat_is_read_alone_and_never_twice(world, monkeypatch):
+    first = sent(world, reads(ORDINARY, "none", ("none",)))
+    second = sent(world, reads("Thanks for listening.", "none", ("none",)))
+    found = review.detector()
+    assert found is not None
+    read: list[str] = []
+    real = found.predict
+    monkeypatch.setattr(found, "predict", lambda texts: read.extend(texts) or real(texts))
+    findings = reviewed_in_turn(first, second)
+    assert [f.raised for f in findings] == [None, None]
+    # No sign in either message: each was read once, alone.
+    assert read == [ORDINARY, "Thanks for listening."]
+    # With a sign in the first, the second is also read with it.
+    read.clear()
+    reviewed_in_turn(sent(world, TOLD_IN_TWO[0]), sent(world, "Thanks for listening."))
+    assert read[-1] == f"{TOLD_IN_TWO[0]}\nThanks for listening."
+
+
+def test_the_sweep_reads_a_message_with_the_members_messages_before_it(world):
+    first = sent(world, TOLD_IN_TWO[0])
+    second = sent(world, TOLD_IN_TWO[1])
+    assert review.review_sweep(now=later()) == 2
+    alert = Alert.objects.get(message_id=second.pk)
+    assert alert.level in ("urgent", "emergency")
+    assert alert.explanation.startswith("model, with the member's message before it: ")
+    assert Alert.objects.get(message_id=first.pk).level == "watch"
+
+
+def test_a_reviewer_remembers_a_bounded_few_messages_of_a_bounded_number_of_members():
+    recent = review.Recent(members=3)
+    now = timezone.now()
+
+    def message(pk: int, author: int, body: str = "hello") -> Message:
+        return Message(pk=pk, group_id=1, author_id=author, body=body, level="none", created_at=now)
+
+    longest = "x" * 3_999 + "y"  # the largest message the rooms accept (4,000 characters)
+    for pk in range(1, 6):
+        recent.pending(message(pk, author=7, body=longest))
+    pending = recent.pending(message(6, author=7))
+    assert [e.message_id for e in pending.earlier] == [1, 2, 3, 4, 5][-batch.CONTEXT_MESSAGES :]
+    assert all(len(e.body) == batch.CONTEXT_CHARS and e.body.endswith("y") for e in pending.earlier)
+    assert len(pending.together()) <= batch.CONTEXT_CHARS + 1 + len("hello")
+    for author in range(8, 12):
+        recent.pending(message(100 + author, author=author))
+    assert len(recent.by_member) == 3 and (1, 7) not in recent.by_member
+    assert set(recent.entry_of) == {e[0] for v in recent.by_member.values() for e in v}
+    # Hers is forgotten, so her next message is read alone.
+    assert recent.pending(message(200, author=7)).earlier == ()
 
 
 def test_the_worker_reviews_a_message_left_unreviewed_and_raises_its_alert_once(world):

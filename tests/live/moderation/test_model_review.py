@@ -119,6 +119,43 @@ def test_the_model_raising_a_watch_message_to_urgent_updates_the_alert_carol_alr
     assert Alert.objects.filter(message_id=ack["id"]).count() == 1
 
 
+# A crisis typed in two messages: the first a watch sign to the rules, the second nothing;
+# the model reads each below urgent alone, and the two together as urgent or above.
+TOLD_IN_TWO = ("I can't keep doing this.", "Love you all. Take care of each other.")
+
+
+def test_a_crisis_told_in_two_messages_reaches_carol_as_an_alert_on_the_second(
+    world, sockets, alert_server
+):
+    from moderation.crisis.model import default
+
+    found = default()
+    assert found is not None
+    alone = [v.level for v in found.predict(list(TOLD_IN_TWO))]
+    joint = found.predict(["\n".join(TOLD_IN_TWO)])[0].level
+    assert alone[0] in ("none", "watch") and alone[1] in ("none", "watch"), alone
+    assert joint in ("urgent", "emergency"), f"the model now reads the two together as {joint}"
+    assert assess(TOLD_IN_TWO[0]).level == "watch" and assess(TOLD_IN_TWO[1]).level == "none"
+    model_ready(alert_server)
+    open_room(world.circle)
+    carol_alerts = sockets(world.carol, "/ws/alerts/")
+    sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    first = alice.say(TOLD_IN_TWO[0])
+    second = alice.say(TOLD_IN_TWO[1])
+    assert first["type"] == second["type"] == "message.ack"
+    watch = carol_alerts.recv_type("alert.new")["alert"]
+    assert (watch["message_id"], watch["level"]) == (first["id"], "watch")
+    alert = carol_alerts.recv_type("alert.new")["alert"]
+    assert alert["message_id"] == second["id"] and alert["level"] in ("urgent", "emergency")
+    assert alert["ack_deadline"]
+    assert "model, with the member's message before it: " in alert["explanation"]
+    card = alice.recv_type_of(("support.resources",))
+    assert card["level"] == alert["level"]
+    # The second reading named only in the explanation: the first message's own watch stands.
+    assert Alert.objects.get(pk=watch["id"]).level == "watch"
+
+
 @pytest.fixture(scope="session")
 def server_without_model(server_factory: Callable[..., Daphne]) -> Daphne:
     return server_factory(
