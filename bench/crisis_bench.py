@@ -18,7 +18,8 @@ arrives alone) and in batches of ``--batch`` (its throughput, as the live review
 beside the rules engine in the same run so the figure is a ratio. Last, how often rules and
 model together alert on and flag ordinary chat no stage was trained on: 1,000 generated
 messages, and the two unseen sets of ``bench/data/``, 400 lines each. ``CRISIS_READER=off``
-scores with the n-grams alone.
+scores with the n-grams alone. And what reading a message with the member's messages before it
+costs the live review (``together_cost``), with and without in the same run.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     model_bench(texts[: args.model_messages], args.batch, args.repeats)
     ordinary_rates(args.seed)
+    together_cost(args.batch, args.repeats)
     return 0
 
 
@@ -230,6 +232,69 @@ def ordinary_rates(seed: int, n: int = 1000) -> None:
         alerts = sum(lv in ("urgent", "emergency") for lv in levels) / len(texts)
         flags = sum(lv != "none" for lv in levels) / len(texts)
         print(f"{name:<11} {len(texts):>5} messages: alerts {alerts:.1%}, flags {flags:.1%}")
+
+
+def together_cost(batch: int, repeats: int) -> None:
+    """What reading a message with the member's messages before it costs the live review
+    (``batch.judge``): the unseen ordinary chat sets as if one member wrote every line, the
+    worst case (in a room, the message before is often someone else's), judged in batches of
+    `batch` with and without the earlier messages, in the same run. CPU clock, one thread."""
+    import datetime as dt
+    import json
+
+    from threadpoolctl import threadpool_limits
+
+    from moderation.crisis.batch import CONTEXT_MESSAGES, Earlier, Pending, judge
+
+    detector = load_model()
+    texts = []
+    for path in UNSEEN_CHAT:
+        with path.open(encoding="utf-8") as fh:
+            texts += [json.loads(x)["text"] for x in fh if x.strip()]
+    now = dt.datetime.now(dt.UTC)
+    stored = [assess(t) for t in texts]
+
+    def review(together: bool) -> tuple[float, int]:
+        levels: dict[int, str] = {}
+        start = time.thread_time_ns()
+        for i in range(0, len(texts), batch):
+            items = [
+                Pending(
+                    k,
+                    texts[k],
+                    stored[k].level,
+                    stored[k].category,
+                    now,
+                    tuple(
+                        Earlier(j, texts[j], levels.get(j, stored[j].level))
+                        for j in range(max(0, k - CONTEXT_MESSAGES), k)
+                    )
+                    if together
+                    else (),
+                )
+                for k in range(i, min(i + batch, len(texts)))
+            ]
+            for finding in judge(items, detector):
+                levels[finding.message_id] = finding.level
+        raised = sum(1 for k in levels if levels[k] != stored[k].level)
+        return (time.thread_time_ns() - start) / 1e9, raised
+
+    alone_s, together_s, raised = [], [], (0, 0)
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            a, raised_alone = review(False)
+            b, raised_together = review(True)
+            alone_s.append(a)
+            together_s.append(b)
+            raised = (raised_alone, raised_together)
+    ratio = statistics.median(together_s) / statistics.median(alone_s)
+    print(
+        f"\nreading with the member's earlier messages: {len(texts)} unseen chat lines as one"
+        f" member's, batches of {batch}, cpu clock, median of {repeats}: alone"
+        f" {statistics.median(alone_s) * 1000 / len(texts):.2f} ms a message, together"
+        f" {statistics.median(together_s) * 1000 / len(texts):.2f} ms: x{ratio:.2f}; messages"
+        f" raised by the model {raised[0]} alone, {raised[1]} together"
+    )
 
 
 def model_bench(texts: list[str], batch: int, repeats: int) -> None:

@@ -28,9 +28,9 @@ RANK = {name: i for i, name in enumerate(LEVELS)}
 # next. So the model also reads a message together with the same member's messages in the same
 # room just before it: at most CONTEXT_MESSAGES of them, sent within CONTEXT_SECONDS, their last
 # CONTEXT_CHARS characters. Only where one of them, or the message itself, already shows a sign
-# (watch or above), so plain chat costs no second reading; and that reading counts only where
-# it finds more than any of the messages did alone, so a crisis already raised is not raised
-# again by every message after it.
+# (watch or above, below emergency), so plain chat costs no second reading; and that reading
+# counts only where it finds more than any of the messages did alone, so a crisis already
+# raised is not raised again by every message after it.
 CONTEXT_MESSAGES = 2
 CONTEXT_SECONDS = 600
 CONTEXT_CHARS = 600
@@ -105,7 +105,12 @@ def judge(items: list[Pending], found: Detector) -> list[Finding]:
         levels = [alone.get(e.message_id, e.level) for e in items[i].earlier]
         return max([RANK[combined_of[i].level], *(RANK[level] for level in levels)])
 
-    again = [i for i, item in enumerate(items) if item.earlier and highest(i) >= RANK["watch"]]
+    # A sign somewhere, and room above it: at emergency there is nothing more to find.
+    again = [
+        i
+        for i, item in enumerate(items)
+        if item.earlier and RANK["watch"] <= highest(i) < RANK["emergency"]
+    ]
     if again:
         joint = found.predict([items[i].together() for i in again])
         for i, verdict in zip(again, joint, strict=True):
