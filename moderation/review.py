@@ -174,9 +174,9 @@ def apply(findings: list[Finding], path: str) -> int:
 
 class Recent:
     """Each member's last messages in a room, as this web process saw them sent: what the
-    model reads a new message with. Kept in memory only (never written, never logged) and only
-    for ``batch.CONTEXT_SECONDS``; a member's messages sent through another web process, or
-    before a restart, are not in it."""
+    model reads a new message with. Kept in memory only (never written, never logged), and
+    forgotten once ``batch.CONTEXT_SECONDS`` old at the next message anyone sends; a member's
+    messages sent through another web process, or before a restart, are not in it."""
 
     def __init__(self, members: int = CONTEXT_MEMBERS) -> None:
         self.members = members
@@ -189,6 +189,13 @@ class Recent:
         """The message to review, with the member's messages just before it; remembers it."""
         key = (message.group_id, message.author_id)
         window = dt.timedelta(seconds=batch_module.CONTEXT_SECONDS)
+        # The least recently heard from come first: forget those whose last message is too old.
+        while self.by_member:
+            first = next(iter(self.by_member))
+            if message.created_at - self.by_member[first][-1][1] <= window:
+                break
+            for entry in self.by_member.pop(first):
+                self.entry_of.pop(entry[0], None)
         entries = self.by_member.pop(key, [])
         recent = [e for e in entries if dt.timedelta(0) <= message.created_at - e[1] <= window]
         earlier = tuple(Earlier(pk, body, level) for pk, _, body, level in recent)

@@ -339,6 +339,12 @@ def test_a_reviewer_remembers_a_bounded_few_messages_of_a_bounded_number_of_memb
     assert set(recent.entry_of) == {e[0] for v in recent.by_member.values() for e in v}
     # Hers is forgotten, so her next message is read alone.
     assert recent.pending(message(200, author=7)).earlier == ()
+    # Whoever has not written for longer than the window is forgotten at the next message.
+    later_on = now + dt.timedelta(seconds=batch.CONTEXT_SECONDS + 1)
+    recent.pending(
+        Message(pk=300, group_id=1, author_id=99, body="hi", level="none", created_at=later_on)
+    )
+    assert list(recent.by_member) == [(1, 99)] and list(recent.entry_of) == [300]
 
 
 def test_the_worker_reviews_a_message_left_unreviewed_and_raises_its_alert_once(world):
