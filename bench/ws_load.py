@@ -30,7 +30,8 @@ The project runs the learned crisis model after delivery unless --model off (CRI
 Earlier artifacts read some of the five default bodies as crises or as watch; the model as
 shipped reads all five as nothing (three pass the reader's gate, so the reader reads them). A body
 read as a crisis raises an alert and sends a support card, so the cards each step received are
-printed. --bodies calm uses five sentences that neither stage flags.
+printed. --bodies calm uses five sentences that neither stage flags; --bodies signs ten, one of
+them a watch sign (CRISIS_MODEL_CONTEXT=off in the environment reads each message alone).
 
 Internal modes (used by the orchestrator): --_client (the load process) and --_setup (fixtures).
 """
@@ -77,7 +78,19 @@ CALM_BODIES = [
     "We had dinner together as a family for the first time in weeks.",
     "Has anyone read a good book about rebuilding trust?",
 ]
-BODY_SETS = {"default": BODIES, "calm": CALM_BODIES}
+# Ordinary chat with a sign in one message of ten (about how often the unseen chat sets are
+# flagged): the rules read "Some days I just feel empty." as watch, so it gets a watch entry,
+# and the model then reads it and each member's next two messages together with the ones before
+# (CRISIS_MODEL_CONTEXT), which raise nothing here. The rest neither stage flags.
+SIGN_BODIES = [
+    *CALM_BODIES,
+    "Thanks everyone, see you next week.",
+    "I made pancakes with my kids this morning.",
+    "Some days I just feel empty.",
+    "I finally finished painting the spare room.",
+    "Work was busy but I got through it.",
+]
+BODY_SETS = {"default": BODIES, "calm": CALM_BODIES, "signs": SIGN_BODIES}
 RATES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 
 
@@ -1046,7 +1059,7 @@ def main() -> None:
         choices=sorted(BODY_SETS),
         default="default",
         help="what members say: default (three of five read as a crisis by the model as "
-        "shipped) or calm (nothing either stage flags)",
+        "shipped), calm (nothing either stage flags) or signs (one in ten a watch sign)",
     )
     parser.add_argument("--json", help="write the summary and every step here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")

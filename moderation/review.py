@@ -232,7 +232,12 @@ class Reviewer:
 
     def submit(self, message: Message) -> None:
         try:
-            self.queue.put_nowait(self.recent.pending(message))
+            pending = (
+                self.recent.pending(message)
+                if settings.CRISIS_MODEL_CONTEXT
+                else Pending.of(message)
+            )
+            self.queue.put_nowait(pending)
         except asyncio.QueueFull:
             self.left_to_sweep += 1
             if self.left_to_sweep % 1000 == 1:  # once, then every thousandth: not a log flood
@@ -339,7 +344,8 @@ def review_sweep(now: dt.datetime | None = None, limit: int = SWEEP_LIMIT) -> in
     )
     if not rows:
         return 0
-    raised = apply(judge(with_earlier(rows), found), "sweep")
+    pending = with_earlier(rows) if settings.CRISIS_MODEL_CONTEXT else [Pending.of(m) for m in rows]
+    raised = apply(judge(pending, found), "sweep")
     log.info("review sweep: %d messages reviewed, %d alerts raised", len(rows), raised)
     return len(rows)
 

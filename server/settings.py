@@ -298,6 +298,9 @@ CRISIS_MODEL = envbool("CRISIS_MODEL", True)
 # Each web process scores in a process of its own (about 150 MB more), so the model never holds
 # the interpreter lock the event loop and the database thread need. Off: one thread instead.
 CRISIS_MODEL_PROCESS = envbool("CRISIS_MODEL_PROCESS", True)
+# The model also reads a message with the member's last messages where they carry a sign, so a
+# crisis typed in several messages is found (moderation/crisis/batch.py). Off: each alone.
+CRISIS_MODEL_CONTEXT = envbool("CRISIS_MODEL_CONTEXT", True)
 # The worker reviews any message the web process did not review within this many seconds (a web
 # process that died, or a full review queue).
 REVIEW_SWEEP_SECONDS = envint("REVIEW_SWEEP_SECONDS", 10)

@@ -319,6 +319,16 @@ def test_the_sweep_reads_a_message_with_the_members_messages_before_it(world):
     assert Alert.objects.get(message_id=first.pk).level == "watch"
 
 
+@override_settings(CRISIS_MODEL_CONTEXT=False)
+def test_with_reading_together_off_each_message_is_read_alone(world):
+    first = sent(world, TOLD_IN_TWO[0])
+    second = sent(world, TOLD_IN_TWO[1])
+    assert review.review_sweep(now=later()) == 2
+    assert list(Alert.objects.values_list("message_id", flat=True)) == [first.pk]
+    second.refresh_from_db()
+    assert second.level == "none" and second.reviewed_at is not None
+
+
 def test_a_reviewer_remembers_a_bounded_few_messages_of_a_bounded_number_of_members():
     recent = review.Recent(members=3)
     now = timezone.now()
