@@ -26,11 +26,13 @@ import multiprocessing
 from collections import OrderedDict
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from moderation.crisis import batch as batch_module
@@ -175,8 +177,9 @@ def apply(findings: list[Finding], path: str) -> int:
 class Recent:
     """Each member's last messages in a room, as this web process saw them sent: what the
     model reads a new message with. Kept in memory only (never written, never logged), and
-    forgotten once ``batch.CONTEXT_SECONDS`` old at the next message anyone sends; a member's
-    messages sent through another web process, or before a restart, are not in it."""
+    forgotten ``batch.CONTEXT_SECONDS`` after the member's last message, at the next message
+    anyone sends; a member's messages sent through another web process, or before a restart,
+    are not in it."""
 
     def __init__(self, members: int = CONTEXT_MEMBERS) -> None:
         self.members = members
@@ -186,7 +189,8 @@ class Recent:
         self.entry_of: dict[int, list[Any]] = {}
 
     def pending(self, message: Message) -> Pending:
-        """The message to review, with the member's messages just before it; remembers it."""
+        """The message to review, with the member's messages just before it; remembers it.
+        An edited message keeps its place with its new words."""
         key = (message.group_id, message.author_id)
         window = dt.timedelta(seconds=batch_module.CONTEXT_SECONDS)
         # The least recently heard from come first: forget those whose last message is too old.
@@ -197,11 +201,20 @@ class Recent:
             for entry in self.by_member.pop(first):
                 self.entry_of.pop(entry[0], None)
         entries = self.by_member.pop(key, [])
-        recent = [e for e in entries if dt.timedelta(0) <= message.created_at - e[1] <= window]
-        earlier = tuple(Earlier(pk, body, level) for pk, _, body, level in recent)
-        entry = [message.pk, message.created_at, message.body[-CONTEXT_CHARS:], message.level]
-        self.remember(key, entries, [*recent, entry][-CONTEXT_MESSAGES:])
-        return Pending.of(message, earlier[-CONTEXT_MESSAGES:])
+        earlier = [
+            Earlier(pk, body, level)
+            for pk, at, body, level in entries
+            if pk < message.pk and dt.timedelta(0) <= message.created_at - at <= window
+        ]
+        edited = self.entry_of.get(message.pk)
+        if edited is not None:
+            edited[2:] = [message.body[-CONTEXT_CHARS:], message.level]
+            kept = entries
+        else:
+            entry = [message.pk, message.created_at, message.body[-CONTEXT_CHARS:], message.level]
+            kept = [*entries, entry][-CONTEXT_MESSAGES:]
+        self.remember(key, entries, kept)
+        return Pending.of(message, tuple(earlier[-CONTEXT_MESSAGES:]))
 
     def remember(self, key: tuple[int, int], before: list[list[Any]], now: list[list[Any]]) -> None:
         for gone in before:
@@ -219,6 +232,17 @@ class Recent:
             entry = self.entry_of.get(finding.message_id)
             if entry is not None:
                 entry[3] = finding.level
+
+    def current(self, item: Pending) -> Pending:
+        """The message with its earlier messages' levels as the reviews so far found them: a
+        message can wait in the queue while the one before it is being read."""
+        if not item.earlier:
+            return item
+        earlier = tuple(
+            replace(e, level=self.entry_of[e.message_id][3]) if e.message_id in self.entry_of else e
+            for e in item.earlier
+        )
+        return replace(item, earlier=earlier)
 
 
 class Reviewer:
@@ -267,6 +291,7 @@ class Reviewer:
                 await asyncio.sleep(GATHER_SECONDS)  # let the messages of this moment join
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
+            batch = [self.recent.current(item) for item in batch]
             try:
                 findings = await loop.run_in_executor(
                     _executor(), batch_module.judge_with_default, batch
@@ -351,17 +376,26 @@ def review_sweep(now: dt.datetime | None = None, limit: int = SWEEP_LIMIT) -> in
 
 
 def with_earlier(rows: list[Message]) -> list[Pending]:
-    """The messages to review, each with its member's messages just before it, read from the
-    database (one query): what a web process's reviewer remembers (``Recent``)."""
+    """The messages to review, each with its member's messages just before it in the same room,
+    read from the database (one query): what a web process's reviewer remembers (``Recent``).
+    Held, deleted and rejected messages count too, as they do for the rules' context: words a
+    member took back still say how she is."""
     window = dt.timedelta(seconds=batch_module.CONTEXT_SECONDS)
+    spans: dict[tuple[int, int], tuple[dt.datetime, dt.datetime]] = {}
+    for r in rows:
+        first, last = spans.get((r.group_id, r.author_id), (r.created_at, r.created_at))
+        spans[(r.group_id, r.author_id)] = (min(first, r.created_at), max(last, r.created_at))
+    wanted = Q()
+    for (group_id, author_id), (first, last) in spans.items():
+        wanted |= Q(
+            group_id=group_id,
+            author_id=author_id,
+            created_at__gte=first - window,
+            created_at__lte=last,
+        )
     before: dict[tuple[int, int], list[Message]] = {}
     for m in (
-        Message.objects.filter(
-            group_id__in={r.group_id for r in rows},
-            author_id__in={r.author_id for r in rows},
-            created_at__gte=min(r.created_at for r in rows) - window,
-            created_at__lte=max(r.created_at for r in rows),
-        )
+        Message.objects.filter(wanted)
         .order_by("created_at", "id")
         .only("pk", "body", "level", "created_at", "group_id", "author_id")
     ):

@@ -98,12 +98,13 @@ def judge(items: list[Pending], found: Detector) -> list[Finding]:
             rules = replace(rules, level=item.level, category=item.category)
         rules_of.append(rules)
         combined_of.append(combine(rules, verdict))
-    # What each message of this batch reached alone: its earlier messages may be among them.
-    alone = {item.message_id: c.level for item, c in zip(items, combined_of, strict=True)}
+    # The level each message of this batch has reached so far (its earlier messages may be
+    # among them): alone, then raised by a joint reading, in the order they were sent.
+    reached = {item.message_id: c.level for item, c in zip(items, combined_of, strict=True)}
 
     def highest(i: int) -> int:
-        levels = [alone.get(e.message_id, e.level) for e in items[i].earlier]
-        return max([RANK[combined_of[i].level], *(RANK[level] for level in levels)])
+        levels = [reached.get(e.message_id, e.level) for e in items[i].earlier]
+        return max([RANK[reached[items[i].message_id]], *(RANK[level] for level in levels)])
 
     # A sign somewhere, and room above it: at emergency there is nothing more to find.
     again = [
@@ -114,9 +115,12 @@ def judge(items: list[Pending], found: Detector) -> list[Finding]:
     if again:
         joint = found.predict([items[i].together() for i in again])
         for i, verdict in zip(again, joint, strict=True):
+            # Checked in turn: once one message is raised, the ones after it that read it
+            # together count from there, so one crisis is raised once, not on each of them.
             if RANK[verdict.level] > highest(i):
                 verdicts[i] = replace(verdict, earlier=len(items[i].earlier))
                 combined_of[i] = combine(rules_of[i], verdicts[i])
+                reached[items[i].message_id] = combined_of[i].level
     now = dt.datetime.now(dt.UTC)
     out = []
     for item, verdict, combined in zip(items, verdicts, combined_of, strict=True):

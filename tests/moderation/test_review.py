@@ -55,9 +55,10 @@ def open_circle(world: Any) -> None:
     SupportGroup.objects.filter(pk=world.circle.pk).update(drop_in=True)
 
 
-def sent(world: Any, body: str, by: Any = None) -> Message:
-    """Alice's message (or `by`'s), stored by the send path as the room socket stores it."""
-    access = room_access(user=by or world.alice, group_id=world.circle.pk)
+def sent(world: Any, body: str, by: Any = None, group: Any = None) -> Message:
+    """Alice's message (or `by`'s) in the circle (or `group`), stored by the send path as the
+    room socket stores it (rules, alert)."""
+    access = room_access(user=by or world.alice, group_id=(group or world.circle).pk)
     (result,) = message_send_many([SendRequest(access, uuid.uuid4(), body)])
     assert isinstance(result, SendResult) and result.stored is not None
     return result.stored
@@ -317,6 +318,65 @@ def test_the_sweep_reads_a_message_with_the_members_messages_before_it(world):
     assert alert.level in ("urgent", "emergency")
     assert alert.explanation.startswith("model, with the member's message before it: ")
     assert Alert.objects.get(message_id=first.pk).level == "watch"
+
+
+def test_a_crisis_raised_in_a_batch_is_not_raised_again_by_the_next_message_in_it(world):
+    # The sweep reviews a backlog in one batch: the third message, read with the two before
+    # it, reads as urgent as well, but the second already raised that crisis.
+    thanks = "Thanks for listening."
+    together(*TOLD_IN_TWO, thanks, model=("urgent",))
+    first, second, third = (sent(world, text) for text in (*TOLD_IN_TWO, thanks))
+    assert review.review_sweep(now=later()) == 3
+    levels = dict(Alert.objects.values_list("message_id", "level"))
+    assert levels.keys() == {first.pk, second.pk}, "one alert for the crisis, not one each"
+    assert levels[second.pk] == "urgent"
+    third.refresh_from_db()
+    assert third.level == "none" and third.reviewed_at is not None
+
+
+def test_the_sweep_reads_only_the_members_own_earlier_messages_in_that_room(world):
+    enrollment_join(group=world.circle, user=world.bob, alias="River", agreement_accepted=True)
+    enrollment_join(group=world.other, user=world.alice, alias="Fern", agreement_accepted=True)
+    SupportGroup.objects.filter(pk=world.other.pk).update(drop_in=True)
+    sent(world, TOLD_IN_TWO[0], by=world.bob)  # another member, the same room
+    sent(world, TOLD_IN_TWO[0], group=world.other)  # the same member, another room
+    old = sent(world, TOLD_IN_TWO[0])  # the same member and room, too long ago
+    Message.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=batch.CONTEXT_SECONDS + 5)
+    )
+    hers = sent(world, TOLD_IN_TWO[1])
+    (pending,) = [p for p in review.with_earlier([hers]) if p.message_id == hers.pk]
+    assert pending.earlier == ()
+    review.review_sweep(now=later())
+    assert not Alert.objects.filter(message_id=hers.pk).exists()
+
+
+def test_a_message_waiting_in_the_queue_is_read_with_what_the_review_before_it_found():
+    recent = review.Recent()
+    now = timezone.now()
+    first = Message(pk=1, group_id=1, author_id=7, body="a", level="none", created_at=now)
+    second = Message(pk=2, group_id=1, author_id=7, body="b", level="none", created_at=now)
+    recent.pending(first)
+    waiting = recent.pending(second)
+    assert [e.level for e in waiting.earlier] == ["none"]
+    # The first is read (and raised) while the second waits in the queue.
+    recent.read([batch.Finding(1, now, {}, None, level="urgent")])
+    assert [e.level for e in recent.current(waiting).earlier] == ["urgent"]
+
+
+def test_an_edited_message_is_read_with_the_ones_before_it_and_keeps_its_place():
+    recent = review.Recent()
+    now = timezone.now()
+
+    def message(pk: int, body: str) -> Message:
+        return Message(pk=pk, group_id=1, author_id=7, body=body, level="none", created_at=now)
+
+    recent.pending(message(1, "first"))
+    recent.pending(message(2, "second"))
+    edited = recent.pending(message(2, "second, edited"))
+    assert [e.body for e in edited.earlier] == ["first"], "not with its own words before"
+    after = recent.pending(message(3, "third"))
+    assert [e.body for e in after.earlier] == ["first", "second, edited"]
 
 
 @override_settings(CRISIS_MODEL_CONTEXT=False)
