@@ -107,7 +107,11 @@ def _executor() -> Executor:
     """One scoring process per web process (``CRISIS_MODEL_PROCESS``, on by default), started
     fresh rather than forked from a process with an event loop and threads; or one thread."""
     if settings.CRISIS_MODEL_PROCESS:
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=batch_module.watch_parent,
+        )
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis-model")
 
 

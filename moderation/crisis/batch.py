@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +174,20 @@ def start() -> str:
             _state["status"] = "loaded" if found is not None else "off"
             log.info("crisis model %s", _state["status"])
         return str(_state["status"])
+
+
+def watch_parent(interval: float = 1.0) -> None:
+    """In the scoring process, first thing: exit once the web process that started it is gone.
+    A web process killed hard cannot tell its child, which would otherwise wait for work that
+    never comes, holding the model's memory, for as long as the machine runs."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def single_threaded() -> None:

@@ -156,6 +156,24 @@ def test_a_crisis_told_in_two_messages_reaches_carol_as_an_alert_on_the_second(
     assert Alert.objects.get(pk=watch["id"]).level == "watch"
 
 
+def test_the_scoring_process_of_a_web_process_killed_hard_exits_too(server_factory):
+    server = server_factory(RATE_LIMIT_PER_SECOND="0")
+    model_ready(server)
+    [scorer] = scoring_processes(server)
+    assert server.proc is not None
+    server.proc.kill()  # no chance to stop its children
+    server.proc.wait()
+
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{scorer}/status").read_text()
+        except OSError:
+            return True
+        return "State:\tZ" in status  # exited, not yet reaped by whoever adopted it
+
+    wait_for(gone, 15)
+
+
 @pytest.fixture(scope="session")
 def server_without_model(server_factory: Callable[..., Daphne]) -> Daphne:
     return server_factory(
