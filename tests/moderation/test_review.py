@@ -364,6 +364,21 @@ def test_a_message_waiting_in_the_queue_is_read_with_what_the_review_before_it_f
     assert [e.level for e in recent.current(waiting).earlier] == ["urgent"]
 
 
+def test_the_window_holds_a_message_sent_exactly_its_length_before_and_not_a_second_more():
+    recent = review.Recent()
+    now = timezone.now()
+    window = dt.timedelta(seconds=batch.CONTEXT_SECONDS)
+
+    def message(pk: int, author: int, at: dt.datetime) -> Message:
+        return Message(pk=pk, group_id=1, author_id=author, body="b", level="none", created_at=at)
+
+    recent.pending(message(1, author=7, at=now))
+    assert [e.message_id for e in recent.pending(message(2, 7, now + window)).earlier] == [1]
+    recent.pending(message(3, author=8, at=now))
+    late = recent.pending(message(4, 8, now + window + dt.timedelta(seconds=1)))
+    assert late.earlier == ()
+
+
 def test_an_edited_message_is_read_with_the_ones_before_it_and_keeps_its_place():
     recent = review.Recent()
     now = timezone.now()
