@@ -39,9 +39,9 @@ from moderation.crisis import batch as batch_module
 from moderation.crisis.batch import (
     CONTEXT_CHARS,
     CONTEXT_MESSAGES,
-    Earlier,
     Finding,
     Pending,
+    earlier_of,
     judge,
 )
 from moderation.services import message_review_apply, messages_mark_reviewed
@@ -205,11 +205,7 @@ class Recent:
             for entry in self.by_member.pop(first):
                 self.entry_of.pop(entry[0], None)
         entries = self.by_member.pop(key, [])
-        earlier = [
-            Earlier(pk, body, level)
-            for pk, at, body, level in entries
-            if pk < message.pk and dt.timedelta(0) <= message.created_at - at <= window
-        ]
+        earlier = earlier_of(message.pk, message.created_at, entries)
         edited = self.entry_of.get(message.pk)
         if edited is not None:
             edited[2:] = [message.body[-CONTEXT_CHARS:], message.level]
@@ -218,7 +214,7 @@ class Recent:
             entry = [message.pk, message.created_at, message.body[-CONTEXT_CHARS:], message.level]
             kept = [*entries, entry][-CONTEXT_MESSAGES:]
         self.remember(key, entries, kept)
-        return Pending.of(message, tuple(earlier[-CONTEXT_MESSAGES:]))
+        return Pending.of(message, earlier)
 
     def remember(self, key: tuple[int, int], before: list[list[Any]], now: list[list[Any]]) -> None:
         for gone in before:
@@ -406,10 +402,9 @@ def with_earlier(rows: list[Message]) -> list[Pending]:
         before.setdefault((m.group_id, m.author_id), []).append(m)
     out = []
     for row in rows:
-        earlier = [
-            Earlier(m.pk, m.body[-CONTEXT_CHARS:], m.level)
-            for m in before.get((row.group_id, row.author_id), [])
-            if m.pk < row.pk and dt.timedelta(0) <= row.created_at - m.created_at <= window
-        ]
-        out.append(Pending.of(row, tuple(earlier[-CONTEXT_MESSAGES:])))
+        candidates = before.get((row.group_id, row.author_id), [])
+        earlier = earlier_of(
+            row.pk, row.created_at, ((m.pk, m.created_at, m.body, m.level) for m in candidates)
+        )
+        out.append(Pending.of(row, earlier))
     return out

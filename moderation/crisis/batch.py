@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,22 @@ class Earlier:
     body: str
     # The highest level known for it: the send path's, or rules and model together once read.
     level: str
+
+
+def earlier_of(
+    message_id: int, sent_at: dt.datetime, candidates: Iterable[Sequence[Any]]
+) -> tuple[Earlier, ...]:
+    """The member's messages just before this one, from `candidates` (message id, sent at,
+    body, level; oldest first): sent before it within CONTEXT_SECONDS, the last
+    CONTEXT_MESSAGES of them, their last CONTEXT_CHARS characters. The one rule for the web
+    process's memory and the worker's sweep alike."""
+    window = dt.timedelta(seconds=CONTEXT_SECONDS)
+    found = [
+        Earlier(pk, body[-CONTEXT_CHARS:], level)
+        for pk, at, body, level in candidates
+        if pk < message_id and dt.timedelta(0) <= sent_at - at <= window
+    ]
+    return tuple(found[-CONTEXT_MESSAGES:])
 
 
 @dataclass(frozen=True)
