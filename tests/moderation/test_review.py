@@ -364,6 +364,25 @@ def test_a_message_waiting_in_the_queue_is_read_with_what_the_review_before_it_f
     assert [e.level for e in recent.current(waiting).earlier] == ["urgent"]
 
 
+def test_the_largest_messages_are_read_together_within_the_bound(world, monkeypatch):
+    # Three messages of the largest size the rooms accept (4,000 characters), a sign in the
+    # first: the second reading carries the earlier ones' last 600 characters, not 8,000.
+    sign = TOLD_IN_TWO[0] + " "
+    longest = (sign * (4_000 // len(sign) + 1))[:3_999] + "."
+    messages = [sent(world, longest), sent(world, "word " * 799 + "words"), sent(world, longest)]
+    assert all(len(m.body) == 4_000 for m in messages)
+    found = review.detector()
+    assert found is not None
+    read: list[str] = []
+    real = found.predict
+    monkeypatch.setattr(found, "predict", lambda texts: read.extend(texts) or real(texts))
+    findings = reviewed_in_turn(*messages)
+    joint = [t for t in read if t not in {m.body for m in messages}]
+    assert joint, "the messages after a sign are read with it"
+    assert max(len(t) for t in joint) == batch.CONTEXT_CHARS + 1 + 4_000
+    assert [f.message_id for f in findings] == [m.pk for m in messages]
+
+
 def test_the_window_holds_a_message_sent_exactly_its_length_before_and_not_a_second_more():
     recent = review.Recent()
     now = timezone.now()
