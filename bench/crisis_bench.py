@@ -244,7 +244,7 @@ def together_cost(batch: int, repeats: int) -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from moderation.crisis.batch import CONTEXT_MESSAGES, Earlier, Pending, judge
+    from moderation.crisis.batch import CONTEXT_MESSAGES, Pending, earlier_of, judge
 
     detector = load_model()
     texts = []
@@ -265,9 +265,13 @@ def together_cost(batch: int, repeats: int) -> None:
                     stored[k].level,
                     stored[k].category,
                     now,
-                    tuple(
-                        Earlier(j, texts[j], levels.get(j, stored[j].level))
-                        for j in range(max(0, k - CONTEXT_MESSAGES), k)
+                    earlier_of(
+                        k,
+                        now,
+                        (
+                            (j, now, texts[j], levels.get(j, stored[j].level))
+                            for j in range(max(0, k - CONTEXT_MESSAGES), k)
+                        ),
                     )
                     if together
                     else (),

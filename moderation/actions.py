@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from moderation.crisis.lexicon import RANK
 from moderation.models import (
     Alert,
     AlertKind,
@@ -32,7 +33,6 @@ from moderation.models import (
 )
 from moderation.services import (
     ESCALATING_LEVELS,
-    LEVEL_RANK,
     alert_for_message,
     alert_upgrade,
     audit,
@@ -259,7 +259,7 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
         current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
         # The member already had the card if the detector, or an earlier alert, put this
         # message at urgent or above.
-        highest = max([LEVEL_RANK.get(message.level, 0)] + [LEVEL_RANK[a.level] for a in alerts])
+        highest = max([RANK.get(message.level, 0)] + [RANK[a.level] for a in alerts])
         if current is None:
             alert = alert_for_message(
                 message=message,
@@ -269,7 +269,7 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
             before, source, action = "none", ExampleSource.FLAGGED, "alert.flagged"
         elif (current.level, current.category) == (level, category):
             return current
-        elif LEVEL_RANK[level] < LEVEL_RANK[current.level]:
+        elif RANK[level] < RANK[current.level]:
             raise ValidationError(
                 {
                     "level": f"This message already has an open {current.level} alert. To lower "
@@ -295,7 +295,7 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
         detector_example_record(
             message=message, alert=alert, level=level, category=category, source=source, by=by
         )
-        if level in ESCALATING_LEVELS and highest < LEVEL_RANK["urgent"]:
+        if level in ESCALATING_LEVELS and highest < RANK["urgent"]:
             notify_member(
                 user_id=message.author_id,
                 group_id=message.group_id,

@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from moderation import resources
+from moderation.crisis.lexicon import RANK
 from moderation.models import (
     Alert,
     AlertEmail,
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 ALERTING_LEVELS = ("watch", "urgent", "emergency")
 ESCALATING_LEVELS = ("urgent", "emergency")
-LEVEL_RANK = {"none": 0, "watch": 1, "urgent": 2, "emergency": 3}
 MAX_ON_CALL_REPEATS = 5
 
 
@@ -574,7 +574,7 @@ def alert_upgrade(*, alert: Alert, level: str, category: str, reason: str = "") 
     alert.level, alert.category = level, category
     reason = reason or f"Raised from {before} by a facilitator."
     alert.explanation = f"{alert.explanation} {reason}".strip()[-500:]
-    if window is not None and LEVEL_RANK[level] > LEVEL_RANK[before]:
+    if window is not None and RANK[level] > RANK[before]:
         alert.status, alert.ack_deadline = AlertStatus.OPEN, now + window
         alert.acknowledged_at, alert.acknowledged_by = None, None
         if alert.tier < Tier.ON_CALL and not moderators_present(alert.group_id):
@@ -649,7 +649,7 @@ def message_review_apply(
         # message first, then its alerts) waits for this transaction or went before it.
         message = Message.objects.get(pk=message_id)
         stored = (message.level, message.category)
-        if LEVEL_RANK[assessment.level] >= LEVEL_RANK[message.level]:
+        if RANK[assessment.level] >= RANK[message.level]:
             message.level, message.category = assessment.level, assessment.category
             Message.objects.filter(pk=message_id).update(
                 level=message.level, category=message.category
@@ -661,13 +661,13 @@ def message_review_apply(
         )
         # The member already had the card if the send path or an earlier alert put this
         # message at urgent or above.
-        highest = max([LEVEL_RANK[stored[0]]] + [LEVEL_RANK[a.level] for a in alerts])
+        highest = max([RANK[stored[0]]] + [RANK[a.level] for a in alerts])
         current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
         alert: Alert | None = None
         if current is None and not alerts:
             alert = alert_for_message(message=message, assessment=assessment, raised_by="model")
         elif current is not None and (
-            LEVEL_RANK[assessment.level] > LEVEL_RANK[current.level]
+            RANK[assessment.level] > RANK[current.level]
             # Another category at the same level only where the alert still says what the
             # rules said: a facilitator's own judgement is not overridden.
             or (
@@ -697,11 +697,7 @@ def message_review_apply(
             )
         # Otherwise a person already judged these words (an alert resolved, or flagged at this
         # level or higher): the message keeps the model's level, the alert theirs.
-        if (
-            alert is not None
-            and assessment.level in ESCALATING_LEVELS
-            and highest < LEVEL_RANK["urgent"]
-        ):
+        if alert is not None and assessment.level in ESCALATING_LEVELS and highest < RANK["urgent"]:
             notify_member(
                 user_id=message.author_id,
                 group_id=message.group_id,

@@ -22,11 +22,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from moderation.crisis import assess
+from moderation.crisis.lexicon import RANK
 from moderation.models import Alert, AlertKind, AlertStatus, Tier
 from moderation.policy import held_reason
 from moderation.services import (
     ESCALATING_LEVELS,
-    LEVEL_RANK,
     ack_window,
     alert_for_message,
     alert_upgrade,
@@ -168,7 +168,7 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
             reason=message.body,
             level=assessment.level,
         )
-        raised = LEVEL_RANK.get(assessment.level, 0) > LEVEL_RANK.get(before_level, 0)
+        raised = RANK.get(assessment.level, 0) > RANK.get(before_level, 0)
         message.body = body
         message.edited_at = timezone.now()
         # The learned stage reads the new words (moderation/review.py; the worker's sweep if
@@ -197,9 +197,9 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
                 )
             else:
                 alert_for_message(message=message, assessment=assessment, raised_by="edit")
-            if assessment.level in ESCALATING_LEVELS and LEVEL_RANK.get(
-                before_level, 0
-            ) < LEVEL_RANK.get("urgent", 2):
+            if assessment.level in ESCALATING_LEVELS and RANK.get(before_level, 0) < RANK.get(
+                "urgent", 2
+            ):
                 notify_member(
                     user_id=user.pk,
                     group_id=group_id,

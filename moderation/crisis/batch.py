@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .engine import Assessment, assess
-from .lexicon import LEVELS
+from .lexicon import RANK
 
 if TYPE_CHECKING:
     from .model import Detector
 
 log = logging.getLogger("moderation.review")
 
-RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # A crisis is often typed in bursts: a sign in one message, the time or the goodbye in the
 # next. So the model also reads a message together with the same member's messages in the same

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from . import train
-from .batch import CONTEXT_MESSAGES, Earlier, Pending, judge
+from .batch import Pending, earlier_of, judge
 from .engine import assess
+from .lexicon import RANK
 from .model import Detector, load
 
 CHAT = (
@@ -51,14 +52,14 @@ def highest(found: Detector, sequences: Sequence[Sequence[str]], together: bool)
     now = dt.datetime.now(dt.UTC)
     out = []
     for sequence in sequences:
-        earlier: list[Earlier] = []
+        sent: list[tuple[int, dt.datetime, str, str]] = []
         best = 0
         for i, body in enumerate(sequence):
             rules = assess(body)
-            context = tuple(earlier[-CONTEXT_MESSAGES:]) if together else ()
+            context = earlier_of(i, now, sent) if together else ()
             (finding,) = judge([Pending(i, body, rules.level, rules.category, now, context)], found)
-            earlier.append(Earlier(i, body, finding.level))
-            best = max(best, train._RANK[finding.level])
+            sent.append((i, now, body, finding.level))
+            best = max(best, RANK[finding.level])
         out.append(best)
     return np.array(out)
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         found = train.train_detector(groups, extra=own, reader=True).detector
         for parts in args.parts:
             lines = [x for x in sources[held] if cut(x["text"], parts)]
-            ranks = np.array([train._RANK[x["level"]] for x in lines])
+            ranks = np.array([RANK[x["level"]] for x in lines])
             cuts = [cut(x["text"], parts) or [] for x in lines]
             whole = highest(found, [[x["text"]] for x in lines], together=False)
             print(

@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .engine import Assessment, Context, assess
-from .lexicon import LEVELS
+from .lexicon import LEVELS, RANK
 from .model import Detector, Verdict
 from .model import default as default_detector
 
-_RANK = {name: i for i, name in enumerate(LEVELS)}
 # On a tie in level, the model's category replaces the rules' only when it is this sure.
 MODEL_CATEGORY_CONFIDENCE = 0.8
 
@@ -23,7 +22,7 @@ MODEL_CATEGORY_CONFIDENCE = 0.8
 def combine(rules: Assessment, verdict: Verdict | None) -> Assessment:
     if verdict is None:
         return rules
-    model_rank, rules_rank = _RANK[verdict.level], _RANK[rules.level]
+    model_rank, rules_rank = RANK[verdict.level], RANK[rules.level]
     level = LEVELS[max(model_rank, rules_rank)]
     category, at_risk = rules.category, rules.at_risk
     if model_rank > rules_rank or (
@@ -55,7 +54,7 @@ def combine(rules: Assessment, verdict: Verdict | None) -> Assessment:
 def raises(rules: Assessment, combined: Assessment) -> bool:
     """Whether the model changed what facilitators must be told: a higher level, or another
     category at an alerting level."""
-    return _RANK[combined.level] > _RANK[rules.level] or (
+    return RANK[combined.level] > RANK[rules.level] or (
         combined.level != "none" and combined.category != rules.category
     )
 

@@ -23,12 +23,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .lexicon import LEVELS, Entry, Scope, load
+from .lexicon import RANK, Entry, Scope, load
 from .normalize import WORD_RE, Normalized, normalize
 
 ENTRIES, SCOPES = load()
 _BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}
-_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 
 def _build_gate(
@@ -319,11 +318,11 @@ class _Text:
 
 
 def _max_level(*levels: str) -> str:
-    return max(levels, key=_RANK.__getitem__)
+    return max(levels, key=RANK.__getitem__)
 
 
 def _cap(level: str, cap: str) -> str:
-    return level if _RANK[level] <= _RANK[cap] else cap
+    return level if RANK[level] <= RANK[cap] else cap
 
 
 def _find(norm: Normalized, everything: bool = False) -> list[tuple[Entry, int, int]]:
@@ -526,9 +525,9 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
 
     harassment = any(h.signal == "harassment" for h in hits)
     risk = [h for h in hits if h.signal != "harassment"]
-    signals = {h.signal for h in risk if _RANK[h.level] > 0 or h.signal in _SELF_EXTRA}
+    signals = {h.signal for h in risk if RANK[h.level] > 0 or h.signal in _SELF_EXTRA}
     live = {h.signal for h in risk}
-    level = max((h.level for h in risk), key=_RANK.__getitem__, default="none")
+    level = max((h.level for h in risk), key=RANK.__getitem__, default="none")
     category = "none"
     at_risk = "none"
     reasons: set[str] = set()
@@ -545,7 +544,7 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
     own_extra: set[str] = set()
     preps: set[str] = set()
     for h in own:
-        if h.signal in ("ideation", "farewell", "method") and _RANK[h.level] >= 2:
+        if h.signal in ("ideation", "farewell", "method") and RANK[h.level] >= 2:
             core.add("ideation" if h.signal == "method" else h.signal)
         elif h.signal == "intent" and h.level in ("none", "urgent", "emergency"):
             core.add("intent")
@@ -563,7 +562,7 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
                 if h.signal == "prep":
                     preps.add(h.entry.id if h.entry.id != "prep.affairs" else f"prep@{h.start}")
     strong_extra = extra - {"time"}
-    farewells = {h.start for h in own if h.signal == "farewell" and _RANK[h.level] >= 2}
+    farewells = {h.start for h in own if h.signal == "farewell" and RANK[h.level] >= 2}
     # A farewell of any strength (even a bare "goodbye everyone") next to ideation or intent.
     any_farewell_hits = any(h.signal == "farewell" for h in own) and bool(
         {h.start for h in own if h.signal == "farewell"}
@@ -591,10 +590,10 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
         and not resolved
         and "past" not in h.notes
     }
-    if len(watch_signs) >= 2 and "ideation" in watch_signs and _RANK[level] < 2:
+    if len(watch_signs) >= 2 and "ideation" in watch_signs and RANK[level] < 2:
         level = "urgent"
         reasons |= watch_signs
-    if _RANK[level] < 2 and (
+    if RANK[level] < 2 and (
         ("farewell" in weak_core and weak_core - {"farewell"})
         or len(preps) >= 2
         or len(any_farewells) >= 2
@@ -632,8 +631,8 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
             category, at_risk = "self_harm", "other"
     # Threat to others plus means, time or plan; heated words need two of them.
     others_extra = live & {"means", "time", "plan"}
-    threat = any(h.signal == "threat" and _RANK[h.level] >= 2 for h in risk)
-    heated = any(h.signal == "heated" and _RANK[h.level] >= 1 for h in risk)
+    threat = any(h.signal == "threat" and RANK[h.level] >= 2 for h in risk)
+    heated = any(h.signal == "heated" and RANK[h.level] >= 1 for h in risk)
     if (threat and others_extra) or (heated and len(others_extra) >= 2):
         # A plan and a date next to a threat are about the other person, unless the writer
         # also speaks of ending their own life ("and then myself").
@@ -642,7 +641,7 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
         level = "emergency"
         reasons |= {"threat" if threat else "heated"} | others_extra
     # Abuse with the abuser present: danger now.
-    abused = [h for h in risk if h.signal in ("abuse", "child_abuse") and _RANK[h.level] >= 2]
+    abused = [h for h in risk if h.signal in ("abuse", "child_abuse") and RANK[h.level] >= 2]
     if abused and "presence" in live:
         if level != "emergency" or category == "none":
             category, at_risk = "abuse_danger", abused[0].at_risk
@@ -657,12 +656,12 @@ def _combine(t: _Text, hits: list[_Hit], history: set[str]) -> Assessment:
         c_core = union & _SELF_CORE
         c_extra = union & _SELF_EXTRA
         if c_core and c_extra and (live & (_SELF_CORE | _SELF_EXTRA) - {"time"}):
-            if _RANK[level] < 3:
+            if RANK[level] < 3:
                 notes.append("with earlier messages")
             level = "emergency"
             reasons |= c_core | c_extra
             category, at_risk = "self_harm", "writer"
-        elif len((ctx | current_signs) & _WATCH_SIGNS) >= 2 and _RANK[level] < 2:
+        elif len((ctx | current_signs) & _WATCH_SIGNS) >= 2 and RANK[level] < 2:
             level = "urgent"
             notes.append("with earlier messages")
             reasons |= (ctx | current_signs) & _WATCH_SIGNS

@@ -20,10 +20,9 @@ from pathlib import Path
 
 from . import assess
 from .combine import assess_both
-from .lexicon import LEVELS
+from .lexicon import LEVELS, RANK
 
 DEFAULT_PATH = Path("..") / "shared" / "moderation" / "devset.jsonl"
-RANK = {name: i for i, name in enumerate(LEVELS)}
 
 TARGETS = {
     "urgent_recall": (">=", 0.98),

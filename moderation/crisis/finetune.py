@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from .encoder import HEADS, MAX_TOKENS, base_dir, layer_names
+from .lexicon import RANK
 
 LAYERS = 3
 EPOCHS = 4
 BATCH = 16
 LEARNING_RATE = 8e-5
 SEED = 13
-_RANK = {"none": 0, "watch": 1, "urgent": 2, "emergency": 3}
 _CATEGORY = {"self_harm": 0, "harm_others": 1, "abuse_danger": 2}
 
 
@@ -132,7 +132,7 @@ def fit(
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS)
     ids = [e.ids for e in tokenizer.encode_batch(list(texts))]
-    rank = np.array([_RANK[lv] for lv in levels])
+    rank = np.array([RANK[lv] for lv in levels])
     y_level = torch.tensor(np.stack([rank >= 1, rank >= 2, rank == 3], 1).astype(np.float32))
     cat = np.array(
         [_CATEGORY.get(c, -100) if r >= 1 else -100 for c, r in zip(categories, rank, strict=True)]

@@ -28,6 +28,8 @@ from pathlib import Path
 DATA_DIR = Path(__file__).parent / "data"
 
 LEVELS: tuple[str, ...] = ("none", "watch", "urgent", "emergency")
+# A level's place in LEVELS: the one ordering every stage compares levels by.
+RANK: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
 CATEGORIES: tuple[str, ...] = ("none", "self_harm", "harm_others", "abuse_danger")
 AT_RISK: tuple[str, ...] = ("none", "writer", "other", "writer_as_victim")
 

@@ -36,7 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from .encoder import ARTIFACT as ENCODER_ARTIFACT
 from .encoder import Encoder, EncoderError
 from .encoder import load as load_encoder
-from .lexicon import LEVELS
+from .lexicon import RANK
 from .normalize import normalize
 
 # Bump when the features or the file layout change: an artifact of another version is refused.
@@ -44,7 +44,6 @@ FEATURES_VERSION = 1
 ARTIFACT = Path(__file__).parent / "data" / "model.npz"
 HEADS = ("watch", "urgent", "emergency")  # P(level >= head)
 CATEGORIES = ("self_harm", "harm_others", "abuse_danger")
-_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # The two views of a message: words and word pairs, and character runs inside word
 # boundaries, which survive misspellings ("overdoes", "kil myself") and glued words.
@@ -191,7 +190,7 @@ class CrisisModel:
         self.features = _Features.fit(prepared)
         self._weights = None
         x = self.features.transform(prepared)
-        rank = np.array([_RANK[lv] for lv in levels])
+        rank = np.array([RANK[lv] for lv in levels])
         coefs, biases = [], []
         for k in (1, 2, 3):
             clf = _logistic(self.C).fit(x, (rank >= k).astype(int))

@@ -32,7 +32,7 @@ import numpy as np
 from .combine import combine
 from .encoder import ARTIFACT as ENCODER_ARTIFACT
 from .engine import assess
-from .lexicon import LEVELS
+from .lexicon import LEVELS, RANK
 from .model import ARTIFACT, CrisisModel, Detector, data_hash
 
 SOURCES = {
@@ -69,7 +69,6 @@ OWN = (
     Path(__file__).parent / "data" / "team_written_3.jsonl",
     Path(__file__).parent / "data" / "team_written_4.jsonl",
 )
-_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 # Out-of-fold recall each threshold must reach on the training data: P(level >= head).
 RECALL_TARGETS = {"watch": 0.80, "urgent": 0.92, "emergency": 0.85}
@@ -275,7 +274,7 @@ def train_detector(
     gate = 0.0
     if len(groups) >= 2:
         scores, ordered = oof or out_of_fold(groups, c, reader)
-        ranks = np.array([_RANK[x["level"]] for x in ordered])
+        ranks = np.array([RANK[x["level"]] for x in ordered])
         ngram_thresholds = choose_thresholds(scores.ngram, ranks)
         if reader and scores.reader is not None:
             gate = choose_gate(scores.ngram, ranks)
@@ -321,8 +320,8 @@ class Figures:
 
     @classmethod
     def of(cls, gold: Sequence[Line], levels: Sequence[str], categories: Sequence[str]) -> Figures:
-        g = np.array([_RANK[x["level"]] for x in gold])
-        p = np.array([_RANK[lv] for lv in levels])
+        g = np.array([RANK[x["level"]] for x in gold])
+        p = np.array([RANK[lv] for lv in levels])
         gc = np.array([x["category"] for x in gold])
         pc = np.array(categories)
 
