@@ -19,7 +19,7 @@ import numpy as np
 from .encoder import HEADS, MAX_TOKENS, base_dir, layer_names
 from .lexicon import RANK
 
-LAYERS = 3
+LAYERS = 6
 EPOCHS = 4
 BATCH = 16
 LEARNING_RATE = 8e-5

@@ -84,7 +84,8 @@ def test_the_shipped_detector_reads_with_its_reader() -> None:
     # n-grams alone.
     figures = detector.meta["figures"]
     assert figures["mean_model"] != figures["mean_ngrams"]
-    assert encoder.ARTIFACT.stat().st_size < 6_000_000
+    # Six layers in 8 bits and a head (9.8 MB): it is committed, so it must stay small.
+    assert encoder.ARTIFACT.stat().st_size < 11_000_000
 
 
 def test_the_shipped_detector_reproduces_its_recorded_scores() -> None:

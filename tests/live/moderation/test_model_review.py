@@ -121,7 +121,7 @@ def test_the_model_raising_a_watch_message_to_urgent_updates_the_alert_carol_alr
 
 # A crisis typed in two messages: the first a watch sign to the rules, the second nothing;
 # the model reads each below urgent alone, and the two together as urgent or above.
-TOLD_IN_TWO = ("I can't keep doing this.", "Love you all. Take care of each other.")
+TOLD_IN_TWO = ("I can't do this anymore.", "Don't worry about me after tonight.")
 
 
 def test_a_crisis_told_in_two_messages_reaches_carol_as_an_alert_on_the_second(
