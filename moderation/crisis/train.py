@@ -202,8 +202,14 @@ def fit_reader(lines: Sequence[Line]) -> Any:
         with np.load(path) as data:
             layers = {k[2:]: data[k] for k in data.files if k.startswith("l:")}
             return finetune.Trained(layers, int(data["count"]), data["head"], data["head_b"])
+    # The settings the cache's key names, read now (``fit``'s defaults were bound at import).
     trained = finetune.fit(
-        [x["text"] for x in lines], [x["level"] for x in lines], [x["category"] for x in lines]
+        [x["text"] for x in lines],
+        [x["level"] for x in lines],
+        [x["category"] for x in lines],
+        count=finetune.LAYERS,
+        epochs=finetune.EPOCHS,
+        seed=finetune.SEED,
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
