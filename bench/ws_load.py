@@ -534,6 +534,18 @@ class Proc:
         t = self.ps.cpu_times()
         return t.user + t.system
 
+    def children_cpu(self) -> float:
+        """CPU seconds of the processes it started and that still run: the project's scoring
+        process, which reads messages with the learned model after delivery."""
+        import psutil
+
+        total = 0.0
+        for child in self.ps.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = child.cpu_times()
+                total += t.user + t.system
+        return total
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
@@ -773,6 +785,7 @@ class Runner:
         self.sid += 1
         assert target.proc
         s0, c0 = target.proc.cpu(), client.proc.cpu()
+        k0 = target.proc.children_cpu()
         r0 = self.redis.cpu() if self.redis else 0.0
         w0 = time.monotonic()
         res = client.call(
@@ -786,6 +799,7 @@ class Runner:
         wall = time.monotonic() - w0
         res["server_cpu_pct"] = round(100 * (target.proc.cpu() - s0) / wall, 1)
         res["client_cpu_pct"] = round(100 * (client.proc.cpu() - c0) / wall, 1)
+        res["scoring_cpu_pct"] = round(100 * (target.proc.children_cpu() - k0) / wall, 1)
         if self.redis:
             res["redis_cpu_pct"] = round(100 * (self.redis.cpu() - r0) / wall, 1)
         res["pass"] = passes(res)
@@ -919,7 +933,8 @@ def fmt_step(s: dict[str, Any]) -> str:
         f"got {s['delivered_per_s']:>8.0f}/s p50 {s['p50_ms']:>7.1f} p99 {s['p99_ms']:>8.1f} ms "
         f"lost {s['lost']} (late {s.get('late_after_drain', '?')}) dup {s['dups']} "
         f"reord {s['reordered']} err {s['errors']} cards {s.get('cards', 0)} "
-        f"cpu srv {s['server_cpu_pct']}% cli {s['client_cpu_pct']}%"
+        f"cpu srv {s['server_cpu_pct']}% scoring {s.get('scoring_cpu_pct', 0)}% "
+        f"cli {s['client_cpu_pct']}%"
         + (f" redis {s['redis_cpu_pct']}%" if "redis_cpu_pct" in s else "")
         + f" lag99 {s['send_lag_p99_ms']} ms {'PASS' if s['pass'] else 'FAIL'}"
     )
