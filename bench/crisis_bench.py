@@ -19,12 +19,14 @@ beside the rules engine in the same run so the figure is a ratio. Last, how ofte
 model together alert on and flag ordinary chat no stage was trained on: 1,000 generated
 messages, and the two unseen sets of ``bench/data/``, 400 lines each. ``CRISIS_READER=off``
 scores with the n-grams alone. And what reading a message with the member's messages before it
-costs the live review (``together_cost``), with and without in the same run.
+costs the live review (``together_cost``), with and without in the same run. And the reader
+alone on the messages its gate passes, by the size of the call (``reader_cost``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
@@ -32,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -212,8 +215,6 @@ def ordinary_rates(seed: int, n: int = 1000) -> None:
     """How often rules and model together alert on (urgent or emergency) or flag (watch or
     above) ordinary chat no stage was trained on: chat built from this file's fragments, and
     the unseen sets ``UNSEEN_CHAT``."""
-    import json
-
     from moderation.crisis.combine import combine
     from moderation.crisis.model import reader_enabled
 
@@ -335,6 +336,51 @@ def model_bench(texts: list[str], batch: int, repeats: int) -> None:
         "target on one core (p99 <= 20 ms alone, >= 200 msgs/s batched): "
         f"{'met' if ok else 'NOT met'}"
     )
+    reader_cost(detector, texts, repeats)
+
+
+def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
+    """The reader alone, on the messages its gate passes, by the size of the call: what the
+    scoring process spends per message at each rate of traffic (the live reviewer's calls
+    grow with the traffic, up to ``moderation.review.MAX_BATCH``). The n-grams on the same
+    messages in the same run are the baseline. And the share of ordinary chat nobody trained on
+    that passes the gate: how many messages the reader reads in a room."""
+    from threadpoolctl import threadpool_limits
+
+    if detector.encoder is None:
+        print("\nreader: off (CRISIS_READER=off or no reader in the artifact)")
+        return
+    levels, _ = detector.model.scores(texts)
+    gated = [t for t, p in zip(texts, levels[:, 0].tolist(), strict=True) if p >= detector.gate]
+    clock = time.thread_time_ns
+    sizes = (1, 4, 16, 32, 64)
+    per_message: dict[int, list[float]] = {n: [] for n in sizes}
+    ngrams: list[float] = []
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            for n in sizes:
+                start = clock()
+                for i in range(0, len(gated), n):
+                    detector.encoder.scores(gated[i : i + n])
+                per_message[n].append((clock() - start) / 1e6 / len(gated))
+            start = clock()
+            for i in range(0, len(gated), 32):
+                detector.model.scores(gated[i : i + 32])
+            ngrams.append((clock() - start) / 1e6 / len(gated))
+    base = statistics.median(ngrams)
+    print(
+        f"\nreader alone, one thread, the {len(gated)} of {len(texts)} messages past its gate "
+        f"({100 * len(gated) / len(texts):.0f}%), cpu clock, median of {repeats}"
+    )
+    print(f"{'call of':<10} {'ms/message':>11} {'x n-grams':>10}")
+    for n in sizes:
+        cost = statistics.median(per_message[n])
+        print(f"{n:<10} {cost:>11.2f} {cost / base:>10.1f}")
+    print(f"{'n-grams':<10} {base:>11.3f} (calls of 32, the same messages)")
+    for path in UNSEEN_CHAT:
+        chat = [json.loads(line)["text"] for line in path.read_text().splitlines() if line]
+        share = float((detector.model.scores(chat)[0][:, 0] >= detector.gate).mean())
+        print(f"{path.name}: {100 * share:.0f}% of {len(chat)} ordinary messages pass the gate")
 
 
 if __name__ == "__main__":

