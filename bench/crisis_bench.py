@@ -342,45 +342,61 @@ def model_bench(texts: list[str], batch: int, repeats: int) -> None:
 def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     """The reader alone, on the messages its gate passes, by the size of the call: what the
     scoring process spends per message at each rate of traffic (the live reviewer's calls
-    grow with the traffic, up to ``moderation.review.MAX_BATCH``). The n-grams on the same
-    messages in the same run are the baseline. And the share of ordinary chat nobody trained on
-    that passes the gate: how many messages the reader reads in a room."""
+    grow with the traffic, up to ``moderation.review.MAX_BATCH``). Its windows are read in runs
+    of at most ``encoder.TOKENS_PER_RUN`` tokens of similar length; the baseline in the same run
+    is the rule before, sixteen windows a run whatever their length. Messages: those of the
+    generated corpus past the gate, then those of the unseen ordinary chat past it (how many
+    of a room's messages the reader reads)."""
     from threadpoolctl import threadpool_limits
 
-    if detector.encoder is None:
+    from moderation.crisis.encoder import TOKENS_PER_RUN
+
+    reader = detector.encoder
+    if reader is None:
         print("\nreader: off (CRISIS_READER=off or no reader in the artifact)")
         return
-    levels, _ = detector.model.scores(texts)
-    gated = [t for t, p in zip(texts, levels[:, 0].tolist(), strict=True) if p >= detector.gate]
+
+    def sixteen_a_run(batch: list[str]) -> None:
+        windows, _ = reader.windows(batch)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        for i in range(0, len(order), 16):
+            reader.logits([windows[j] for j in order[i : i + 16]])
+
+    def past_gate(lines: list[str]) -> list[str]:
+        levels, _ = detector.model.scores(lines)
+        return [t for t, p in zip(lines, levels[:, 0].tolist(), strict=True) if p >= detector.gate]
+
+    unseen = [
+        json.loads(line)["text"]
+        for path in UNSEEN_CHAT
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     clock = time.thread_time_ns
-    sizes = (1, 4, 16, 32, 64)
-    per_message: dict[int, list[float]] = {n: [] for n in sizes}
-    ngrams: list[float] = []
-    with threadpool_limits(limits=1):
-        for _ in range(repeats):
-            for n in sizes:
-                start = clock()
-                for i in range(0, len(gated), n):
-                    detector.encoder.scores(gated[i : i + n])
-                per_message[n].append((clock() - start) / 1e6 / len(gated))
-            start = clock()
-            for i in range(0, len(gated), 32):
-                detector.model.scores(gated[i : i + 32])
-            ngrams.append((clock() - start) / 1e6 / len(gated))
-    base = statistics.median(ngrams)
-    print(
-        f"\nreader alone, one thread, the {len(gated)} of {len(texts)} messages past its gate "
-        f"({100 * len(gated) / len(texts):.0f}%), cpu clock, median of {repeats}"
-    )
-    print(f"{'call of':<10} {'ms/message':>11} {'x n-grams':>10}")
-    for n in sizes:
-        cost = statistics.median(per_message[n])
-        print(f"{n:<10} {cost:>11.2f} {cost / base:>10.1f}")
-    print(f"{'n-grams':<10} {base:>11.3f} (calls of 32, the same messages)")
-    for path in UNSEEN_CHAT:
-        chat = [json.loads(line)["text"] for line in path.read_text().splitlines() if line]
-        share = float((detector.model.scores(chat)[0][:, 0] >= detector.gate).mean())
-        print(f"{path.name}: {100 * share:.0f}% of {len(chat)} ordinary messages pass the gate")
+    sizes = (1, 4, 16, 32)
+    for name, lines in (("generated", texts), ("unseen chat", unseen)):
+        gated = past_gate(lines)
+        cost: dict[tuple[str, int], list[float]] = {}
+        with threadpool_limits(limits=1):
+            for _ in range(repeats):
+                for n in sizes:
+                    for rule, read in (("runs", reader.scores), ("sixteen", sixteen_a_run)):
+                        start = clock()
+                        for i in range(0, len(gated), n):
+                            read(gated[i : i + n])
+                        elapsed = (clock() - start) / 1e6 / len(gated)
+                        cost.setdefault((rule, n), []).append(elapsed)
+        print(
+            f"\nreader alone, one thread, {name}: the {len(gated)} of {len(lines)} messages past "
+            f"its gate ({100 * len(gated) / len(lines):.0f}%), cpu clock, median of {repeats}"
+        )
+        print(
+            f"{'call of':<8} {f'runs of {TOKENS_PER_RUN} tokens':>20} "
+            f"{'16 windows a run':>17} {'ratio':>6}  (ms a message)"
+        )
+        for n in sizes:
+            runs, sixteen = (statistics.median(cost[(rule, n)]) for rule in ("runs", "sixteen"))
+            print(f"{n:<8} {runs:>20.2f} {sixteen:>17.2f} {runs / sixteen:>6.2f}")
 
 
 if __name__ == "__main__":
