@@ -48,8 +48,9 @@ ORDINARY = [
     "This week was a little easier. I slept through the night.",
     "Sundays are the hardest for me too.",
 ]
-# Ordinary messages neither stage flags (the model as shipped reads the third one above as
-# urgent): to measure what reading every message costs without the alerts it raises.
+# Ordinary messages neither stage flags (earlier artifacts read the third one above as urgent;
+# the model as shipped reads all six as nothing): what reading every message costs without the
+# alerts it raises. The script prints how both stages read each message at start.
 CALM = [
     "Thank you for sharing that, it helps to hear I'm not the only one.",
     "This week was a little easier. I slept through the night.",
@@ -237,7 +238,7 @@ def main() -> None:
         "--ordinary",
         choices=["default", "calm"],
         default="default",
-        help="ordinary messages: default (one of three read as urgent by the model as shipped) "
+        help="ordinary messages: default (one of three read as urgent by earlier artifacts) "
         "or calm (nothing either stage flags)",
     )
     args = parser.parse_args()

@@ -1,9 +1,10 @@
 """Fine-tune the transformer reader (``encoder``) with torch: training only, never at run time.
 
 torch is an optional dependency (``pip install -e '.[train]'``, which ``make train-detector``
-does). The model is the base all-MiniLM-L6-v2 with its word embeddings frozen and its first
-``LAYERS`` transformer layers trained, mean-pooled, then one linear head: three yes/no level
-questions (watch or above, urgent or above, emergency) and the category. The forward pass is
+does). The model is the base all-MiniLM-L6-v2 with its first ``LAYERS`` transformer layers
+trained (and, with ``WORDS``, the word embeddings of the tokens the training lines use),
+mean-pooled, then one linear head: three yes/no level questions (watch or above, urgent or
+above, emergency) and the category. The forward pass is
 written out to match ``encoder`` exactly, so the numpy reader scores what torch trained.
 """
 
@@ -20,6 +21,9 @@ from .encoder import HEADS, MAX_TOKENS, base_dir, layer_names
 from .lexicon import RANK
 
 LAYERS = 6
+# Also train the word embeddings of the tokens the training lines use (the others cannot move:
+# no gradient reaches them and they take no weight decay); only the rows that moved ship.
+WORDS = True
 EPOCHS = 4
 BATCH = 16
 LEARNING_RATE = 8e-5
@@ -33,9 +37,12 @@ class Trained:
     count: int
     head: np.ndarray  # (384, 6)
     head_b: np.ndarray
+    # The word embeddings that training moved: their token ids, and new minus base (n, 384).
+    word_ids: np.ndarray | None = None
+    word_delta: np.ndarray | None = None
 
 
-def _modules(weights: dict[str, Any], count: int) -> Any:
+def _modules(weights: dict[str, Any], count: int, words: bool = False) -> Any:
     import torch
     from torch import nn
 
@@ -79,7 +86,7 @@ def _modules(weights: dict[str, Any], count: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.words = nn.Embedding.from_pretrained(
-                weights["embeddings.word_embeddings.weight"], freeze=True
+                weights["embeddings.word_embeddings.weight"].clone(), freeze=not words
             )
             self.register_buffer("positions", weights["embeddings.position_embeddings.weight"])
             self.register_buffer(
@@ -114,6 +121,7 @@ def fit(
     count: int = LAYERS,
     epochs: int = EPOCHS,
     seed: int = SEED,
+    words: bool = WORDS,
 ) -> Trained:
     try:
         import torch
@@ -142,9 +150,14 @@ def fit(
     level_loss = torch.nn.BCEWithLogitsLoss(pos_weight=(1 - share) / share)
     cat_loss = torch.nn.CrossEntropyLoss(ignore_index=-100)
 
-    model = _modules(weights, count)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=0.01)
+    model = _modules(weights, count, words)
+    table = model.words.weight
+    params = [p for p in model.parameters() if p.requires_grad and p is not table]
+    groups = [{"params": params, "weight_decay": 0.01}]
+    if words:
+        # No decay: a row no training line reaches keeps exactly its base value.
+        groups.append({"params": [table], "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=LEARNING_RATE)
     steps = epochs * math.ceil(len(ids) / BATCH)
     schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, steps)
     model.train()
@@ -184,9 +197,16 @@ def fit(
         ):
             out[n[w]] = mod.weight.detach().numpy().copy()
             out[n[b]] = mod.bias.detach().numpy().copy()
+    word_ids = word_delta = None
+    if words:
+        delta = table.detach().numpy() - weights["embeddings.word_embeddings.weight"].numpy()
+        word_ids = np.flatnonzero(np.abs(delta).max(axis=1) > 0)
+        word_delta = delta[word_ids].copy()
     return Trained(
         layers=out,
         count=count,
         head=model.head.weight.detach().numpy().T.copy(),
         head_b=model.head.bias.detach().numpy().copy(),
+        word_ids=word_ids,
+        word_delta=word_delta,
     )

@@ -187,6 +187,8 @@ def reader_cache(lines: Sequence[Line]) -> Path | None:
     if not cache:
         return None
     settings = (finetune.SEED, finetune.LAYERS, finetune.EPOCHS, finetune.BATCH)
+    if finetune.WORDS:  # the key of a reader with frozen embeddings is as it always was
+        settings += ("words",)
     key = "-".join(str(v) for v in (data_hash(lines), *settings, finetune.LEARNING_RATE))
     return Path(cache) / f"reader-{key}.npz"
 
@@ -201,7 +203,15 @@ def fit_reader(lines: Sequence[Line]) -> Any:
     if path is not None and path.exists():
         with np.load(path) as data:
             layers = {k[2:]: data[k] for k in data.files if k.startswith("l:")}
-            return finetune.Trained(layers, int(data["count"]), data["head"], data["head_b"])
+            words = "w:ids" in data.files
+            return finetune.Trained(
+                layers,
+                int(data["count"]),
+                data["head"],
+                data["head_b"],
+                data["w:ids"] if words else None,
+                data["w:delta"] if words else None,
+            )
     # The settings the cache's key names, read now (``fit``'s defaults were bound at import).
     trained = finetune.fit(
         [x["text"] for x in lines],
@@ -210,10 +220,13 @@ def fit_reader(lines: Sequence[Line]) -> Any:
         count=finetune.LAYERS,
         epochs=finetune.EPOCHS,
         seed=finetune.SEED,
+        words=finetune.WORDS,
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"l:{k}": v for k, v in trained.layers.items()}
+        if trained.word_ids is not None:
+            arrays |= {"w:ids": trained.word_ids, "w:delta": trained.word_delta}
         np.savez(path, count=trained.count, head=trained.head, head_b=trained.head_b, **arrays)  # type: ignore[arg-type]
     return trained
 
@@ -226,15 +239,24 @@ def reader_of(trained: Any) -> Any:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "encoder.npz"
-        encoder.save(
-            path,
-            layers=trained.layers,
-            count=trained.count,
-            head=trained.head,
-            head_b=trained.head_b,
-            meta={},
-        )
+        save_reader(path, trained, meta={})
         return encoder.load(path)
+
+
+def save_reader(path: Path, trained: Any, meta: dict[str, Any]) -> None:
+    """Writes fine-tuned weights (``finetune.Trained``) as the reader's artifact."""
+    from . import encoder
+
+    encoder.save(
+        path,
+        layers=trained.layers,
+        count=trained.count,
+        head=trained.head,
+        head_b=trained.head_b,
+        meta=meta,
+        word_ids=trained.word_ids,
+        word_delta=trained.word_delta,
+    )
 
 
 def choose_gate(ngram: np.ndarray, ranks: np.ndarray, share: float = GATE_RECALL) -> float:
@@ -545,17 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     detector.meta["seconds"] = round(time.monotonic() - begun)
     encoder_path = None
     if trained.reader_weights is not None:
-        from . import encoder
-
-        w = trained.reader_weights
         encoder_path = args.encoder_out
-        encoder.save(
-            encoder_path,
-            layers=w.layers,
-            count=w.count,
-            head=w.head,
-            head_b=w.head_b,
-            meta={"data_hash": detector.meta["data_hash"]},
+        save_reader(
+            encoder_path, trained.reader_weights, meta={"data_hash": detector.meta["data_hash"]}
         )
         print(f"wrote {encoder_path.name}: {encoder_path.stat().st_size / 1e6:.1f} MB")
     detector.save(args.out, encoder_path=encoder_path)

@@ -86,8 +86,9 @@ def test_the_shipped_detector_reads_with_its_reader() -> None:
     # n-grams alone.
     figures = detector.meta["figures"]
     assert figures["mean_model"] != figures["mean_ngrams"]
-    # Six layers in 8 bits and a head (9.8 MB): it is committed, so it must stay small.
-    assert encoder.ARTIFACT.stat().st_size < 11_000_000
+    # Six layers in 8 bits, the word embeddings training moved and a head (12.1 MB): it is
+    # committed, so it must stay small.
+    assert encoder.ARTIFACT.stat().st_size < 13_000_000
 
 
 def test_the_shipped_detector_reproduces_its_recorded_scores() -> None:

@@ -39,7 +39,7 @@ HELD_AND_ONLY_THE_MODEL = "I want to sleep and never wake up. text me at 555-123
 TOLD_IN_TWO = ("I can't do this anymore.", "Don't worry about me after tonight.")
 # Each none to the rules; the model reads the first as none, the second as urgent, the two
 # together as an emergency.
-URGENT_IN_TWO = ("Saved up my prescriptions for weeks.", "Won't be around next week.")
+URGENT_IN_TWO = ("Saved up my prescriptions for weeks.", "I'm ready to be done with all of it.")
 # An emergency alone, then a thank-you.
 EMERGENCY_THEN_THANKS = ("I already took them all, about an hour ago", "Thanks for listening.")
 
