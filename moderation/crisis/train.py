@@ -186,7 +186,12 @@ def reader_cache(lines: Sequence[Line]) -> Path | None:
     cache = os.environ.get("CRISIS_READER_CACHE")
     if not cache:
         return None
-    settings = (finetune.SEED, finetune.LAYERS, finetune.EPOCHS, finetune.BATCH)
+    settings: tuple[int | str, ...] = (
+        finetune.SEED,
+        finetune.LAYERS,
+        finetune.EPOCHS,
+        finetune.BATCH,
+    )
     if finetune.WORDS:  # the key of a reader with frozen embeddings is as it always was
         settings += ("words",)
     key = "-".join(str(v) for v in (data_hash(lines), *settings, finetune.LEARNING_RATE))
@@ -225,7 +230,7 @@ def fit_reader(lines: Sequence[Line]) -> Any:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"l:{k}": v for k, v in trained.layers.items()}
-        if trained.word_ids is not None:
+        if trained.word_ids is not None and trained.word_delta is not None:
             arrays |= {"w:ids": trained.word_ids, "w:delta": trained.word_delta}
         np.savez(path, count=trained.count, head=trained.head, head_b=trained.head_b, **arrays)  # type: ignore[arg-type]
     return trained

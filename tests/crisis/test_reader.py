@@ -276,3 +276,19 @@ def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
     kept = reader_of(fit_reader(lines))  # no torch needed: nothing is trained
     texts = ["see you thursday", CRISIS]
     assert np.allclose(kept.scores(texts)[0], encoder.load(reader_file).scores(texts)[0], atol=1e-5)
+
+    # The word embeddings training moved are kept with it, and read back.
+    tokenizer, _ = load_base()
+    moved = np.array(sorted(set(tokenizer.encode(CRISIS, add_special_tokens=False).ids)))
+    delta = np.random.default_rng(5).normal(scale=0.05, size=(len(moved), 384))
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(path, **arrays, **{"w:ids": moved, "w:delta": delta})  # type: ignore[arg-type]
+    with_words = reader_of(fit_reader(lines))
+    assert not np.allclose(with_words.words[moved], kept.words[moved])
+    assert not np.allclose(with_words.scores([CRISIS])[0], kept.scores([CRISIS])[0])
+    # Frozen embeddings are another training setting, so another key.
+    from moderation.crisis import finetune
+
+    monkeypatch.setattr(finetune, "WORDS", not finetune.WORDS)
+    assert reader_cache(lines) != path
