@@ -376,6 +376,9 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     sizes = (1, 4, 16, 32)
     for name, lines in (("generated", texts), ("unseen chat", unseen)):
         gated = past_gate(lines)
+        if not gated:
+            print(f"\nreader alone, {name}: no message passes its gate")
+            continue
         cost: dict[tuple[str, int], list[float]] = {}
         with threadpool_limits(limits=1):
             for _ in range(repeats):

