@@ -346,7 +346,8 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     of at most ``encoder.TOKENS_PER_RUN`` tokens of similar length; the baseline in the same run
     is the rule before, sixteen windows a run whatever their length. Messages: those of the
     generated corpus past the gate, then those of the unseen ordinary chat past it (how many
-    of a room's messages the reader reads)."""
+    of a room's messages the reader reads), then long messages of that chat (several windows
+    each)."""
     from threadpoolctl import threadpool_limits
 
     from moderation.crisis.encoder import TOKENS_PER_RUN
@@ -374,7 +375,10 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     ]
     clock = time.thread_time_ns
     sizes = (1, 4, 16, 32)
-    for name, lines in (("generated", texts), ("unseen chat", unseen)):
+    # Long messages: twelve consecutive unseen lines as one (two to three windows each).
+    long = [" ".join(unseen[i : i + 12]) for i in range(0, len(unseen) - 11, 12)]
+    sets = (("generated", texts), ("unseen chat", unseen), ("long messages", long))
+    for name, lines in sets:
         gated = past_gate(lines)
         if not gated:
             print(f"\nreader alone, {name}: no message passes its gate")
