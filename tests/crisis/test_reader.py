@@ -212,7 +212,12 @@ def test_windows_are_read_in_runs_of_similar_length_within_the_token_budget(
 def test_how_windows_are_grouped_into_runs_does_not_change_what_is_read(
     reader: encoder.Encoder,
 ) -> None:
-    texts = ["ok", "see you thursday", CRISIS, "a much longer message " * 12, "x" * 600]
+    from django.conf import settings
+
+    # The largest message a member may send is many windows, read in several runs.
+    largest = ("I keep going over what he said to me tonight. " * 100)[: settings.MESSAGE_MAX_CHARS]
+    assert len(reader.windows([largest])[0]) > 4
+    texts = ["ok", "see you thursday", CRISIS, "a much longer message " * 12, "x" * 600, largest]
     alone = reader.scores(texts, tokens=1)
     together = reader.scores(texts, tokens=100_000)
     assert np.allclose(alone[0], together[0], atol=1e-5)
