@@ -342,9 +342,10 @@ def model_bench(texts: list[str], batch: int, repeats: int) -> None:
 def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     """The reader alone, on the messages its gate passes, by the size of the call: what the
     scoring process spends per message at each rate of traffic (the live reviewer's calls
-    grow with the traffic, up to ``moderation.review.MAX_BATCH``). Its windows are read in runs
-    of at most ``encoder.TOKENS_PER_RUN`` tokens of similar length; the baseline in the same run
-    is the rule before, sixteen windows a run whatever their length. Messages: those of the
+    grow with the traffic, up to ``moderation.review.MAX_BATCH``). The reader as shipped
+    multiplies in 8 bits; the baseline in the same run is the same reader in float32, the
+    exact graph it ran before (``encoder.Encoder.exact``). Both read their windows in runs of
+    at most ``encoder.TOKENS_PER_RUN`` tokens of similar length. Messages: those of the
     generated corpus past the gate, then those of the unseen ordinary chat past it (how many
     of a room's messages the reader reads), then long messages of that chat (several windows
     each)."""
@@ -357,11 +358,8 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
         print("\nreader: off (CRISIS_READER=off or no reader in the artifact)")
         return
 
-    def sixteen_a_run(batch: list[str]) -> None:
-        windows, _ = reader.windows(batch)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-        for i in range(0, len(order), 16):
-            reader.logits([windows[j] for j in order[i : i + 16]])
+    exact = reader.exact()
+    shipped = "8 bits" if reader.ranges is not None else "float32"
 
     def past_gate(lines: list[str]) -> list[str]:
         levels, _ = detector.model.scores(lines)
@@ -387,7 +385,7 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
         with threadpool_limits(limits=1):
             for _ in range(repeats):
                 for n in sizes:
-                    for rule, read in (("runs", reader.scores), ("sixteen", sixteen_a_run)):
+                    for rule, read in (("shipped", reader.scores), ("exact", exact.scores)):
                         start = clock()
                         for i in range(0, len(gated), n):
                             read(gated[i : i + n])
@@ -398,12 +396,12 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
             f"its gate ({100 * len(gated) / len(lines):.0f}%), cpu clock, median of {repeats}"
         )
         print(
-            f"{'call of':<8} {f'runs of {TOKENS_PER_RUN} tokens':>20} "
-            f"{'16 windows a run':>17} {'ratio':>6}  (ms a message)"
+            f"{'call of':<8} {f'as shipped ({shipped})':>22} {'float32':>9} {'ratio':>6}  "
+            f"(ms a message; runs of {TOKENS_PER_RUN} tokens)"
         )
         for n in sizes:
-            runs, sixteen = (statistics.median(cost[(rule, n)]) for rule in ("runs", "sixteen"))
-            print(f"{n:<8} {runs:>20.2f} {sixteen:>17.2f} {runs / sixteen:>6.2f}")
+            ours, base = (statistics.median(cost[(rule, n)]) for rule in ("shipped", "exact"))
+            print(f"{n:<8} {ours:>22.2f} {base:>9.2f} {ours / base:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -236,8 +236,10 @@ def fit_reader(lines: Sequence[Line]) -> Any:
     return trained
 
 
-def reader_of(trained: Any) -> Any:
-    """A numpy reader from freshly trained weights, through the same 8-bit file format."""
+def reader_of(trained: Any, texts: Sequence[str]) -> Any:
+    """The reader the product would run from freshly trained weights, through the same file
+    format: reading in 8 bits, with its products' input ranges measured on ``texts`` (the
+    lines it was trained on)."""
     import tempfile
 
     from . import encoder
@@ -245,11 +247,16 @@ def reader_of(trained: Any) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "encoder.npz"
         save_reader(path, trained, meta={})
+        ranges = encoder.load(path).ranges_of(texts)
+        save_reader(path, trained, meta={}, ranges=ranges)
         return encoder.load(path)
 
 
-def save_reader(path: Path, trained: Any, meta: dict[str, Any]) -> None:
-    """Writes fine-tuned weights (``finetune.Trained``) as the reader's artifact."""
+def save_reader(
+    path: Path, trained: Any, meta: dict[str, Any], ranges: dict[str, np.ndarray] | None = None
+) -> None:
+    """Writes fine-tuned weights (``finetune.Trained``) as the reader's artifact, with the
+    ranges reading in 8 bits needs where given."""
     from . import encoder
 
     encoder.save(
@@ -261,6 +268,7 @@ def save_reader(path: Path, trained: Any, meta: dict[str, Any]) -> None:
         meta=meta,
         word_ids=trained.word_ids,
         word_delta=trained.word_delta,
+        ranges=ranges,
     )
 
 
@@ -283,7 +291,11 @@ def out_of_fold(
         train = [x for key, group in groups.items() if key != held for x in group]
         texts = [x["text"] for x in test]
         ngram = fit(train, c).predict_proba(texts)
-        read = reader_of(fit_reader(train)).scores(texts)[0] if reader else None
+        read = (
+            reader_of(fit_reader(train), [x["text"] for x in train]).scores(texts)[0]
+            if reader
+            else None
+        )
         parts.append(Scores(ngram, read))
         lines.extend(test)
     return Scores.join(parts), lines
@@ -323,7 +335,9 @@ def train_detector(
         thresholds=thresholds,
         ngram_thresholds=ngram_thresholds,
         gate=gate,
-        encoder=reader_of(weights) if weights is not None else None,
+        encoder=reader_of(weights, [x["text"] for x in everything])
+        if weights is not None
+        else None,
         meta={
             "trained_on": {key: len(group) for key, group in groups.items()},
             "included": len(extra),
@@ -574,7 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     if trained.reader_weights is not None:
         encoder_path = args.encoder_out
         save_reader(
-            encoder_path, trained.reader_weights, meta={"data_hash": detector.meta["data_hash"]}
+            encoder_path,
+            trained.reader_weights,
+            meta={"data_hash": detector.meta["data_hash"]},
+            ranges=detector.encoder.ranges if detector.encoder is not None else None,
         )
         print(f"wrote {encoder_path.name}: {encoder_path.stat().st_size / 1e6:.1f} MB")
     detector.save(args.out, encoder_path=encoder_path)

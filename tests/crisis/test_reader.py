@@ -105,6 +105,11 @@ def test_the_shipped_detector_reads_with_its_reader() -> None:
     # n-grams alone.
     figures = detector.meta["figures"]
     assert figures["mean_model"] != figures["mean_ngrams"]
+    # It reads in 8 bits: the file records the ranges that needs.
+    assert detector.encoder.ranges is not None
+    assert set(detector.encoder.ranges) == {
+        f"layer{i}.{name}" for i in range(6) for name in encoder.LINEARS
+    }
     # Six layers in 8 bits, the word embeddings training moved and a head (12.1 MB): it is
     # committed, so it must stay small.
     assert encoder.ARTIFACT.stat().st_size < 13_000_000
@@ -297,9 +302,14 @@ def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
             head_b=data["head_b"],
             **{f"l:{k}": v for k, v in layers.items()},
         )
-    kept = reader_of(fit_reader(lines))  # no torch needed: nothing is trained
     texts = ["see you thursday", CRISIS]
-    assert np.allclose(kept.scores(texts)[0], encoder.load(reader_file).scores(texts)[0], atol=1e-5)
+    kept = reader_of(fit_reader(lines), texts)  # no torch needed: nothing is trained
+    # As the product reads: in 8 bits, with ranges measured on the lines given.
+    assert kept.ranges is not None
+    exact = kept.exact()
+    assert np.allclose(
+        exact.scores(texts)[0], encoder.load(reader_file).scores(texts)[0], atol=1e-5
+    )
 
     # The word embeddings training moved are kept with it, and read back.
     tokenizer, _ = load_base()
@@ -308,7 +318,7 @@ def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
     np.savez(path, **arrays, **{"w:ids": moved, "w:delta": delta})  # type: ignore[arg-type]
-    with_words = reader_of(fit_reader(lines))
+    with_words = reader_of(fit_reader(lines), texts)
     assert not np.allclose(with_words.words[moved], kept.words[moved])
     assert not np.allclose(with_words.scores([CRISIS])[0], kept.scores([CRISIS])[0])
     # Frozen embeddings are another training setting, so another key.
@@ -316,3 +326,65 @@ def test_a_kept_fine_tuning_is_reused_for_the_same_lines_only(
 
     monkeypatch.setattr(finetune, "WORDS", not finetune.WORDS)
     assert reader_cache(lines) != path
+
+
+def _unseen_chat() -> list[str]:
+    path = Path(__file__).resolve().parents[2] / "bench" / "data" / "ordinary_chat_unseen.jsonl"
+    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_the_shipped_reader_in_8_bits_reads_close_to_the_exact_graph() -> None:
+    """The product multiplies in 8 bits; training computed in float32. On text neither was
+    tuned on (the unseen ordinary chat, and the probes), they must agree closely."""
+    eight, exact = encoder.load(), encoder.load(exact=True)
+    assert eight.ranges is not None and exact.ranges is None
+    texts = [*PROBES, *_unseen_chat()]
+    a, b = eight.scores(texts), exact.scores(texts)
+    gap = np.abs(a[0] - b[0])
+    assert gap.mean() < 0.01 and gap.max() < 0.25
+    assert np.abs(a[1] - b[1]).mean() < 0.01
+    assert not np.allclose(a[0], b[0], atol=1e-6)  # really another arithmetic
+
+
+def test_ranges_are_measured_on_the_tokens_not_the_padding(reader: encoder.Encoder) -> None:
+    """Read together, the shorter window is padded: what padding computes is not an input's."""
+    short, long = "see you thursday", " ".join([CRISIS] * 4)
+    together = reader.ranges_of([short, long])
+    alone = reader.ranges_of([short]), reader.ranges_of([long])
+    assert set(together) == {f"layer{i}.{name}" for i in range(3) for name in encoder.LINEARS}
+    for key, value in together.items():
+        assert value.shape == ((1536,) if key.endswith(".down") else (384,))
+        assert np.allclose(value, np.maximum(alone[0][key], alone[1][key]), rtol=1e-5)
+
+
+def test_a_reader_file_with_ranges_reads_in_8_bits_unless_asked_for_exact(
+    reader_file: Path, tmp_path: Path
+) -> None:
+    exact = encoder.load(reader_file)
+    assert exact.ranges is None  # a file without ranges reads exactly
+    texts = _unseen_chat()[:120] + [CRISIS, "", "x" * 4000]
+    with np.load(reader_file) as data:
+        arrays = {k: data[k] for k in data.files}
+    ranges = exact.ranges_of(texts)
+    path = tmp_path / "encoder.npz"
+    np.savez(path, **arrays, **{f"range.{k}": v for k, v in ranges.items()})  # type: ignore[arg-type]
+    eight = encoder.load(path)
+    assert eight.ranges is not None and set(eight.ranges) == set(ranges)
+    a, b = eight.scores(texts)[0], exact.scores(texts)[0]
+    assert not np.allclose(a, b, atol=1e-6) and np.abs(a - b).max() < 0.1
+    assert np.allclose(encoder.load(path, exact=True).scores(texts)[0], b, atol=1e-6)
+    assert np.allclose(eight.exact().scores(texts)[0], b, atol=1e-6)
+
+
+def test_smoothing_and_outliers_keep_the_products_the_same_in_exact_arithmetic() -> None:
+    """Dividing an input per channel and multiplying the weights' rows back changes nothing
+    before rounding; the down projection's kept channels are its largest inputs."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 384)) * np.where(rng.random(384) < 0.02, 40.0, 1.0)
+    w = rng.normal(scale=0.05, size=(384, 1536))
+    factor = encoder.smoothing(np.abs(x).max(0), w)
+    assert np.allclose((x / factor) @ (w * factor[:, None]), x @ w)
+    largest = np.abs(rng.normal(size=1536))
+    kept = encoder.outliers(largest)
+    assert len(kept) == encoder.OUTLIERS
+    assert largest[kept].min() >= np.delete(largest, kept).max()
