@@ -323,7 +323,7 @@ def test_the_sweep_reads_a_message_with_the_members_messages_before_it(world):
 def test_a_crisis_raised_in_a_batch_is_not_raised_again_by_the_next_message_in_it(world):
     # The sweep reviews a backlog in one batch: the third message, read with the two before
     # it, reads as urgent as well, but the second already raised that crisis.
-    thanks = "Thanks for listening."
+    thanks = "Thanks everyone."
     together(*TOLD_IN_TWO, thanks, model=("urgent",))
     first, second, third = (sent(world, text) for text in (*TOLD_IN_TWO, thanks))
     assert review.review_sweep(now=later()) == 3
