@@ -26,6 +26,7 @@ alone on the messages its gate passes, by the size of the call (``reader_cost``)
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import re
@@ -343,15 +344,16 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
     """The reader alone, on the messages its gate passes, by the size of the call: what the
     scoring process spends per message at each rate of traffic (the live reviewer's calls
     grow with the traffic, up to ``moderation.review.MAX_BATCH``). The reader as shipped
-    multiplies in 8 bits; the baseline in the same run is the same reader in float32, the
-    exact graph it ran before (``encoder.Encoder.exact``). Both read their windows in runs of
+    multiplies in 8 bits; the baselines in the same run are the same reader in float32, the
+    exact graph it ran before (``encoder.Encoder.exact``), and the same 8-bit graph with all of
+    onnxruntime's graph rewrites, as it ran before (``encoder.session``). All read in runs of
     at most ``encoder.TOKENS_PER_RUN`` tokens of similar length. Messages: those of the
     generated corpus past the gate, then those of the unseen ordinary chat past it (how many
     of a room's messages the reader reads), then long messages of that chat (several windows
     each)."""
     from threadpoolctl import threadpool_limits
 
-    from moderation.crisis.encoder import TOKENS_PER_RUN
+    from moderation.crisis.encoder import TOKENS_PER_RUN, graph, session
 
     reader = detector.encoder
     if reader is None:
@@ -359,6 +361,10 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
         return
 
     exact = reader.exact()
+    rewritten = copy.copy(reader)
+    rewritten.session = session(
+        graph(reader.layers, reader.head, reader.head_b, reader.ranges), extended=True
+    )
     shipped = "8 bits" if reader.ranges is not None else "float32"
 
     def past_gate(lines: list[str]) -> list[str]:
@@ -385,7 +391,11 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
         with threadpool_limits(limits=1):
             for _ in range(repeats):
                 for n in sizes:
-                    for rule, read in (("shipped", reader.scores), ("exact", exact.scores)):
+                    for rule, read in (
+                        ("shipped", reader.scores),
+                        ("exact", exact.scores),
+                        ("rewritten", rewritten.scores),
+                    ):
                         start = clock()
                         for i in range(0, len(gated), n):
                             read(gated[i : i + n])
@@ -397,11 +407,16 @@ def reader_cost(detector: Any, texts: list[str], repeats: int) -> None:
         )
         print(
             f"{'call of':<8} {f'as shipped ({shipped})':>22} {'float32':>9} {'ratio':>6}  "
-            f"(ms a message; runs of {TOKENS_PER_RUN} tokens)"
+            f"{'all rewrites':>12} {'ratio':>6}  (ms a message; runs of {TOKENS_PER_RUN} tokens)"
         )
         for n in sizes:
-            ours, base = (statistics.median(cost[(rule, n)]) for rule in ("shipped", "exact"))
-            print(f"{n:<8} {ours:>22.2f} {base:>9.2f} {ours / base:>6.2f}")
+            ours, base, before = (
+                statistics.median(cost[(rule, n)]) for rule in ("shipped", "exact", "rewritten")
+            )
+            print(
+                f"{n:<8} {ours:>22.2f} {base:>9.2f} {ours / base:>6.2f}  {before:>12.2f} "
+                f"{ours / before:>6.2f}"
+            )
 
 
 if __name__ == "__main__":

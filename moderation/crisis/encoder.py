@@ -317,21 +317,26 @@ def smoothing(largest: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.clip(factor, 1e-2, 1e3).astype(np.float32)
 
 
-def session(model: bytes) -> Any:
+def session(model: bytes, extended: bool = False) -> Any:
     """An onnxruntime session on one thread: the scoring process reads small batches, one at a
     time, beside the web process on the same cores.
 
     Only the basic graph rewrites (constants folded, redundant nodes removed): the extended ones
     fuse each residual sum and its layer norm into ``SkipLayerNormalization``, whose CPU kernel
     took 19% of a call, seven times the plain ``LayerNormalization`` it replaces; without them
-    the reader costs 22% less a call (docs/performance.md, "The reader's graph rewrites")."""
+    the reader costs 22% less a call (docs/performance.md, "The reader's graph rewrites").
+    ``extended`` applies them all, as before: the benchmark's baseline."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.graph_optimization_level = (
+        onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if extended
+        else onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    )
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
