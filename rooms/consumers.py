@@ -596,6 +596,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if event.get("group_id") in (None, self.access.group_id):
             self._revoked = True
+            log.info(
+                "room socket revoked by event group=%s user=%s",
+                self.access.group_id,
+                self.access.user_id,
+            )
             await self.send_frame(
                 frames.error(Code.FORBIDDEN, "You no longer have access to this room.")
             )

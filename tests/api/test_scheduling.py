@@ -271,9 +271,7 @@ def test_a_facilitator_may_lead_groups_that_meet_at_different_times(world):
     until = now + dt.timedelta(weeks=settings.SESSION_MATERIALIZE_WEEKS)
     days = (world.circle.start_date + dt.timedelta(days=n) for n in range(7 * 14))
     thursdays = [
-        dt.datetime.combine(day, dt.time(19, 0), PACIFIC)
-        for day in days
-        if day.weekday() == 3
+        dt.datetime.combine(day, dt.time(19, 0), PACIFIC) for day in days if day.weekday() == 3
     ]
     expected = [t for t in thursdays if now < t <= until]
     assert 11 <= len(expected) <= 12

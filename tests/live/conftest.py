@@ -84,9 +84,21 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 class Socket:
     """A room socket as a client sees it: JSON frames in and out."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, server_log: Path | None = None) -> None:
         self.ws = ws
         self.backlog: list[dict[str, Any]] = []
+        # The server's log, and where it stood when this socket opened (``server_logged``).
+        self.server_log = server_log
+        self.server_log_from = server_log.stat().st_size if server_log is not None else 0
+
+    def server_logged(self) -> str:
+        """What the server logged since this socket opened (ids and codes, never a message's
+        words), for a failure message: a frame that went missing is told apart by it."""
+        if self.server_log is None:
+            return ""
+        with self.server_log.open("rb") as log:
+            log.seek(self.server_log_from)
+            return log.read().decode(errors="replace")[-8000:]
 
     def send(self, frame: dict[str, Any] | str) -> None:
         self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -171,6 +183,7 @@ def greeted_sockets(server: Daphne) -> Iterator[Callable[[Any, str], Socket]]:
     opened: list[Socket] = []
 
     def _open(user: Any, path: str) -> Socket:
+        log_from = server.log_path.stat().st_size if server.log_path.exists() else 0
         ws = connect(
             f"{server.ws_url}{path}",
             origin=server.url,
@@ -178,7 +191,8 @@ def greeted_sockets(server: Daphne) -> Iterator[Callable[[Any, str], Socket]]:
             open_timeout=10,
         )
         ws.__enter__()
-        sock = Socket(ws)
+        sock = Socket(ws, server.log_path)
+        sock.server_log_from = log_from
         opened.append(sock)
         sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
         return sock

@@ -174,9 +174,13 @@ def assert_refused(sock, kind: str) -> None:  # noqa: ANN001
     """The attempt is answered with a refusal and the socket closes; nothing it asked for."""
     frames, code = sock.closed()
     frames = sock.backlog + frames
-    assert code in (4401, 4403), (kind, code, frames)
+    assert code in (4401, 4403), (kind, code, frames, sock.server_logged())
     errors = [f for f in frames if f["type"] == "error"]
-    assert errors and errors[-1]["code"] in ("forbidden", "unauthenticated"), (kind, frames)
+    assert errors and errors[-1]["code"] in ("forbidden", "unauthenticated"), (
+        kind,
+        frames,
+        sock.server_logged(),
+    )
     answered = {"action.done", "history", "hidden", "message.ack", "message.held"}
     assert not [f for f in frames if f["type"] in answered], (kind, frames)
 
