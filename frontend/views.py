@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from rooms import selectors
-from rooms.models import HeldCategory
+from rooms.models import DEFAULT_AGREEMENT, HeldCategory
 from rooms.room import room_state
 from server.accounts.models import Role
 
@@ -170,6 +170,8 @@ def group_edit(request: HttpRequest, group_id: int | None = None) -> HttpRespons
         common_zones=COMMON_ZONES,
         other_zones=[z for z in others if "/" in z and not z.startswith(("Etc/", "SystemV/"))],
         held_categories=HeldCategory.choices,
+        # A new group's form starts with the default agreement; an existing one loads its own.
+        agreement="" if group_id is not None else DEFAULT_AGREEMENT,
     )
 
 

@@ -37,6 +37,13 @@ class GroupKind(models.TextChoices):
     CHECKIN = "checkin", "Private check-in"
 
 
+# What a new group's agreement says until its admin writes another (the group form, the demo).
+DEFAULT_AGREEMENT = (
+    "What is shared here stays here. Speak from your own experience. No advice unless asked. "
+    "No contact details. If you are in danger, use the Get help now button."
+)
+
+
 class SupportGroup(models.Model):
     name = models.CharField(max_length=120)
     # A private check-in is a one-to-one room (a facilitator and one member) with every guarantee

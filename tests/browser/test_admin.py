@@ -22,7 +22,7 @@ def next_monday() -> dt.date:
 
 
 def test_an_admin_creates_a_weekly_group_and_sees_its_sessions(world: Any, new_page: Any) -> None:
-    from rooms.models import Session, SupportGroup
+    from rooms.models import DEFAULT_AGREEMENT, Session, SupportGroup
 
     page = new_page()
     page.on("dialog", lambda dialog: dialog.accept())
@@ -32,6 +32,8 @@ def test_an_admin_creates_a_weekly_group_and_sees_its_sessions(world: Any, new_p
     shoot(page, "admin-scheduling")
     page.get_by_role("link", name="New group").click()
 
+    # A new group starts with the default agreement, which the admin may keep.
+    expect(page.get_by_label("Group agreement")).to_have_value(DEFAULT_AGREEMENT)
     page.get_by_label("Name").fill("Thursday Healing Circle")
     page.get_by_label("Description").fill("For partners rebuilding after betrayal.")
     page.get_by_label("Places").fill("6")
@@ -59,6 +61,7 @@ def test_an_admin_creates_a_weekly_group_and_sees_its_sessions(world: Any, new_p
         60,
     )
     assert group.join_policy == "approval"
+    assert group.agreement_text == DEFAULT_AGREEMENT
     assert list(group.groupfacilitator_set.values_list("user__username", "is_lead")) == [
         ("carol", True)
     ]

@@ -84,12 +84,13 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 class Socket:
     """A room socket as a client sees it: JSON frames in and out."""
 
-    def __init__(self, ws: ClientConnection, server_log: Path | None = None) -> None:
+    def __init__(
+        self, ws: ClientConnection, server_log: Path | None = None, server_log_from: int = 0
+    ) -> None:
         self.ws = ws
         self.backlog: list[dict[str, Any]] = []
-        # The server's log, and where it stood when this socket opened (``server_logged``).
-        self.server_log = server_log
-        self.server_log_from = server_log.stat().st_size if server_log is not None else 0
+        # The server's log, and where it stood before this socket opened (``server_logged``).
+        self.server_log, self.server_log_from = server_log, server_log_from
 
     def server_logged(self) -> str:
         """What the server logged since this socket opened (ids and codes, never a message's
@@ -191,8 +192,7 @@ def greeted_sockets(server: Daphne) -> Iterator[Callable[[Any, str], Socket]]:
             open_timeout=10,
         )
         ws.__enter__()
-        sock = Socket(ws, server.log_path)
-        sock.server_log_from = log_from
+        sock = Socket(ws, server.log_path, log_from)
         opened.append(sock)
         sock.hello = sock.recv_type("hello")  # type: ignore[attr-defined]
         return sock

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from rooms.models import Session
+from rooms.models import DEFAULT_AGREEMENT, Session
 from rooms.services import enrollment_join, group_create
 from server.accounts.models import Role, User
 from server.accounts.services import account_create
@@ -20,10 +20,6 @@ ACCOUNTS = [
     ("eli", Role.MEMBER, False),
     ("gwen", Role.MEMBER, False),
 ]
-AGREEMENT = (
-    "What is shared here stays here. Speak from your own experience. No advice unless asked. "
-    "No contact details. If you are in danger, use the Get help now button."
-)
 
 
 class Command(BaseCommand):
@@ -56,7 +52,7 @@ class Command(BaseCommand):
                 "timezone": "America/Los_Angeles",
                 "capacity": 8,
                 "join_policy": "open",
-                "agreement_text": AGREEMENT,
+                "agreement_text": DEFAULT_AGREEMENT,
                 "rrule": "FREQ=WEEKLY;BYDAY=TU",
                 "start_date": (now - dt.timedelta(days=7)).date(),
                 "start_time": dt.time(19, 0),
@@ -79,7 +75,7 @@ class Command(BaseCommand):
                 "capacity": 20,
                 "join_policy": "approval",
                 "drop_in": True,
-                "agreement_text": AGREEMENT,
+                "agreement_text": DEFAULT_AGREEMENT,
             },
             facilitator_ids=[users["frank"].pk],
         )

@@ -410,16 +410,9 @@ async function loadEnrollments() {
 
 async function init() {
   if (!groupId) {
-    // A new group's defaults before anything is fetched: set after the fetch, they overwrote
-    // whatever the admin had already picked while it ran.
-    if ($("timezone").selectedIndex === 0) {
-      $("timezone").value = [...$("timezone").options].some((o) => o.value === localZone) ? localZone : "America/New_York";
-    }
-    if (!$("agreement_text").value) {
-      $("agreement_text").value =
-        "What is shared here stays here. Speak from your own experience. No advice unless asked. " +
-        "No contact details. If you are in danger, use the Get help now button.";
-    }
+    // A new group meets in the browser's time zone unless the admin picks another. Set before
+    // the first fetch: set after it, it overwrote a zone the admin had picked while it ran.
+    $("timezone").value = [...$("timezone").options].some((o) => o.value === localZone) ? localZone : "America/New_York";
   }
   try {
     staff = items(await api("/api/users/?role=facilitator&limit=200"));
