@@ -299,7 +299,9 @@ def message_flag(*, by: User, message: Message, level: str, category: str, note:
             notify_member(
                 user_id=message.author_id,
                 group_id=message.group_id,
-                frame=support_resources_frame(level, category, user_id=message.author_id),
+                frame=support_resources_frame(
+                    level, category, user_id=message.author_id, message_id=message.pk
+                ),
             )
     log.info("message flagged id=%s alert=%s %s->%s", message.pk, alert.pk, before, level)
     return alert

@@ -279,20 +279,47 @@ def notify_member(*, user_id: int, group_id: int, frame: dict[str, Any]) -> None
     )
 
 
-def support_resources_frame(level: str, category: str, *, user_id: int | None) -> dict[str, Any]:
+def support_resources_frame(
+    level: str, category: str, *, user_id: int | None, message_id: int | None = None
+) -> dict[str, Any]:
     """The private support card: the lines for the member's own country that serve this
-    category, then the international ones."""
+    category, then the international ones. ``message_id`` names the message it answers, so a
+    client shows the card for one message once."""
     user = User.objects.filter(pk=user_id).only("country").first() if user_id else None
     return {
         "type": "support.resources",
         "level": level,
         "category": category,
+        "message_id": message_id,
         "message": WARM_WORDS.get(level, WARM_WORDS["urgent"]),
         "resources": [
             resources.resource_dict(r)
             for r in resources.resources_for(resources.country_for(user), category)
         ],
     }
+
+
+def open_support_card(*, user_id: int, group_id: int) -> dict[str, Any] | None:
+    """The support card of this person's newest urgent or emergency alert in this group that no
+    facilitator has resolved yet, for the room's `hello`: a card sent while their socket was
+    away (the model reads a message a moment after it is delivered) is not lost."""
+    alert = (
+        Alert.objects.filter(
+            kind=AlertKind.CRISIS,
+            member_id=user_id,
+            group_id=group_id,
+            level__in=ESCALATING_LEVELS,
+        )
+        .exclude(status=AlertStatus.RESOLVED)
+        .order_by("-created_at", "-id")
+        .only("level", "category", "message_id")
+        .first()
+    )
+    if alert is None:
+        return None
+    return support_resources_frame(
+        alert.level, alert.category, user_id=user_id, message_id=alert.message_id
+    )
 
 
 def all_resources(country: str) -> list[dict[str, Any]]:
@@ -702,7 +729,10 @@ def message_review_apply(
                 user_id=message.author_id,
                 group_id=message.group_id,
                 frame=support_resources_frame(
-                    assessment.level, assessment.category, user_id=message.author_id
+                    assessment.level,
+                    assessment.category,
+                    user_id=message.author_id,
+                    message_id=message.pk,
                 ),
             )
     log.info(

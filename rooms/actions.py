@@ -342,7 +342,10 @@ def _result_for_new(message: Message, assessment: Any, author: dict[str, Any]) -
     if assessment.level in ("urgent", "emergency"):
         to_sender.append(
             support_resources_frame(
-                assessment.level, assessment.category, user_id=message.author_id
+                assessment.level,
+                assessment.category,
+                user_id=message.author_id,
+                message_id=message.pk,
             )
         )
     shown = message_dict(message, author)

@@ -204,7 +204,10 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
                     user_id=user.pk,
                     group_id=group_id,
                     frame=support_resources_frame(
-                        assessment.level, assessment.category, user_id=user.pk
+                        assessment.level,
+                        assessment.category,
+                        user_id=user.pk,
+                        message_id=message.pk,
                     ),
                 )
         author = _author_of(message)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from moderation.services import open_support_card
 from rooms import events, frames, hooks
 from rooms.access import Access
 from rooms.display import authors_for
@@ -71,13 +72,17 @@ def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, A
     mute = _mute_of(access)
     if mute:
         you["muted_until"], you["mute_reason"] = mute[0].isoformat(), mute[1]
-    return {
+    hello = {
         "type": "hello",
         "you": you,
         "room": state.as_dict(group),
         **presence(access.group_id),
         "last_message_id": last or 0,
     }
+    card = open_support_card(user_id=access.user_id, group_id=access.group_id)
+    if card is not None:
+        hello["support"] = card
+    return hello
 
 
 def _mute_of(access: Access) -> tuple[dt.datetime, str] | None:

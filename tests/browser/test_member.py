@@ -3,6 +3,7 @@ connection, and finding help."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -153,6 +154,198 @@ def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
     assert texts == stored
     assert stored.count("Typed while offline.") == 1
     assert relay["connections"] >= 2
+
+
+def frame_type(message: str | bytes) -> str | None:
+    try:
+        return json.loads(message).get("type")
+    except (ValueError, AttributeError):
+        return None
+
+
+def test_a_message_on_the_wire_when_the_connection_drops_is_sent_again_once(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.models import Message
+    from rooms.services import enrollment_join
+
+    live_session(world.circle)
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+
+    # On cue, the link dies under Alice's next message: the frame never reaches the server and
+    # the socket closes, as when a phone loses its network mid-send.
+    relay: dict[str, Any] = {"drop": False, "dropped": 0}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if relay["drop"] and frame_type(message) == "message.send":
+                relay["drop"] = False
+                relay["dropped"] += 1
+                ws.close(code=1011, reason="network lost")
+                server.close()
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    alice = new_page()
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+
+    relay["drop"] = True
+    say(alice, "Sent as the line dropped.")
+    say(alice, "And one after it.")
+    mine = room_log(alice).get_by_role("listitem")
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    expect(mine.filter(has_text="Sent as the line dropped.")).not_to_contain_text(
+        re.compile("Waiting|Sending|Not sent"), timeout=20_000
+    )
+    expect(mine.filter(has_text="And one after it.")).not_to_contain_text(
+        re.compile("Waiting|Sending|Not sent"), timeout=20_000
+    )
+    log = room_log(fern)
+    expect(log.locator(".msg-text")).to_have_text(
+        ["Sent as the line dropped.", "And one after it."], timeout=20_000
+    )
+    assert relay["dropped"] == 1
+    stored = list(
+        Message.objects.filter(group=world.circle).order_by("id").values_list("body", flat=True)
+    )
+    assert stored == ["Sent as the line dropped.", "And one after it."]
+
+
+def test_catching_up_pages_through_everything_missed_while_live_messages_arrive(
+    world: Any, new_page: Any
+) -> None:
+    from django.utils import timezone
+
+    from rooms.models import Message
+    from rooms.services import enrollment_join
+
+    live_session(world.circle)
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+
+    # Alice's socket goes through a relay that can refuse new connections and hold back the
+    # first page of her catch-up until the test lets it through.
+    relay: dict[str, Any] = {"blocked": False, "hold": False, "held": [], "upstream": None}
+
+    def route(ws: Any) -> None:
+        if relay["blocked"]:
+            ws.close(code=1011, reason="network down")
+            return
+        server = ws.connect_to_server()
+        relay["upstream"] = server
+
+        def from_server(message: str | bytes) -> None:
+            if relay["hold"] and frame_type(message) == "history":
+                relay["hold"] = False
+                relay["held"].append((ws, message))
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    alice = new_page()
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    say(fern, "Before the drop.")
+    expect(room_log(alice).get_by_text("Before the drop.")).to_be_visible()
+
+    relay["blocked"] = True
+    relay["upstream"].send("x" * 70_000)  # over daphne's frame limit: the server closes it
+    expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    # More than one catch-up page (200) arrives while she is away.
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(group=world.circle, author=world.charlie, body=f"Missed {n}.", reviewed_at=now)
+        for n in range(1, 251)
+    )
+    relay["hold"] = True
+    relay["blocked"] = False
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    for _ in range(300):  # until the first page of her catch-up is held back
+        if relay["held"]:
+            break
+        alice.wait_for_timeout(100)
+    assert relay["held"], "the catch-up's first page never came"
+
+    # A message arrives live before that page does: the page after it must still start where
+    # the first one ends, not after the live one.
+    say(fern, "Said live during the catch-up.")
+    expect(room_log(alice).get_by_text("Said live during the catch-up.")).to_be_visible()
+    ws, page_one = relay["held"][0]
+    ws.send(page_one)
+
+    stored = list(
+        Message.objects.filter(group=world.circle).order_by("id").values_list("body", flat=True)
+    )
+    assert len(stored) == 252
+    expect(room_log(alice).locator(".msg-text")).to_have_text(stored, timeout=20_000)
+
+
+def test_a_support_card_sent_while_the_socket_was_away_shows_on_reconnecting_once(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.crisis import assess
+
+    text = "I have the pills counted out and I am taking them all tonight."
+    assert assess(text).level == "emergency"
+    ensure_resources()
+    live_session(world.circle)
+
+    # The card never arrives on the socket it was sent to: that link is gone by then.
+    relay: dict[str, Any] = {"dropped": 0, "upstream": None, "page": None}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        relay["upstream"], relay["page"] = server, ws
+
+        def from_server(message: str | bytes) -> None:
+            if frame_type(message) == "support.resources":
+                relay["dropped"] += 1
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    alice = new_page()
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    say(alice, text)
+    mine = room_log(alice).get_by_role("listitem").filter(has_text="taking them all tonight")
+    expect(mine).not_to_contain_text(re.compile("Waiting|Sending"))
+    for _ in range(100):
+        if relay["dropped"]:
+            break
+        alice.wait_for_timeout(100)
+    assert relay["dropped"] == 1
+    support = alice.get_by_role("region", name="You're not alone")
+    expect(support).to_be_hidden()
+
+    relay["page"].close(code=1011, reason="network lost")
+    relay["upstream"].close()
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    expect(support).to_be_visible()
+    expect(support).to_contain_text("Call or text 988")
+    support.get_by_role("button", name="Close this note").click()
+    expect(support).to_be_hidden()
+
+    # Shown once: the alert is still open, but a reload does not bring the card back.
+    alice.reload()
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    expect(room_log(alice).get_by_text(text)).to_be_visible()
+    expect(support).to_be_hidden()
 
 
 def test_an_xss_payload_renders_as_text(world: Any, new_page: Any) -> None:

@@ -22,6 +22,7 @@ from moderation.crisis.combine import assess_both
 from moderation.models import Alert, AuditEntry
 from rooms.models import Message
 from tests.live.conftest import open_room
+from tests.live.http import api
 from tests.services import Daphne
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -95,6 +96,45 @@ def test_a_crisis_only_the_model_reads_reaches_carol_as_an_alert_and_alice_as_a_
     assert carol_room.recv_type_of(("alert.new",))["alert"]["id"] == alert["id"]
     assert AuditEntry.objects.get(action="alert.raised").data["raised_by"] == "model"
     assert readyz(alert_server)["crisis_model"] == "loaded"
+
+
+def test_a_support_card_raised_while_the_member_was_away_comes_in_her_next_hello_until_resolved(
+    world, sockets, alert_server
+):
+    from rooms.services import enrollment_join
+
+    text = only_the_model(ONLY_THE_MODEL[1])
+    model_ready(alert_server)
+    open_room(world.circle)
+    alice = sockets(world.alice, room(world.circle))
+    assert "support" not in alice.hello
+    ack = alice.say(text)
+    assert ack["type"] == "message.ack", ack
+    # Her phone loses its network right after the ack, before the model has read the message.
+    alice.close()
+    wait_for(lambda: Alert.objects.filter(message_id=ack["id"]).exists())
+    alert = Alert.objects.get(message_id=ack["id"])
+
+    back = sockets(world.alice, room(world.circle))
+    card = back.hello["support"]
+    assert card["type"] == "support.resources"
+    assert card["message_id"] == ack["id"]
+    assert (card["level"], card["category"]) == (alert.level, alert.category)
+    assert any("988" in r["how"] for r in card["resources"])
+    # Only hers: nobody else's hello in the room carries it.
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    assert "support" not in sockets(world.charlie, room(world.circle)).hello
+    assert "support" not in sockets(world.carol, room(world.circle)).hello
+
+    status, body = api(
+        alert_server.url,
+        world.carol,
+        "POST",
+        f"/api/alerts/{alert.pk}/resolve/",
+        {"outcome": "resolved", "note": "talked with her"},
+    )
+    assert status == 200, body
+    assert "support" not in sockets(world.alice, room(world.circle)).hello
 
 
 def test_the_model_raising_a_watch_message_to_urgent_updates_the_alert_carol_already_has(

@@ -85,7 +85,9 @@ function onHello(frame) {
   setStatus("live");
   renderRoom();
   renderPresence();
-  if (!reconnect) {
+  if (frame.support) showSupport(frame.support, { unlessShown: true });
+  if (!state.loadedNewest) {
+    // The first connection, or one that closed before its first page came.
     requestHistory("newest", { limit: HISTORY_PAGE });
   } else {
     catchUp();

@@ -31,6 +31,7 @@ export const state = {
   minId: null,
   hasOlder: false,
   loadingOlder: false,
+  loadedNewest: false, // the first page of history has arrived: later connections catch up from it
   historyQueue: [], // kinds of the history requests in flight, in order: replies come in order
   markerBefore: null, // after a reconnect: put the "new since you were away" marker before this id
   awayCount: 0,

@@ -32,6 +32,9 @@ export function onHistory(frame) {
     return;
   }
   if (kind === "newest") {
+    state.loadedNewest = true;
+    state.markerBefore = null;
+    state.awayCount = 0;
     const lastRead = Number(localStorage.getItem(LAST_READ_KEY) || 0);
     const firstUnread = frame.messages.find((m) => m.id > lastRead && m.author.id !== state.you?.id);
     for (const m of frame.messages) addMessage(m, { live: false });
@@ -49,7 +52,9 @@ export function onHistory(frame) {
   for (const m of frame.messages) if (addMessage(m, { live: false, catchUp: true })) added += 1;
   state.awayCount += added;
   if (frame.has_more && frame.messages.length) {
-    requestHistory("after", { after_id: state.maxId, limit: CATCH_UP_PAGE });
+    // From this page's far end, not the highest id seen: messages that arrived live meanwhile
+    // are above the ones still to fetch.
+    requestHistory("after", { after_id: frame.messages.at(-1).id, limit: CATCH_UP_PAGE });
     return;
   }
   if (state.awayCount > 0) {

@@ -230,7 +230,10 @@ export function onError(frame) {
     clearTimeout(p.timer);
     p.timer = null;
     p.inFlight = false;
-    if ((frame.code === "rate_limited" || frame.code === "slow_mode") && frame.retry_after) {
+    // A wait only for a message still in the outbox: one that timed out meanwhile is already
+    // marked "not sent", and only the outbox's first message is ever sent.
+    const queued = state.outbox.includes(p);
+    if (queued && (frame.code === "rate_limited" || frame.code === "slow_mode") && frame.retry_after) {
       // Stays first in the outbox: the messages after it wait with it, in order.
       setPending(p, "waiting", `Will send in ${Math.ceil(frame.retry_after)} s.`);
       p.timer = setTimeout(() => {

@@ -45,7 +45,9 @@ export function connect() {
     return;
   }
   state.ws = ws;
+  // Answers to the last socket's history requests never come on this one.
   state.historyQueue = [];
+  state.loadingOlder = false;
   ws.addEventListener("message", (event) => {
     if (ws !== state.ws) return;
     state.lastFrameAt = Date.now();
@@ -65,9 +67,12 @@ export function connect() {
 }
 
 function onClosed(code) {
+  // Whatever was on the wire may never have reached the server: it goes again, with the same
+  // client_id, once the room says hello (the server stores it once).
   for (const p of state.outbox) {
     clearTimeout(p.timer);
     p.timer = null;
+    p.inFlight = false;
     setPending(p, "waiting");
   }
   if (state.refused) return;

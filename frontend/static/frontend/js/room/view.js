@@ -125,7 +125,19 @@ export function onTyping(frame) {
 
 // ------------------------------------------------------------------ support and check-in
 
-export function showSupport(frame) {
+// The support cards shown in this tab, by the message they answer: `hello` carries the card of
+// an alert still open, so that one sent while the socket was away is not lost, and each shows once.
+function supportKey(frame) {
+  return `haven.support.${groupId}.${frame.message_id ?? frame.level}`;
+}
+
+export function showSupport(frame, { unlessShown = false } = {}) {
+  try {
+    if (unlessShown && sessionStorage.getItem(supportKey(frame))) return;
+    sessionStorage.setItem(supportKey(frame), "1");
+  } catch {
+    // Storage refused (a private window's quota): show it; twice is better than never.
+  }
   const card = $("support-card");
   add(clear(card), 
     h("h2", { id: "support-title" }, "You're not alone"),
