@@ -37,6 +37,7 @@ from moderation.services import (
     alert_upgrade,
     audit,
     detector_example_record,
+    email_raised_at_on_call,
     moderators_present,
     notify_member,
     publish_alert_on_commit,
@@ -673,6 +674,7 @@ def unattended_check(*, group_id: int) -> None:
                 ack_deadline=timezone.now()
                 + dt.timedelta(seconds=settings.UNATTENDED_GRACE_SECONDS),
             )
+            email_raised_at_on_call(alert, "is in a live session the last facilitator left")
             audit(action="unattended.started", actor=None, group=group, alert=alert)
             publish_alert_on_commit(alert, "alert.new")
 

@@ -20,7 +20,7 @@ def worker_jobs() -> list[Job]:
         Job("escalate", 1, alerts_escalate),
         Job("unattended", 1, unattended_enforce),
         Job("alert-digests", 30, alert_digests_send),
-        Job("outbox", 2, outbox_send),
+        Job("outbox", 2, outbox_send, apart=True),
         # Messages no web process reviewed with the learned model (it died, its queue was full).
         Job("review", 1, review_sweep),
         Job("audit-retention", 300, audit_text_purge),

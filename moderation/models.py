@@ -198,7 +198,7 @@ class HiddenAuthor(models.Model):
 
 class OutboundEmail(models.Model):
     """An e-mail written in the same transaction as the change that causes it, and sent by the
-    worker: a crash between the two neither loses nor repeats it."""
+    worker: a crash between the two never loses it (one mid-send may send it twice)."""
 
     to = models.EmailField()
     subject = models.CharField(max_length=200)
@@ -206,6 +206,9 @@ class OutboundEmail(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    # A worker sending it holds it until then, outside any transaction (a relay that stalls
+    # must not hold a database lock); one that died mid-send leaves it to be sent again after.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
 
 class AlertEmail(models.Model):

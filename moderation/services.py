@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 ALERTING_LEVELS = ("watch", "urgent", "emergency")
 ESCALATING_LEVELS = ("urgent", "emergency")
+# Reminders at the top tier at the alert's own deadline; after these, one per digest period.
 MAX_ON_CALL_REPEATS = 5
 
 
@@ -137,11 +138,20 @@ def tier_recipients(alert: Alert) -> set[int]:
             _acting_facilitators().filter(group_id=alert.group_id).values_list("user_id", flat=True)
         )
     if alert.tier >= Tier.ON_CALL:
-        people |= set(
+        on_call = set(
             User.objects.filter(
                 on_call=True, is_active=True, role__in=[Role.FACILITATOR, Role.ADMIN]
             ).values_list("pk", flat=True)
         )
+        if not on_call:
+            # Nobody is on call: the alert must still reach someone who can act, so every
+            # active admin hears it (an alert that reaches nobody is the one failure this
+            # ladder exists to prevent).
+            log.error("nobody is on call: alert id=%s goes to every admin", alert.pk)
+            on_call = set(
+                User.objects.filter(is_active=True, role=Role.ADMIN).values_list("pk", flat=True)
+            )
+        people |= on_call
     return people
 
 
@@ -384,6 +394,13 @@ def alert_url(alert_id: int) -> str:
     return f"{settings.SITE_URL}/alerts/#alert-{alert_id}"
 
 
+def email_raised_at_on_call(alert: Alert, why: str) -> None:
+    """Call inside the transaction that created an alert at the on-call tier (nobody who can
+    moderate is in the room): everyone at that tier hears by e-mail now, as for a crisis."""
+    if alert.tier >= Tier.ON_CALL:
+        _email_alert(alert, tier_recipients(alert), why)
+
+
 def _email_alert(alert: Alert, user_ids: set[int], why: str, *, again: bool = False) -> None:
     """Call inside the transaction that moved the alert. Each person gets one e-mail about this
     alert at this tier; whoever already had it, and everyone when the alert only comes `again`
@@ -472,26 +489,37 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
         kind__in=[AlertKind.CRISIS, AlertKind.CHECKIN],
         status=AlertStatus.OPEN,
         ack_deadline__lte=now,
-    ).values_list("pk", "tier", "ack_deadline", "escalations", "level")
-    for pk, tier, deadline, escalations, level in list(due):
+    ).values_list("pk", "group_id", "tier", "ack_deadline", "escalations", "level")
+    for pk, group_id, tier, deadline, escalations, level in list(due):
         with transaction.atomic():
+            before = tier_recipients(Alert(pk=pk, group_id=group_id, tier=tier))
+            # A tier that would tell nobody new (the group's only facilitator is the one in the
+            # room who has not answered) is passed over: the next one hears now, not a
+            # deadline later.
             next_tier = min(tier + 1, Tier.ON_CALL)
+            while next_tier < Tier.ON_CALL and not (
+                tier_recipients(Alert(pk=pk, group_id=group_id, tier=next_tier)) - before
+            ):
+                next_tier += 1
             repeats = escalations + 1
             window = ack_window(level) or dt.timedelta(minutes=5)
-            give_up = next_tier == tier and repeats > MAX_ON_CALL_REPEATS
+            if next_tier == tier and repeats > MAX_ON_CALL_REPEATS:
+                # Still nobody, after every reminder at the top tier: it never goes quiet, but
+                # from here it rings as often as the digest mails go out.
+                window = max(window, dt.timedelta(seconds=settings.ALERT_EMAIL_DIGEST_SECONDS))
+                log.warning("alert id=%s still not acknowledged after %d reminders", pk, repeats)
             claimed = Alert.objects.filter(
                 pk=pk, status=AlertStatus.OPEN, tier=tier, ack_deadline=deadline
             ).update(
                 tier=next_tier,
                 escalations=repeats,
                 escalated_at=now,
-                ack_deadline=None if give_up else now + window,
+                ack_deadline=now + window,
                 updated_at=now,
             )
             if not claimed:
                 continue  # acknowledged meanwhile, or another worker took it
             alert = Alert.objects.select_related("group").get(pk=pk)
-            before = tier_recipients(Alert(group_id=alert.group_id, tier=tier))
             after = tier_recipients(alert)
             # New people hear about it by e-mail; at the top tier, on-call hears again, in the
             # digest.
@@ -690,8 +718,20 @@ def message_review_apply(
         # message at urgent or above.
         highest = max([RANK[stored[0]]] + [RANK[a.level] for a in alerts])
         current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
+        # A facilitator who resolved an alert judged the words as they were then; words the
+        # member wrote after that (an edit) are new to everyone.
+        judged = [
+            a
+            for a in alerts
+            if a.status == AlertStatus.RESOLVED
+            and (
+                message.edited_at is None
+                or a.resolved_at is None
+                or a.resolved_at >= message.edited_at
+            )
+        ]
         alert: Alert | None = None
-        if current is None and not alerts:
+        if current is None and not judged:
             alert = alert_for_message(message=message, assessment=assessment, raised_by="model")
         elif current is not None and (
             RANK[assessment.level] > RANK[current.level]
@@ -820,28 +860,41 @@ def detector_feedback() -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- e-mail outbox
 
 
+def _unclaimed(now: dt.datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
 def outbox_send(limit: int = 50) -> int:
+    """Sends what the outbox holds. Each e-mail is claimed for a while (a lease) in a short
+    transaction and sent outside it, so a mail relay that is slow or stalls holds no database
+    lock (on SQLite that would stop every message); a worker that dies mid-send leaves the
+    e-mail to be sent again when the lease ends: sent at least once, never lost."""
     from django.core.mail import send_mail
 
     sent = 0
+    now = timezone.now()
+    lease = dt.timedelta(seconds=2 * settings.EMAIL_TIMEOUT + 30)
     for pk in list(
-        OutboundEmail.objects.filter(sent_at__isnull=True, attempts__lt=5).values_list(
-            "pk", flat=True
-        )[:limit]
+        OutboundEmail.objects.filter(
+            _unclaimed(now), sent_at__isnull=True, attempts__lt=5
+        ).values_list("pk", flat=True)[:limit]
     ):
-        with transaction.atomic():
-            claimed = OutboundEmail.objects.filter(pk=pk, sent_at__isnull=True).update(
-                sent_at=timezone.now()
+        now = timezone.now()
+        claimed = OutboundEmail.objects.filter(_unclaimed(now), pk=pk, sent_at__isnull=True).update(
+            claimed_until=now + lease
+        )
+        if not claimed:
+            continue  # another worker has it
+        mail = OutboundEmail.objects.get(pk=pk)
+        try:
+            send_mail(mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to])
+        except Exception:
+            log.exception("alert e-mail failed id=%s", pk)
+            OutboundEmail.objects.filter(pk=pk).update(
+                claimed_until=None, attempts=mail.attempts + 1
             )
-            if not claimed:
-                continue
-            mail = OutboundEmail.objects.get(pk=pk)
-            try:
-                send_mail(mail.subject, mail.body, settings.DEFAULT_FROM_EMAIL, [mail.to])
-            except Exception:
-                log.exception("alert e-mail failed id=%s", pk)
-                OutboundEmail.objects.filter(pk=pk).update(sent_at=None, attempts=mail.attempts + 1)
-                continue
+            continue
+        OutboundEmail.objects.filter(pk=pk).update(sent_at=timezone.now(), claimed_until=None)
         sent += 1
     return sent
 

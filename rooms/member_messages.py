@@ -31,6 +31,7 @@ from moderation.services import (
     alert_for_message,
     alert_upgrade,
     audit,
+    email_raised_at_on_call,
     moderators_present,
     notify_member,
     publish_alert_on_commit,
@@ -182,24 +183,27 @@ def message_edit(*, user: User, group_id: int, message_id: Any, body: Any) -> Me
             fields += ["level", "category", "rule_ids"]
         message.save(update_fields=fields)
         if raised:
-            current = (
+            alerts = list(
                 Alert.objects.select_for_update()
                 .filter(message=message, kind=AlertKind.CRISIS)
-                .exclude(status=AlertStatus.RESOLVED)
-                .first()
+                .order_by("-id")
             )
-            if current is not None:
+            current = next((a for a in alerts if a.status != AlertStatus.RESOLVED), None)
+            # The member already had the card if the detector, a facilitator's flag or an
+            # earlier alert put this message at urgent or above.
+            highest = max([RANK.get(before_level, 0)] + [RANK[a.level] for a in alerts])
+            if current is None:
+                alert_for_message(message=message, assessment=assessment, raised_by="edit")
+            elif RANK[assessment.level] > RANK[current.level]:
                 alert_upgrade(
                     alert=current,
                     level=assessment.level,
                     category=assessment.category,
                     reason="edited",
                 )
-            else:
-                alert_for_message(message=message, assessment=assessment, raised_by="edit")
-            if assessment.level in ESCALATING_LEVELS and RANK.get(before_level, 0) < RANK.get(
-                "urgent", 2
-            ):
+            # Otherwise the alert (a facilitator's flag, say) is already as grave: an edit
+            # never lowers it.
+            if assessment.level in ESCALATING_LEVELS and highest < RANK["urgent"]:
                 notify_member(
                     user_id=user.pk,
                     group_id=group_id,
@@ -366,6 +370,7 @@ def checkin_request(*, user: User, group_id: int) -> SupportGroup:
                 ack_deadline=timezone.now() + window if window else None,
                 checkin=room,
             )
+            email_raised_at_on_call(alert, "asked to talk privately (nobody is in the room)")
             audit(
                 action="checkin.requested",
                 actor=user,

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import socket
 import sys
+import threading
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from rooms import hooks
@@ -114,12 +115,26 @@ class Job:
     every: float
     run: Callable[[], object]
     last: float = field(default=float("-inf"))
+    # Runs on a thread of its own: it waits on another server (the mail relay), which may be
+    # slow or stall, and the escalation deadlines must never wait behind it. One run at a time.
+    apart: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+def _run_apart(job: Job) -> None:
+    try:
+        close_old_connections()
+        job.run()
+    except Exception:
+        log.exception("worker job failed: %s", job.name)
+    finally:
+        connections.close_all()  # this thread's own connections end with it
 
 
 def default_jobs() -> list[Job]:
     return [
         Job("materialize", 600, sessions_materialize_all),
-        Job("reminders", 15, reminders_send),
+        Job("reminders", 15, reminders_send, apart=True),
         Job("presence-sweep", 10, connections_sweep),
         Job("retention", 300, messages_purge),
         # The apps above rooms add theirs (moderation: escalation, unattended rooms, alert
@@ -145,6 +160,15 @@ class Worker:
         now = time.monotonic()
         for job in self.jobs:
             if now - job.last < job.every:
+                continue
+            if job.apart:
+                if job.thread is not None and job.thread.is_alive():
+                    continue  # still waiting on the mail relay: the others go on
+                job.last = now
+                job.thread = threading.Thread(
+                    target=_run_apart, args=(job,), name=f"worker-{job.name}", daemon=True
+                )
+                job.thread.start()
                 continue
             job.last = now
             try:

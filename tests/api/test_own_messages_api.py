@@ -53,6 +53,30 @@ def test_an_edit_into_crisis_language_raises_an_alert(world, said):
     assert alert.level in ("urgent", "emergency") and alert.ack_deadline is not None
 
 
+def test_an_edit_never_lowers_the_alert_a_facilitator_raised_by_hand(world, said):
+    flagged = world.client(world.carol).post(
+        f"/api/messages/{said.pk}/flag/",
+        {"level": "emergency", "category": "self_harm", "note": "she told me in the break"},
+        format="json",
+    )
+    assert flagged.status_code in (200, 201), flagged.json()
+    alert = Alert.objects.get(message=said)
+    assert (alert.level, alert.category) == ("emergency", "self_harm")
+    deadline = alert.ack_deadline
+
+    # Her edit reads as watch to the rules: above the message's own level, below the flag's.
+    edited = world.client(world.alice).patch(
+        f"/api/messages/{said.pk}/",
+        {"body": "Some days I feel hopeless about all of it"},
+        format="json",
+    )
+    assert edited.status_code == 200
+    alert.refresh_from_db()
+    assert (alert.level, alert.category) == ("emergency", "self_harm")
+    assert alert.ack_deadline == deadline
+    assert Alert.objects.filter(message=said).count() == 1
+
+
 def test_reactions_toggle_and_report_the_counts(world, said):
     client = world.client(world.carol)
     first = client.post(f"/api/messages/{said.pk}/reactions/", {"reaction": "hug"}, format="json")
@@ -72,6 +96,19 @@ def test_a_member_asks_for_a_private_check_in_over_rest(world, said):
     alert = Alert.objects.get(kind="checkin")
     assert alert.checkin_id == response.json()["group_id"]
     assert alert.member_id == world.alice.pk
+
+
+def test_a_check_in_asked_for_with_nobody_in_the_room_is_emailed_to_on_call(world, said):
+    from moderation.models import OutboundEmail
+
+    world.dave.on_call = True
+    world.dave.save()
+    response = world.client(world.alice).post(f"/api/groups/{world.circle.pk}/checkin-request/")
+    assert response.status_code == 201
+    assert Alert.objects.get(kind="checkin").tier == 3
+    (email,) = OutboundEmail.objects.filter(to=world.dave.email)
+    assert "asked to talk privately" in email.subject
+    assert "Willow" not in email.body and world.alice.username not in email.body
 
 
 def test_reacting_while_the_room_is_closed_is_refused_with_403(world):

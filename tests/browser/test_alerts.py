@@ -3,13 +3,20 @@ acknowledges reaches the group's other facilitators (one on the Alerts page, one
 then on-call (an admin on the Groups page) with the chime, an assertive announcement, the count
 in the nav and the tab title, and a browser notification. Sound the browser blocks is said
 plainly and turned on with one click; the acknowledged and resolved cards name who did it. An
-alert raised while Redis was away rings on an open page once Redis is back."""
+alert raised while Redis was away rings on an open page once Redis is back.
+
+The connection fails in the ways a facilitator's laptop sees (tests go between the page and the
+server): a socket that dies without a word is replaced and rings for what it missed, an alert
+raised in the room while its socket reconnects still rings, the room's catch-up drops what was
+resolved meanwhile and never undoes a newer update, a half-written resolution survives the list
+being rebuilt, and a long queue's later pages are merged and rung for like the first."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,13 +24,16 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.conftest import shoot, sign_in
+from tests.browser.conftest import ensure_resources, enter_room, live_session, shoot, sign_in
 from tests.factories import crisis_alert
 from tests.services import start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORDS = "I have the pills ready"
+EMERGENCY = "I want to kill myself tonight. I have the pills ready."
+# A message long enough that about ten of its alerts fill the alert socket's page.
+LONG = "I can't stop thinking about it. " * 125
 
 # Counts the chime's notes and the notifications the page makes: spies on the browser's own
 # Web Audio and Notification objects, which still do their work.
@@ -54,11 +64,113 @@ document.addEventListener("DOMContentLoaded", () => {
 """
 
 
-def staff_page(new_page: Any, username: str, notifications: bool = True) -> Any:
+def frame_type(message: str | bytes) -> str | None:
+    try:
+        return json.loads(message).get("type")
+    except (ValueError, AttributeError):
+        return None
+
+
+class Relay:
+    """A page's sockets to one path, through the test: it can cut the line (both ends closed),
+    turn new connections away while `blocked`, let the line go silent (nothing passes either
+    way and nothing closes, as when a laptop sleeps or the network changes under it), and hold
+    back the next frame of the type `hold` from the server until released."""
+
+    def __init__(self, path: str, hold: str | None = None) -> None:
+        self.path = path
+        self.blocked = False
+        self.hold = hold
+        self.held: list[tuple[Any, str | bytes]] = []
+        self.forwarded: list[str | None] = []
+        self.lines: list[dict[str, Any]] = []
+
+    def attach(self, page: Any) -> None:
+        page.route_web_socket(re.compile(self.path), self._route)
+
+    def _route(self, ws: Any) -> None:
+        if self.blocked:
+            ws.close(code=1011, reason="network down")
+            return
+        server = ws.connect_to_server()
+        line = {"page": ws, "server": server, "silent": False}
+        self.lines.append(line)
+
+        def from_page(message: str | bytes) -> None:
+            if not line["silent"]:
+                server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            if line["silent"]:
+                return
+            if self.hold and frame_type(message) == self.hold:
+                self.hold = None
+                self.held.append((ws, message))
+                return
+            ws.send(message)
+            self.forwarded.append(frame_type(message))
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    def cut(self, *, block: bool) -> None:
+        self.blocked = block
+        line = self.lines[-1]
+        line["page"].close(code=1011, reason="network lost")
+        line["server"].close()
+
+    def go_silent(self) -> None:
+        self.lines[-1]["silent"] = True
+
+    def release(self) -> None:
+        for ws, message in self.held:
+            ws.send(message)
+        self.held.clear()
+
+    def wait_for(self, page: Any, ready: Callable[[], bool], what: str) -> None:
+        for _ in range(300):
+            if ready():
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError(f"{what} never came")
+
+
+def staff_page(
+    new_page: Any, username: str, notifications: bool = True, relay: Relay | None = None
+) -> Any:
     page = new_page(permissions=["notifications"] if notifications else [])
     page.add_init_script(SPIES)
+    if relay is not None:
+        relay.attach(page)
     sign_in(page, username)
     return page
+
+
+def act_as(new_page: Any, user: Any) -> Callable[..., Any]:
+    """POSTs to the running server's API as this person (by token), as their own device would:
+    what it changes is announced on the sockets, unlike a row the test writes itself."""
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    request = new_page().request
+
+    def post(path: str, body: dict[str, Any] | None = None) -> Any:
+        response = request.post(
+            path, headers={"Authorization": f"Token {token.key}"}, data=body or {}
+        )
+        assert response.ok, response.text()
+        return response.json()
+
+    return post
+
+
+def say(page: Any, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def room_alerts(page: Any) -> Any:
+    return page.get_by_role("list", name="Open alerts in this room")
 
 
 def announced(page: Any, pattern: str) -> Any:
@@ -249,3 +361,249 @@ def test_an_alert_raised_while_redis_was_away_rings_on_the_open_alerts_page(
     expect(card).to_contain_text(WORDS)
     notified = carol.evaluate("window.__notifications")
     assert notified and WORDS not in notified[0]
+
+
+def test_an_alerts_socket_that_dies_silently_is_replaced_and_rings_for_what_it_missed(
+    world: Any, new_page: Any
+) -> None:
+    # The page's clock is the test's: 45 s without a frame pass in a moment.
+    carol = new_page(permissions=["notifications"])
+    carol.add_init_script(SPIES)
+    carol.clock.install()
+    alerts = Relay("/ws/alerts/")
+    alerts.attach(carol)
+    sign_in(carol, "carol")
+    alerts.wait_for(carol, lambda: "hello" in alerts.forwarded, "the alerts socket's hello")
+
+    # The link dies with no close (a laptop lid shut): the page still says "Live". An alert is
+    # raised meanwhile; it reaches the page only once the page notices and connects again.
+    alerts.go_silent()
+    crisis_alert(world.circle, world.alice, body=WORDS)
+    carol.clock.run_for(90_000)
+
+    expect(
+        announced(carol, "Urgent alert in Evening Circle: Willow may need help now")
+    ).to_be_visible(timeout=20_000)
+    expect(carol.locator("#nav-alert-count")).to_have_text("1 waiting")
+    assert len(alerts.lines) == 2
+
+
+def test_an_alert_raised_in_the_room_while_its_socket_reconnects_rings_once_it_is_back(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Alert
+    from rooms.models import GroupFacilitator
+
+    ensure_resources()
+    live_session(world.circle)
+    # frank co-facilitates and stays, so carol's leaving raises no alert of its own.
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    alice, frank = new_page(), new_page()
+    for page, name in ((alice, "alice"), (frank, "frank")):
+        sign_in(page, name)
+        enter_room(page, world.circle.pk)
+    room = Relay("/ws/rooms/")
+    carol = staff_page(new_page, "carol", relay=room)
+    enter_room(carol, world.circle.pk)
+
+    room.cut(block=True)
+    expect(carol.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    say(alice, EMERGENCY)
+    room.wait_for(carol, Alert.objects.exists, "the alert")
+
+    room.blocked = False
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("^Emergency Willow"))
+    expect(card).to_be_visible(timeout=30_000)
+    expect(announced(carol, "emergency alert: Willow may need help")).to_be_visible()
+    rung = [text for _, text in carol.evaluate("window.__announced") if "Willow" in text]
+    assert len(rung) == 1, rung
+
+
+def test_an_alert_resolved_while_the_room_socket_was_away_leaves_the_room(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Alert
+
+    alert = crisis_alert(world.circle, world.alice, body=WORDS)
+    room = Relay("/ws/rooms/")
+    carol = staff_page(new_page, "carol", relay=room)
+    enter_room(carol, world.circle.pk)
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("^Urgent Willow"))
+    expect(card).to_be_visible()
+
+    room.cut(block=True)
+    expect(carol.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    # Resolved elsewhere while no frame could tell the room.
+    Alert.objects.filter(pk=alert.pk).update(
+        status="resolved", resolved_at=timezone.now(), outcome="resolved"
+    )
+    room.blocked = False
+    expect(carol.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=30_000)
+    expect(card).to_have_count(0)
+    expect(carol.get_by_text("None open.")).to_be_visible()
+
+
+def test_the_room_catch_up_does_not_undo_an_acknowledgement_that_came_after_it(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Report
+
+    alert = crisis_alert(world.circle, world.alice, body=WORDS)
+    dave = act_as(new_page, world.dave)
+    room = Relay("/ws/rooms/")
+    carol = staff_page(new_page, "carol", relay=room)
+    enter_room(carol, world.circle.pk)
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("^Urgent Willow"))
+    acknowledge = card.get_by_role("button", name=re.compile("^Acknowledge"))
+    expect(acknowledge).to_be_visible()
+
+    # The room's catch-up after the next reconnect reads the alert (still open) and is held
+    # back on its way. It also brings a report that no frame announced: once that shows, the
+    # catch-up has been applied.
+    held: list[tuple[Any, Any]] = []
+    carol.route(
+        re.compile(rf"/api/alerts/\?group={world.circle.pk}&"),
+        lambda route: held.append((route, route.fetch())),
+    )
+    Report.objects.create(
+        group=world.circle, message=alert.message, reporter=world.alice, reason="harassment"
+    )
+    room.cut(block=False)
+    room.wait_for(carol, lambda: bool(held), "the room's catch-up")
+
+    # Meanwhile dave acknowledges it, and the room hears so live.
+    dave(f"/api/alerts/{alert.pk}/acknowledge/")
+    expect(card).to_contain_text("Acknowledged by dave")
+    route, response = held[0]
+    route.fulfill(response=response)
+
+    reports = carol.get_by_role("list", name="Open reports").get_by_role("listitem")
+    expect(reports).to_contain_text("harassment")
+    expect(card).to_contain_text("Acknowledged by dave")
+    expect(acknowledge).to_have_count(0)
+
+
+@pytest.mark.parametrize("where", ["alerts page", "room"])
+def test_a_half_written_resolution_stays_when_another_alert_comes_in(
+    world: Any, new_page: Any, where: str
+) -> None:
+    from moderation.models import Alert
+
+    alert = crisis_alert(world.circle, world.alice, body=WORDS)
+    carol = staff_page(new_page, "carol")
+    if where == "room":
+        enter_room(carol, world.circle.pk)
+        queue = room_alerts(carol)
+    else:
+        carol.goto("/alerts/")
+        expect(carol.get_by_role("status").filter(has_text="Live")).to_be_visible()
+        queue = carol.get_by_role("list", name="Open alerts, most urgent first")
+    cards = queue.get_by_role("listitem", name=re.compile("Willow"))
+    card = queue.get_by_role("listitem", name=re.compile("^Urgent Willow"))
+    card.get_by_text("Resolve with an outcome").click()
+    outcome = card.get_by_label("Outcome")
+    outcome.select_option(label="Private check-in")
+    note = card.get_by_label("Note (for the team)")
+    note.fill("Called her sister;")
+
+    # Another alert, past its deadline: the worker escalates it to carol, and the list is built
+    # again with it.
+    crisis_alert(world.circle, world.alice, level="emergency", due_in=-dt.timedelta(seconds=1))
+    expect(cards).to_have_count(2, timeout=20_000)
+    expect(note).to_be_visible()
+    expect(note).to_be_focused()
+    expect(note).to_have_value("Called her sister;")
+    expect(outcome).to_have_value("private_checkin")
+
+    note.press_sequentially(" she is safe tonight.")
+    card.get_by_role("button", name="Resolve").click()
+    expect(card).to_have_count(0)
+    resolved = Alert.objects.get(pk=alert.pk)
+    assert (resolved.outcome, resolved.note) == (
+        "private_checkin",
+        "Called her sister; she is safe tonight.",
+    )
+
+
+def more_than_a_page_of_alerts(world: Any) -> None:
+    """Twelve emergencies with long messages: the alert socket's queue comes in two pages."""
+    for _ in range(12):
+        crisis_alert(world.circle, world.alice, level="emergency", body=LONG)
+
+
+def test_an_alert_resolved_before_its_page_arrives_is_not_shown_as_open(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Tier
+
+    more_than_a_page_of_alerts(world)
+    # Urgent, so after the emergencies: on the second page. At the group's tier, so carol's
+    # alert socket hears what becomes of it.
+    alert = crisis_alert(world.circle, world.alice, body=WORDS, tier=Tier.GROUP)
+    dave = act_as(new_page, world.dave)
+    alerts = Relay("/ws/alerts/", hold="alerts.page")
+    carol = staff_page(new_page, "carol", relay=alerts)
+    alerts.wait_for(carol, lambda: bool(alerts.held), "the second page")
+
+    # Resolved after the server read the second page, before the page reached carol.
+    dave(f"/api/alerts/{alert.pk}/resolve/", {"outcome": "resolved"})
+    alerts.wait_for(carol, lambda: "alert.updated" in alerts.forwarded, "the resolution")
+    alerts.release()
+
+    expect(carol.locator("#nav-alert-count")).to_have_text("12 waiting")
+    expect(carol).to_have_title(re.compile(r"^\(12\) Home"))
+
+
+def test_an_alert_missed_while_away_rings_when_it_comes_on_a_later_page(
+    world: Any, new_page: Any
+) -> None:
+    more_than_a_page_of_alerts(world)
+    alerts = Relay("/ws/alerts/")
+    carol = staff_page(new_page, "carol", relay=alerts)
+    expect(carol.locator("#nav-alert-count")).to_have_text("12 waiting")
+
+    alerts.cut(block=True)
+    # Raised while she is away; urgent, so it comes after the emergencies, on the second page.
+    crisis_alert(world.circle, world.alice, body=WORDS)
+    alerts.blocked = False
+
+    expect(
+        announced(carol, "Urgent alert in Evening Circle: Willow may need help now")
+    ).to_be_visible(timeout=30_000)
+    expect(carol.locator("#nav-alert-count")).to_have_text("13 waiting")
+
+
+def test_a_watch_entry_raised_to_urgent_rings_in_the_room_and_on_any_page(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Alert
+    from rooms.models import GroupFacilitator
+
+    ensure_resources()
+    live_session(world.circle)
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    carol = staff_page(new_page, "carol")
+    enter_room(carol, world.circle.pk)
+    # Her second tab, on the alert queue: the site-wide bell.
+    queue = staff_page(new_page, "carol")
+    queue.goto("/alerts/")
+    expect(queue.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+    say(alice, "Some days I feel hopeless about all of it")  # the rules' watch
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("Willow"))
+    expect(card).to_be_visible()
+    alert = Alert.objects.get()
+    assert alert.level == "watch"
+    notes = carol.evaluate("window.__notes")
+
+    # A co-facilitator (or the learned stage, a moment after delivery) judges it urgent: the
+    # same alert, raised, is a new emergency for whoever hears it.
+    act_as(new_page, world.frank)(
+        f"/api/messages/{alert.message_id}/flag/", {"level": "urgent", "category": "self_harm"}
+    )
+    expect(announced(carol, "urgent alert: Willow may need help")).to_be_visible()
+    assert carol.evaluate("window.__notes") > notes
+    expect(announced(queue, "Willow")).to_be_visible()

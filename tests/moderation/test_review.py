@@ -520,6 +520,26 @@ def test_an_alert_a_facilitator_already_resolved_is_not_raised_again_by_the_mode
     assert message.reviewed_at is not None
 
 
+def test_words_edited_after_a_facilitator_resolved_the_alert_are_read_as_new(world):
+    from rooms.member_messages import message_edit
+
+    message = sent(world, WATCH_TO_URGENT)
+    reviewed_live(message)
+    earlier = Alert.objects.get()
+    services.alert_resolve(alert=earlier, by=world.carol, outcome="supported_in_room")
+    # Within the edit window, she changes her words into a crisis only the model reads.
+    message_edit(
+        user=world.alice, group_id=message.group_id, message_id=message.pk, body=ONLY_THE_MODEL
+    )
+    message.refresh_from_db()
+    assert message.reviewed_at is None
+    assert reviewed_live(message) == 1
+    raised = Alert.objects.exclude(pk=earlier.pk).get()
+    assert raised.level in ("urgent", "emergency") and raised.status == AlertStatus.OPEN
+    earlier.refresh_from_db()
+    assert earlier.status == AlertStatus.RESOLVED
+
+
 def test_a_model_that_fails_to_load_is_logged_once_and_the_rules_go_on(world, monkeypatch, caplog):
     from moderation.crisis import model
 

@@ -12,7 +12,7 @@ from django.core import mail  # noqa: F401 — the outbox model is what the work
 from django.utils import timezone
 
 from moderation.models import Alert, AlertStatus, AuditEntry, OutboundEmail, Tier
-from rooms.models import Session
+from rooms.models import GroupFacilitator, Session
 from tests.factories import crisis_alert
 from tests.live.conftest import open_room
 from tests.live.http import api
@@ -97,6 +97,8 @@ def test_with_no_facilitator_in_the_room_the_alert_goes_straight_to_on_call(worl
 def test_an_unacknowledged_emergency_escalates_at_its_deadline(world, sockets):
     world.dave.on_call = True
     world.dave.save()
+    # Frank co-facilitates the circle and is not in the room: the group's tier tells him.
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
     open_room(world.circle)
     carol_room = sockets(world.carol, room(world.circle))
     dave_alerts = sockets(world.dave, "/ws/alerts/")
@@ -210,6 +212,10 @@ def test_the_last_facilitator_leaving_makes_the_room_read_only_after_the_grace_p
     carol.close()
     alert = dave_alerts.recv_type_of(("alert.new",), timeout=8)["alert"]
     assert alert["kind"] == "unattended"
+    # On call, he hears it by e-mail too, as for a crisis raised with nobody in the room.
+    assert OutboundEmail.objects.filter(
+        to=world.dave.email, subject__contains="the last facilitator left"
+    ).exists()
     state = alice.recv_type_of(("room.state",), timeout=8)["room"]
     assert state["locked"] is True
     assert "read-only" in state["notice"]

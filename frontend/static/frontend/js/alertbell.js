@@ -5,6 +5,7 @@
 // alerts through `feed`, so a page never opens two sockets.
 import { add, announce, clear, h, isStaff } from "./common.js";
 import { chime, onSoundChange, setSound, soundState } from "./sound.js";
+import { levelRaised } from "./alertcard.js";
 
 const alerts = new Map();
 const changeListeners = new Set();
@@ -12,8 +13,17 @@ const statusListeners = new Set();
 let ws = null;
 let attempt = 0;
 let everLive = false;
+let lastFrameAt = 0;
+let pingAt = 0;
 let status = { state: "connecting", text: "Connecting…" };
-// On a room page the room's own socket rings for that room's new alerts.
+// The alerts that an alert frame changed since the last hello: newer than a page's copy, which
+// the server may have read before the change (a resolved one is gone from `alerts`).
+const changedSinceHello = new Set();
+// After a reconnect's hello, the alerts listed before it: an open alert that is not among them,
+// on the hello or on a later page, was raised while none could reach us, and rings.
+let listedBefore = null;
+// On a room page the room rings for that room's new alerts: live, and those its own catch-up
+// finds after a reconnect (room/staff.js).
 const roomGroupId = Number(document.getElementById("room")?.dataset.groupId) || null;
 
 /** The open and acknowledged alerts I may handle, live. */
@@ -100,21 +110,29 @@ function ring(alert, escalated) {
     announce(text);
     return;
   }
-  chime(alert.level, `${alert.id}:${alert.tier}`);
+  chime(alert.level, `${alert.id}:${alert.tier}:${alert.level}`);
   announce(text, { urgent: true });
   notifyBrowser(alert, text);
 }
 
+function ringMissed(listed) {
+  if (!listedBefore) return;
+  for (const a of listed) {
+    if (a.status === "open" && a.group_id !== roomGroupId && !listedBefore.has(a.id)) ring(a, false);
+  }
+}
+
 function onAlert(frame) {
   const alert = frame.alert;
-  const known = alerts.has(alert.id);
+  const before = alerts.get(alert.id);
+  changedSinceHello.add(alert.id);
   if (alert.status === "resolved") alerts.delete(alert.id);
   else alerts.set(alert.id, alert);
   changed(frame);
   if (alert.status !== "open") return;
+  const fresh = frame.type === "alert.new" || !before || levelRaised(before, alert);
   if (frame.escalated) ring(alert, true);
-  else if (frame.type === "alert.new" && alert.group_id !== roomGroupId) ring(alert, false);
-  else if (frame.type === "alert.updated" && !known && alert.group_id !== roomGroupId) ring(alert, false);
+  else if (fresh && alert.group_id !== roomGroupId) ring(alert, false);
 }
 
 // ------------------------------------------------------------------ the socket
@@ -122,8 +140,12 @@ function onAlert(frame) {
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   setStatus(everLive ? "reconnecting" : "connecting", everLive ? "Reconnecting…" : "Connecting…");
-  ws = new WebSocket(`${proto}//${location.host}/ws/alerts/`);
-  ws.addEventListener("message", (event) => {
+  const socket = new WebSocket(`${proto}//${location.host}/ws/alerts/`);
+  ws = socket;
+  lastFrameAt = pingAt = Date.now();
+  socket.addEventListener("message", (event) => {
+    if (socket !== ws) return;
+    lastFrameAt = Date.now();
     let frame;
     try {
       frame = JSON.parse(event.data);
@@ -132,8 +154,10 @@ function connect() {
     }
     if (frame.type === "hello") {
       // A hello after the first (a reconnect, or the fresh queue the server sends after its
-      // channel layer restarted) may list alerts raised while none could reach us: ring for them.
-      const missed = everLive ? frame.alerts.filter((a) => !alerts.has(a.id)) : [];
+      // channel layer restarted) and its pages may list alerts raised while none could reach us:
+      // ring for them.
+      listedBefore = everLive ? new Set(alerts.keys()) : null;
+      changedSinceHello.clear();
       attempt = 0;
       everLive = true;
       setStatus("live", "Live");
@@ -142,11 +166,13 @@ function connect() {
       alerts.clear();
       for (const a of frame.alerts) alerts.set(a.id, a);
       changed(frame);
-      for (const a of missed) if (a.status === "open" && a.group_id !== roomGroupId) ring(a, false);
+      ringMissed(frame.alerts);
       if (frame.has_more) feed.send({ type: "alerts.page", cursor: frame.next });
     } else if (frame.type === "alerts.page") {
-      for (const a of frame.alerts) if (!alerts.has(a.id)) alerts.set(a.id, a);
+      const added = frame.alerts.filter((a) => !alerts.has(a.id) && !changedSinceHello.has(a.id));
+      for (const a of added) alerts.set(a.id, a);
       changed(frame);
+      ringMissed(added);
       if (frame.has_more) feed.send({ type: "alerts.page", cursor: frame.next });
     } else if (frame.type === "alert.new" || frame.type === "alert.updated") {
       onAlert(frame);
@@ -154,17 +180,41 @@ function connect() {
       changed(frame);
     }
   });
-  ws.addEventListener("close", (event) => {
+  socket.addEventListener("close", (event) => {
+    if (socket !== ws) return; // the watchdog gave up on it and reconnected already
     ws = null;
     if (event.code === 4401 || event.code === 4403) {
       setStatus("closed", "Not connected: sign in again");
       return;
     }
-    const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setStatus("reconnecting", "Reconnecting…");
-    setTimeout(connect, delay);
+    reconnectSoon();
   });
+}
+
+function reconnectSoon() {
+  const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  attempt += 1;
+  setStatus("reconnecting", "Reconnecting…");
+  setTimeout(connect, delay);
+}
+
+// A socket can die without a close event (a laptop that slept, a network that changed): the
+// page would say "Live" while every alert went past it. Ping every 20 s (the server answers
+// `pong`) and give up on a socket that has not answered its last ping (or never opened) and
+// brought nothing for 45 s. Asking for the answer, not only the silence, keeps a background
+// tab whose timers the browser slows to once a minute from dropping a good socket. The close
+// event of a dead link can take a minute to come, so the watchdog does not wait for it.
+function watchdog() {
+  if (!ws) return;
+  if (lastFrameAt < pingAt && Date.now() - lastFrameAt > 45000) {
+    const dead = ws;
+    ws = null;
+    dead.close();
+    reconnectSoon();
+    return;
+  }
+  pingAt = Date.now();
+  feed.send({ type: "ping" });
 }
 
 // ------------------------------------------------------------------ "Turn on alerts"
@@ -230,4 +280,5 @@ if (isStaff && document.getElementById("alert-bell")) {
   if (title) new MutationObserver(applyTitle).observe(title, { childList: true });
   setUpPrompt();
   connect();
+  setInterval(watchdog, 20000);
 }

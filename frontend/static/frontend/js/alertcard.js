@@ -40,6 +40,51 @@ export function tickDeadlines(root) {
   }
 }
 
+/** What the facilitator has begun on a card: read before the card is built again. */
+function workOn(card) {
+  const active = card.contains(document.activeElement) ? document.activeElement : null;
+  return {
+    open: card.querySelector("details.resolve")?.open ?? false,
+    outcome: card.querySelector("[data-part=outcome]")?.value ?? "",
+    note: card.querySelector("[data-part=note]")?.value ?? "",
+    focus: active ? (active.dataset.part ?? "card") : null,
+    selection: active?.setSelectionRange ? [active.selectionStart, active.selectionEnd] : null,
+  };
+}
+
+function resume(card, work) {
+  const details = card.querySelector("details.resolve");
+  if (details) {
+    details.open = work.open;
+    card.querySelector("[data-part=outcome]").value = work.outcome;
+    card.querySelector("[data-part=note]").value = work.note;
+  }
+  if (!work.focus) return;
+  // The same control, or (gone: the alert was acknowledged meanwhile) the card, or its first.
+  const target =
+    card.querySelector(`[data-part="${work.focus}"]`) ??
+    (card.hasAttribute("tabindex") ? card : card.querySelector("[data-part]"));
+  target?.focus({ preventScroll: true });
+  if (work.selection && target?.setSelectionRange) target.setSelectionRange(...work.selection);
+}
+
+/**
+ * Puts the cards in the list in place of the ones it had. Lists are built anew on every alert
+ * frame and refresh; what the facilitator had begun on an alert's old card (the resolve form
+ * open, an outcome chosen, a note half-written, focus and the caret) goes to its new card, so
+ * an update never takes their work away.
+ */
+export function replaceCards(list, cards) {
+  const begun = new Map();
+  for (const old of list.querySelectorAll(":scope > [data-alert-id]")) begun.set(old.dataset.alertId, workOn(old));
+  clear(list);
+  for (const card of cards) {
+    list.appendChild(card);
+    const work = begun.get(card.dataset.alertId);
+    if (work) resume(card, work);
+  }
+}
+
 /**
  * options: { showGroup, anchor (the card gets id "alert-<id>", the target of the e-mails'
  * links), context: [{alias, text, id}] messages around it, onChange(alert) }
@@ -75,7 +120,7 @@ export function alertCard(alert, options = {}) {
     actions.appendChild(
       h(
         "button",
-        { type: "button", class: "primary", onclick: () => call("acknowledge") },
+        { type: "button", class: "primary", "data-part": "acknowledge", onclick: () => call("acknowledge") },
         "Acknowledge",
         h("span", { class: "visually-hidden" }, ` alert about ${who}`),
       ),
@@ -86,17 +131,17 @@ export function alertCard(alert, options = {}) {
     const noteId = nextId("note");
     const outcome = h(
       "select",
-      { id: outcomeId, required: true },
+      { id: outcomeId, required: true, "data-part": "outcome" },
       h("option", { value: "" }, "Choose an outcome…"),
       OUTCOMES.map(([value, label]) => h("option", { value }, label)),
     );
-    const note = h("textarea", { id: noteId, rows: "2", maxlength: "4000" });
+    const note = h("textarea", { id: noteId, rows: "2", maxlength: "4000", "data-part": "note" });
     const form = h(
       "form",
       { class: "resolve-form stack tight" },
       h("div", { class: "field" }, h("label", { for: outcomeId }, "Outcome"), outcome),
       h("div", { class: "field" }, h("label", { for: noteId }, "Note (for the team)"), note),
-      h("button", { type: "submit", class: "secondary" }, "Resolve"),
+      h("button", { type: "submit", class: "secondary", "data-part": "resolve" }, "Resolve"),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -111,7 +156,7 @@ export function alertCard(alert, options = {}) {
     const details = h(
       "details",
       { class: "resolve" },
-      h("summary", {}, "Resolve with an outcome"),
+      h("summary", { "data-part": "summary" }, "Resolve with an outcome"),
       form,
     );
     actions.appendChild(details);
@@ -122,6 +167,7 @@ export function alertCard(alert, options = {}) {
           {
             type: "button",
             class: "secondary",
+            "data-part": "checkin",
             onclick: async () => {
               try {
                 const out = await api(`/api/alerts/${alert.id}/checkin/`, { method: "POST" });
@@ -217,4 +263,10 @@ export function alertCard(alert, options = {}) {
     status,
   );
   return card;
+}
+
+/** A watch entry the learned stage (or a facilitator) raised to urgent or emergency: a new
+ * emergency for whoever hears it, so it rings as one. (LEVEL_ORDER puts the gravest first.) */
+export function levelRaised(before, after) {
+  return Boolean(before) && (LEVEL_ORDER[after.level] ?? 9) < (LEVEL_ORDER[before.level] ?? 9);
 }

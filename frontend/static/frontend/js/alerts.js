@@ -2,7 +2,7 @@
 // rings), most severe first, then oldest; held messages and reports to review. An e-mail's
 // link (/alerts/#alert-12) scrolls to that alert and focuses it.
 import { feed } from "./alertbell.js";
-import { alertCard, sortAlerts, tickDeadlines } from "./alertcard.js";
+import { alertCard, replaceCards, sortAlerts, tickDeadlines } from "./alertcard.js";
 import { add, api, clear, h, items, me } from "./common.js";
 import { chime, onSoundChange, setSound, soundState } from "./sound.js";
 
@@ -19,7 +19,8 @@ function allAlerts() {
 }
 
 function render() {
-  // The lists are built anew: keep focus on the card (or in it) where it was.
+  // The lists are built anew, keeping what was begun on each card and focus (replaceCards); a
+  // card that moved to the other list gets the focus it had.
   const active = document.activeElement;
   const activeCard = active?.closest?.(".alert-card[data-alert-id]");
   const everything = allAlerts();
@@ -28,10 +29,14 @@ function render() {
     .filter((a) => a.status === "resolved")
     .sort((a, b) => (b.resolved_at || "").localeCompare(a.resolved_at || ""))
     .slice(0, 20);
-  const list = clear($("alert-queue"));
-  for (const alert of open) list.appendChild(alertCard(alert, { showGroup: true, anchor: true, onChange: update }));
-  const done = clear($("alert-resolved"));
-  for (const alert of resolved) done.appendChild(alertCard(alert, { showGroup: true, anchor: true }));
+  replaceCards(
+    $("alert-queue"),
+    open.map((alert) => alertCard(alert, { showGroup: true, anchor: true, onChange: update })),
+  );
+  replaceCards(
+    $("alert-resolved"),
+    resolved.map((alert) => alertCard(alert, { showGroup: true, anchor: true })),
+  );
   $("alert-empty").hidden = open.length > 0;
   $("alert-count").textContent = open.length ? `(${open.length})` : "";
   const waiting = open.filter((a) => a.status === "open" && a.level !== "watch");
@@ -48,7 +53,7 @@ function render() {
   } else {
     banner.hidden = true;
   }
-  if (activeCard && !activeCard.isConnected) {
+  if (activeCard && !activeCard.isConnected && !document.activeElement?.closest?.(".alert-card")) {
     const again = document.getElementById(activeCard.id);
     if (again) again.focus({ preventScroll: true });
   }

@@ -2,7 +2,7 @@
 // controls and the moderation forms. Loaded only for staff; it joins the room through the hooks
 // that room/core.js names.
 import { add, announce, api, clear, h } from "../common.js";
-import { alertCard, sortAlerts, tickDeadlines } from "../alertcard.js";
+import { alertCard, levelRaised, replaceCards, sortAlerts, tickDeadlines } from "../alertcard.js";
 import { chime } from "../sound.js";
 import { $, groupId, root, staffHooks, state } from "./core.js";
 import { HELD_REASON } from "./sending.js";
@@ -110,10 +110,10 @@ function contextFor(alert) {
 function renderAlerts() {
   const list = $("room-alerts");
   if (!list) return;
-  clear(list);
   const open = sortAlerts([...state.alerts.values()].filter((a) => a.status !== "resolved"));
-  for (const alert of open) {
-    list.appendChild(
+  replaceCards(
+    list,
+    open.map((alert) =>
       alertCard(alert, {
         context: contextFor(alert),
         onChange: (updated) => {
@@ -121,8 +121,8 @@ function renderAlerts() {
           renderAlerts();
         },
       }),
-    );
-  }
+    ),
+  );
   $("room-alerts-empty").hidden = open.length > 0;
   $("room-alert-count").textContent = open.length ? `(${open.length})` : "";
   const urgent = open.filter((a) => a.status === "open" && (a.level === "urgent" || a.level === "emergency"));
@@ -141,18 +141,28 @@ function renderAlerts() {
   }
 }
 
+function ring(alert) {
+  chime(alert.level, `${alert.id}:${alert.tier}:${alert.level}`);
+  if (alert.level !== "watch") {
+    announce(`${alert.level} alert: ${alert.member?.alias ?? "a member"} may need help.`, { urgent: true });
+  }
+}
+
+// Which alerts a frame changed, and when (a count, not a clock): a copy fetched over REST before
+// that is older than the frame's and must not replace it.
+let frameCount = 0;
+const changedAt = new Map(); // alert id -> frameCount
+
 function onAlert(frame) {
   const alert = frame.alert;
   if (alert.group_id !== groupId) return;
-  const isNew = !state.alerts.has(alert.id);
+  const before = state.alerts.get(alert.id);
   state.alerts.set(alert.id, alert);
+  changedAt.set(alert.id, ++frameCount);
   renderAlerts();
-  if (frame.type === "alert.new" || (isNew && alert.status === "open")) {
-    chime(alert.level);
-    if (alert.level !== "watch") {
-      announce(`${alert.level} alert: ${alert.member?.alias ?? "a member"} may need help.`, { urgent: true });
-    }
-  }
+  // Rung once, by whichever of this frame and the catch-up (loadStaffQueues) lists it first;
+  // and again when its level rises (a watch entry the learned stage finds urgent).
+  if ((!before || levelRaised(before, alert)) && alert.status === "open") ring(alert);
 }
 
 function heldItem(m) {
@@ -236,14 +246,30 @@ function onReport(report) {
   announce("A member reported a message.");
 }
 
+let queuesLoaded = false;
+
+/** On every hello: the queues as they are now. After a reconnect they hold what happened while
+ * the room's socket was away, which no frame told: alerts resolved meanwhile go, and an alert
+ * raised meanwhile rings here (the site-wide bell leaves this room's alerts to the room). */
 async function loadStaffQueues() {
+  const askedAt = frameCount;
   try {
     const [alerts, held, reports] = await Promise.all([
       api(`/api/alerts/?group=${groupId}&limit=100`),
       api(`/api/groups/${groupId}/held/`),
       api(`/api/reports/?status=open&limit=100`),
     ]);
-    for (const a of alerts.results ?? alerts) if (a.status !== "resolved") state.alerts.set(a.id, a);
+    for (const a of alerts.results ?? alerts) {
+      if ((changedAt.get(a.id) ?? 0) > askedAt) continue; // a frame since brought a newer copy
+      const isNew = !state.alerts.has(a.id);
+      if (a.status === "resolved") {
+        state.alerts.delete(a.id);
+        continue;
+      }
+      state.alerts.set(a.id, a);
+      if (isNew && queuesLoaded && a.status === "open") ring(a);
+    }
+    queuesLoaded = true;
     for (const m of held) state.held.set(m.id, m);
     for (const r of reports.results ?? reports) if (r.group_id === groupId) state.reports.set(r.id, r);
     renderAlerts();
