@@ -551,13 +551,17 @@ def alert_acknowledge(*, alert: Alert, by: User) -> Alert:
         )
     with transaction.atomic():
         now = timezone.now()
-        changed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
-            status=AlertStatus.ACKNOWLEDGED,
-            acknowledged_at=now,
-            acknowledged_by=by,
-            ack_deadline=None,
-            updated_at=now,
-        )
+        fields: dict[str, Any] = {
+            "status": AlertStatus.ACKNOWLEDGED,
+            "acknowledged_at": now,
+            "acknowledged_by": by,
+            "updated_at": now,
+        }
+        # An unattended room's deadline is when it turns read-only, not an escalation: knowing
+        # about it does not put a facilitator back in the room.
+        if alert.kind != AlertKind.UNATTENDED:
+            fields["ack_deadline"] = None
+        changed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(**fields)
         alert.refresh_from_db()
         if changed:
             audit(

@@ -348,6 +348,43 @@ def test_a_support_card_sent_while_the_socket_was_away_shows_on_reconnecting_onc
     expect(support).to_be_hidden()
 
 
+def test_a_link_that_dies_without_closing_is_noticed_and_replaced(
+    world: Any, new_page: Any
+) -> None:
+    from rooms.services import enrollment_join
+
+    live_session(world.circle)
+    enrollment_join(group=world.circle, user=world.charlie, alias="Fern", agreement_accepted=True)
+    fern = new_page()
+    sign_in(fern, "charlie")
+    enter_room(fern, world.circle.pk)
+
+    # Alice's line can go silent: nothing passes either way and nothing closes, as when a
+    # laptop sleeps or a phone changes network under the page.
+    lines: list[dict[str, Any]] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        line = {"silent": False}
+        lines.append(line)
+        ws.on_message(lambda m: None if line["silent"] else server.send(m))
+        server.on_message(lambda m: None if line["silent"] else ws.send(m))
+
+    alice = new_page()
+    alice.clock.install()  # the page's timers are the test's: a minute passes in a moment
+    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+    lines[-1]["silent"] = True
+    say(fern, "Said while her line was dead.")
+    alice.clock.run_for(90_000)
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
+    assert len(lines) == 2
+    expect(room_log(alice).get_by_text("Said while her line was dead.")).to_have_count(1)
+
+
 def test_an_xss_payload_renders_as_text(world: Any, new_page: Any) -> None:
     from rooms.services import enrollment_join
 

@@ -196,7 +196,7 @@ def test_an_alert_can_be_escalated_only_once_per_deadline_by_two_workers(world, 
 
 
 def test_the_last_facilitator_leaving_makes_the_room_read_only_after_the_grace_period(
-    world, sockets
+    world, sockets, alert_server
 ):
     world.dave.on_call = True
     world.dave.save()
@@ -216,6 +216,11 @@ def test_the_last_facilitator_leaving_makes_the_room_read_only_after_the_grace_p
     assert OutboundEmail.objects.filter(
         to=world.dave.email, subject__contains="the last facilitator left"
     ).exists()
+    # He acknowledges it at once: knowing puts no facilitator in the room, so it still locks.
+    status, body = api(
+        alert_server.url, world.dave, "POST", f"/api/alerts/{alert['id']}/acknowledge/"
+    )
+    assert status == 200 and body["status"] == "acknowledged", body
     state = alice.recv_type_of(("room.state",), timeout=8)["room"]
     assert state["locked"] is True
     assert "read-only" in state["notice"]

@@ -140,12 +140,20 @@ window.addEventListener("offline", () => {
 });
 
 // A socket can die without a close event (a sleeping laptop, a proxy); ping and watch replies.
+// It is given up only when its last ping went unanswered and nothing came for 45 s: a
+// background tab's timers may fire once a minute, and a quiet room must not cost it its socket.
+let pingAt = 0;
 setInterval(() => {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    if (Date.now() - state.lastFrameAt > 45000) {
-      state.ws.close();
+    if (state.lastFrameAt < pingAt && Date.now() - state.lastFrameAt > 45000) {
+      // The close event of a dead link can take a minute to come: do not wait for it.
+      const dead = state.ws;
+      state.ws = null;
+      dead.close();
+      onClosed(1006);
       return;
     }
+    pingAt = Date.now();
     send({ type: "ping" });
   }
 }, 20000);
