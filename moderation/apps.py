@@ -9,7 +9,7 @@ class ModerationConfig(AppConfig):
         from moderation.actions import author_hide, hidden_authors, unattended_check
         from moderation.commands import room_commands
         from moderation.jobs import worker_jobs
-        from moderation.services import audit_staff_action
+        from moderation.services import audit_staff_action, open_support_card
         from rooms import hooks
         from server.accounts.signals import staff_action
 
@@ -26,3 +26,5 @@ class ModerationConfig(AppConfig):
         hooks.register(hooks.MESSAGE_DELIVERED, review.submit)
         hooks.register(hooks.ROOM_COMMANDS, room_commands)
         hooks.register(hooks.WORKER_JOBS, worker_jobs)
+        # A member's `hello` carries the support card of an alert still open.
+        hooks.register(hooks.HELLO_SUPPORT, open_support_card)

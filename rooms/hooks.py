@@ -25,9 +25,20 @@ MESSAGE_DELIVERED = "message_delivered"
 ROOM_COMMANDS = "room_commands"
 # () -> [rooms.worker.Job]: more periodic jobs for the worker.
 WORKER_JOBS = "worker_jobs"
+# (user_id=, group_id=) -> a private frame for this person's `hello` in this room, or None (the
+# support card of an alert still open: one sent while their socket was away is not lost).
+HELLO_SUPPORT = "hello_support"
 
 NAMES = frozenset(
-    {HIDDEN_AUTHORS, AUTHOR_HIDE, MODERATORS_CHANGED, MESSAGE_DELIVERED, ROOM_COMMANDS, WORKER_JOBS}
+    {
+        HIDDEN_AUTHORS,
+        AUTHOR_HIDE,
+        MODERATORS_CHANGED,
+        MESSAGE_DELIVERED,
+        ROOM_COMMANDS,
+        WORKER_JOBS,
+        HELLO_SUPPORT,
+    }
 )
 
 _hooks: dict[str, list[Callable[..., Any]]] = {}

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.services import open_support_card
 from rooms import events, frames, hooks
 from rooms.access import Access
 from rooms.display import authors_for
@@ -79,9 +78,10 @@ def room_join(*, access: Access, channel_name: str, process: str) -> dict[str, A
         **presence(access.group_id),
         "last_message_id": last or 0,
     }
-    card = open_support_card(user_id=access.user_id, group_id=access.group_id)
-    if card is not None:
-        hello["support"] = card
+    for hook in hooks.get_hooks(hooks.HELLO_SUPPORT):
+        card = hook(user_id=access.user_id, group_id=access.group_id)
+        if card is not None:
+            hello["support"] = card
     return hello
 
 
