@@ -8,6 +8,7 @@ In CI (CI=true) a missing Chromium fails the tests; elsewhere they are skipped w
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -116,6 +117,14 @@ def new_page(web: Daphne, playwright_browser: Any) -> Iterator[Callable[..., Any
 def room_log(page: Any) -> Any:
     """The room's message list. Exact: "Messages held for review" is another list."""
     return page.get_by_role("list", name="Messages", exact=True)
+
+
+def frame_type(message: str | bytes) -> str | None:
+    """The `type` of a WebSocket frame a test's relay sees (None for anything not JSON)."""
+    try:
+        return json.loads(message).get("type")
+    except (ValueError, AttributeError):
+        return None
 
 
 def enter_room(page: Any, group_id: int) -> None:

@@ -14,7 +14,6 @@ being rebuilt, and a long queue's later pages are merged and rung for like the f
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,7 +23,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ensure_resources, enter_room, live_session, shoot, sign_in
+from tests.browser.conftest import (
+    ensure_resources,
+    enter_room,
+    frame_type,
+    live_session,
+    shoot,
+    sign_in,
+)
 from tests.factories import crisis_alert
 from tests.services import start_redis
 
@@ -62,13 +68,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }).observe(region, { childList: true, characterData: true, subtree: true });
 });
 """
-
-
-def frame_type(message: str | bytes) -> str | None:
-    try:
-        return json.loads(message).get("type")
-    except (ValueError, AttributeError):
-        return None
 
 
 class Relay:

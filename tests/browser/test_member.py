@@ -3,7 +3,6 @@ connection, and finding help."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -13,6 +12,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import (
     ensure_resources,
     enter_room,
+    frame_type,
     live_session,
     room_log,
     shoot,
@@ -154,13 +154,6 @@ def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
     assert texts == stored
     assert stored.count("Typed while offline.") == 1
     assert relay["connections"] >= 2
-
-
-def frame_type(message: str | bytes) -> str | None:
-    try:
-        return json.loads(message).get("type")
-    except (ValueError, AttributeError):
-        return None
 
 
 def test_a_message_on_the_wire_when_the_connection_drops_is_sent_again_once(
