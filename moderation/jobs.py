@@ -8,6 +8,7 @@ from moderation.review import review_sweep
 from moderation.services import (
     alert_digests_send,
     alerts_escalate,
+    alerts_reclaim,
     audit_text_purge,
     outbox_send,
 )
@@ -18,6 +19,8 @@ def worker_jobs() -> list[Job]:
     """Fresh jobs for each worker (a job remembers when it last ran)."""
     return [
         Job("escalate", 1, alerts_escalate),
+        # Acknowledged alerts whose acknowledger left (ALERT_ACK_HOLD_SECONDS).
+        Job("reclaim", 1, alerts_reclaim),
         Job("unattended", 1, unattended_enforce),
         Job("alert-digests", 30, alert_digests_send),
         Job("outbox", 2, outbox_send, apart=True),

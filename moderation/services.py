@@ -67,6 +67,12 @@ def ack_window(level: str) -> dt.timedelta | None:
     return dt.timedelta(seconds=seconds) if seconds else None
 
 
+def ack_hold() -> dt.timedelta:
+    """How long an acknowledgement holds before the worker looks whether whoever gave it is
+    still with the member (``alerts_reclaim``), and again each time after."""
+    return dt.timedelta(seconds=settings.ALERT_ACK_HOLD_SECONDS)
+
+
 # ---------------------------------------------------------------- audit
 
 
@@ -243,21 +249,27 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def alert_frame(alert: Alert, kind: str, *, escalated: bool = False) -> str:
+def alert_frame(alert: Alert, kind: str, *, escalated: bool = False, reopened: bool = False) -> str:
     frame: dict[str, Any] = {"type": kind, "alert": alert_dict(alert)}
     if escalated:
         frame["escalated"] = True
+    if reopened:
+        frame["reopened"] = True
     return frames.dumps(frame)
 
 
-def publish_alert_on_commit(alert: Alert, kind: str, *, escalated: bool = False) -> None:
+def publish_alert_on_commit(
+    alert: Alert, kind: str, *, escalated: bool = False, reopened: bool = False
+) -> None:
     """alert.new / alert.updated to the room's moderators and every recipient's alert sockets.
     `escalated` marks the alert.updated of an escalation: it reached a new tier (or on-call
-    again), and every client rings for it as for a new alert."""
+    again), and every client rings for it as for a new alert. `reopened` (with `escalated`)
+    marks an acknowledged alert open again because whoever acknowledged it left
+    (``alerts_reclaim``): it rings in the room too."""
 
     def send() -> None:
         fresh = Alert.objects.select_related("group", "message").get(pk=alert.pk)
-        frame = alert_frame(fresh, kind, escalated=escalated)
+        frame = alert_frame(fresh, kind, escalated=escalated, reopened=reopened)
         events.send_now(
             events.room_group(fresh.group_id),
             {"type": "room.frame", "text": frame, "moderators_only": True},
@@ -401,11 +413,14 @@ def email_raised_at_on_call(alert: Alert, why: str) -> None:
         _email_alert(alert, tier_recipients(alert), why)
 
 
-def _email_alert(alert: Alert, user_ids: set[int], why: str, *, again: bool = False) -> None:
+def _email_alert(
+    alert: Alert, user_ids: set[int], why: str, *, again: bool = False, anew: bool = False
+) -> None:
     """Call inside the transaction that moved the alert. Each person gets one e-mail about this
     alert at this tier; whoever already had it, and everyone when the alert only comes `again`
     (on-call at the top tier), gets a digest entry instead (sent later, with everything else
-    waiting for them, by `alert_digests_send`)."""
+    waiting for them, by `alert_digests_send`). `anew` (an acknowledged alert open again) is
+    news to everyone: each gets an e-mail now, whatever they had before."""
     people = list(
         User.objects.filter(pk__in=user_ids, is_active=True)
         .exclude(email="")
@@ -416,6 +431,8 @@ def _email_alert(alert: Alert, user_ids: set[int], why: str, *, again: bool = Fa
     told = (
         {pk for pk, _ in people}
         if again
+        else set()
+        if anew
         else set(
             AlertEmail.objects.filter(
                 alert=alert, tier=alert.tier, digest=False, user_id__in=[pk for pk, _ in people]
@@ -541,6 +558,59 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
     return moved
 
 
+def alerts_reclaim(now: dt.datetime | None = None) -> int:
+    """An acknowledgement holds while whoever gave it is with the member: in the alert's room,
+    or in the check-in room opened for it. At each hold deadline (``ack_hold`` after the
+    acknowledgement, then again and again) the worker looks. Still there: the hold goes on,
+    quietly. Gone (a closed laptop, a dead phone, someone who acknowledged from the alert page
+    and never came): the alert is open again, with a fresh deadline of its level, at its tier
+    (on-call at once if nobody who can moderate is in the room), and rings for everyone there,
+    by e-mail too. Returns how many were opened again."""
+    now = now or timezone.now()
+    reopened = 0
+    due = Alert.objects.filter(
+        kind__in=[AlertKind.CRISIS, AlertKind.CHECKIN],
+        status=AlertStatus.ACKNOWLEDGED,
+        ack_deadline__lte=now,
+    ).values_list("pk", "group_id", "checkin_id", "acknowledged_by_id", "ack_deadline", "level")
+    for pk, group_id, checkin_id, by_id, deadline, level in list(due):
+        rooms = [group_id] + ([checkin_id] if checkin_id else [])
+        here = by_id is not None and any(by_id in present_user_ids(room) for room in rooms)
+        unchanged = Alert.objects.filter(
+            pk=pk, status=AlertStatus.ACKNOWLEDGED, ack_deadline=deadline
+        )
+        if here:
+            unchanged.update(ack_deadline=now + ack_hold())
+            continue
+        with transaction.atomic():
+            window = ack_window(level) or dt.timedelta(minutes=5)
+            claimed = unchanged.update(
+                status=AlertStatus.OPEN,
+                ack_deadline=now + window,
+                acknowledged_at=None,
+                acknowledged_by=None,
+                updated_at=now,
+            )
+            if not claimed:
+                continue  # resolved or acknowledged again meanwhile, or another worker took it
+            alert = Alert.objects.select_related("group").get(pk=pk)
+            if alert.tier < Tier.ON_CALL and not moderators_present(group_id):
+                alert.tier = Tier.ON_CALL
+                alert.escalated_at = now
+                alert.save(update_fields=["tier", "escalated_at", "updated_at"])
+            _email_alert(
+                alert,
+                tier_recipients(alert),
+                "needs someone again: whoever acknowledged the alert has left",
+                anew=True,
+            )
+            audit(action="alert.reopened", actor=None, group=group_id, alert=alert, left=by_id)
+            publish_alert_on_commit(alert, "alert.updated", escalated=True, reopened=True)
+            reopened += 1
+            log.warning("alert reopened id=%s: whoever acknowledged it has left", pk)
+    return reopened
+
+
 # ---------------------------------------------------------------- acknowledging and resolving
 
 
@@ -558,9 +628,11 @@ def alert_acknowledge(*, alert: Alert, by: User) -> Alert:
             "updated_at": now,
         }
         # An unattended room's deadline is when it turns read-only, not an escalation: knowing
-        # about it does not put a facilitator back in the room.
+        # about it does not put a facilitator back in the room. An urgent or emergency alert's
+        # deadline becomes when the worker looks whether whoever acknowledged it is still with
+        # the member (``alerts_reclaim``).
         if alert.kind != AlertKind.UNATTENDED:
-            fields["ack_deadline"] = None
+            fields["ack_deadline"] = now + ack_hold() if ack_window(alert.level) else None
         changed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(**fields)
         alert.refresh_from_db()
         if changed:

@@ -606,3 +606,46 @@ def test_a_watch_entry_raised_to_urgent_rings_in_the_room_and_on_any_page(
     expect(announced(carol, "urgent alert: Willow may need help")).to_be_visible()
     assert carol.evaluate("window.__notes") > notes
     expect(announced(queue, "Willow")).to_be_visible()
+
+
+def test_an_acknowledged_emergency_rings_again_when_whoever_acknowledged_it_leaves(
+    world: Any, new_page: Any
+) -> None:
+    from moderation.models import Alert
+    from rooms.models import GroupFacilitator, RoomConnection
+
+    ensure_resources()
+    live_session(world.circle)
+    # frank co-facilitates and stays in the room, so carol's leaving raises no alert of its own.
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    frank = staff_page(new_page, "frank")
+    enter_room(frank, world.circle.pk)
+    carol = staff_page(new_page, "carol")
+    enter_room(carol, world.circle.pk)
+
+    say(alice, EMERGENCY)
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("^Emergency Willow"))
+    card.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(card).to_contain_text("Acknowledged by carol")
+    expect(card).to_contain_text("It opens again for everyone if they leave the room")
+    franks_card = room_alerts(frank).get_by_role("listitem", name=re.compile("^Emergency Willow"))
+    expect(franks_card).to_contain_text("Acknowledged by carol")
+    notes = frank.evaluate("window.__notes")
+
+    # Her laptop shuts with the alert unresolved. At the worker's next look she is gone.
+    carol.close()
+    for _ in range(100):  # the server has seen her socket close
+        if not RoomConnection.objects.filter(user=world.carol).exists():
+            break
+        frank.wait_for_timeout(100)
+    escalate_now(Alert.objects.get())
+    expect(
+        announced(frank, "Emergency alert open again in Evening Circle: whoever acknowledged it")
+    ).to_be_visible(timeout=10_000)
+    assert frank.evaluate("window.__notes") > notes  # the chime played
+    expect(franks_card.get_by_role("button", name=re.compile("^Acknowledge"))).to_be_visible()
+    expect(franks_card).not_to_contain_text("Acknowledged by")
+    shoot(frank, "room-alert-open-again")

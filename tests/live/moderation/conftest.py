@@ -21,6 +21,9 @@ def alert_server(server_factory: Callable[..., Daphne]) -> Daphne:
         ALERT_ACK_SECONDS_EMERGENCY="2",
         ALERT_ACK_SECONDS_URGENT="3",
         UNATTENDED_GRACE_SECONDS="2",
+        # An acknowledgement is looked at again every second: it holds only while its giver
+        # stays in the room.
+        ALERT_ACK_HOLD_SECONDS="1",
         RATE_LIMIT_PER_SECOND="0",
         PRESENCE_HEARTBEAT_SECONDS="2",
     )

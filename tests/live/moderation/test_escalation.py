@@ -138,6 +138,35 @@ def test_an_acknowledged_alert_does_not_escalate(world, sockets):
     assert stored.acknowledged_by_id == world.carol.pk
 
 
+def test_an_acknowledged_emergency_rings_on_call_again_when_its_facilitator_leaves(world, sockets):
+    world.dave.on_call = True
+    world.dave.save()
+    open_room(world.circle)
+    dave_alerts = sockets(world.dave, "/ws/alerts/")
+    carol = sockets(world.carol, room(world.circle))
+    alice = sockets(world.alice, room(world.circle))
+    alice.say(CRISIS)
+    alert = carol.recv_type_of(("alert.new",))["alert"]
+    assert alert["tier"] == Tier.SESSION
+    carol.send({"type": "alert.acknowledge", "alert_id": alert["id"], "ref": 1})
+    assert carol.recv_type_of(("action.done", "error"))["type"] == "action.done"
+    # While she stays in the room, each look (every second on this server) lets the hold go on.
+    time.sleep(3)
+    stored = Alert.objects.get(pk=alert["id"])
+    assert stored.status == AlertStatus.ACKNOWLEDGED
+    assert stored.acknowledged_by_id == world.carol.pk
+    assert not AuditEntry.objects.filter(alert=stored, action="alert.reopened").exists()
+    carol.close()  # her laptop shuts; the alert is unresolved
+    frame = dave_alerts.recv_type_of(("alert.updated",), timeout=10)
+    assert frame["reopened"] is True and frame["escalated"] is True
+    again = frame["alert"]
+    assert again["id"] == alert["id"] and again["status"] == AlertStatus.OPEN
+    assert again["acknowledged_by"] is None and again["tier"] == Tier.ON_CALL
+    assert OutboundEmail.objects.filter(
+        to=world.dave.email, subject__contains="needs someone again"
+    ).exists()
+
+
 def test_a_facilitator_resolves_an_alert_over_rest_and_not_a_crisis_feeds_the_detector_report(
     world, alert_server
 ):

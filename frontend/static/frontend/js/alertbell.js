@@ -76,10 +76,13 @@ function renderCount() {
 
 // ------------------------------------------------------------------ ringing
 
-function describe(alert, escalated) {
+function describe(alert, how) {
   const level = alert.level === "emergency" ? "Emergency" : alert.level === "urgent" ? "Urgent" : "Watch";
   const who = alert.kind === "unattended" ? "The room has no facilitator" : `${alert.member?.alias ?? "A member"} may need help now`;
-  return escalated
+  if (how === "reopened") {
+    return `${level} alert open again in ${alert.group_name}: whoever acknowledged it has left. ${who}.`;
+  }
+  return how === "escalated"
     ? `${level} alert escalated to you, not yet acknowledged, in ${alert.group_name}: ${who}.`
     : `${level} alert in ${alert.group_name}: ${who}.`;
 }
@@ -104,13 +107,17 @@ function notifyBrowser(alert, text) {
   }
 }
 
-function ring(alert, escalated) {
-  const text = describe(alert, escalated);
+/** `how`: "escalated", "reopened" (acknowledged, and whoever did it left), or nothing (new). */
+function ring(alert, how) {
+  const text = describe(alert, how);
   if (alert.level === "watch") {
     announce(text);
     return;
   }
-  chime(alert.level, `${alert.id}:${alert.tier}:${alert.level}`);
+  // One chime per event: the room's page and this bell may both hear a new alert; an alert open
+  // again is a new event of its own.
+  const key = `${alert.id}:${alert.tier}:${alert.level}`;
+  chime(alert.level, how === "reopened" ? `${key}:again` : key);
   announce(text, { urgent: true });
   notifyBrowser(alert, text);
 }
@@ -118,7 +125,7 @@ function ring(alert, escalated) {
 function ringMissed(listed) {
   if (!listedBefore) return;
   for (const a of listed) {
-    if (a.status === "open" && a.group_id !== roomGroupId && !listedBefore.has(a.id)) ring(a, false);
+    if (a.status === "open" && a.group_id !== roomGroupId && !listedBefore.has(a.id)) ring(a);
   }
 }
 
@@ -131,8 +138,9 @@ function onAlert(frame) {
   changed(frame);
   if (alert.status !== "open") return;
   const fresh = frame.type === "alert.new" || !before || levelRaised(before, alert);
-  if (frame.escalated) ring(alert, true);
-  else if (fresh && alert.group_id !== roomGroupId) ring(alert, false);
+  if (frame.reopened) ring(alert, "reopened");
+  else if (frame.escalated) ring(alert, "escalated");
+  else if (fresh && alert.group_id !== roomGroupId) ring(alert);
 }
 
 // ------------------------------------------------------------------ the socket

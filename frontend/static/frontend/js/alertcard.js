@@ -243,6 +243,9 @@ export function alertCard(alert, options = {}) {
           { class: "small ok" },
           alert.acknowledged_by ? `Acknowledged by ${alert.acknowledged_by}` : "Acknowledged: someone is on it",
           alert.acknowledged_at ? ` at ${fmtTime(alert.acknowledged_at)}.` : ".",
+          alert.kind !== "unattended" && alert.ack_deadline
+            ? " It opens again for everyone if they leave the room before resolving it."
+            : null,
         )
       : null,
     alert.status === "resolved"

@@ -8,6 +8,7 @@ const KNOWN_ACTIONS = [
   "alert.acknowledged",
   "alert.resolved",
   "alert.escalated",
+  "alert.reopened",
   "member.muted",
   "member.unmuted",
   "member.removed",

@@ -1,0 +1,171 @@
+"""An acknowledgement holds while whoever gave it is with the member: an acknowledged urgent or
+emergency alert whose acknowledger has left its room (and the check-in room opened for it) is open
+again at the worker's next look, and everyone at its tier hears about it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from moderation.models import Alert, AlertKind, AlertStatus, AuditEntry, OutboundEmail, Tier
+from moderation.services import alert_acknowledge, alert_resolve, alerts_group, alerts_reclaim
+from rooms.models import GroupFacilitator, ProcessHeartbeat, RoomConnection
+from tests.factories import crisis_alert
+
+pytestmark = pytest.mark.django_db
+
+HOLD = dt.timedelta(seconds=120)
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings: Any) -> None:
+    settings.ALERT_ACK_HOLD_SECONDS = 120
+    settings.ALERT_ACK_SECONDS_EMERGENCY = 60
+    settings.ALERT_ACK_SECONDS_URGENT = 300
+
+
+def enter(user: Any, group: Any) -> RoomConnection:
+    """A live socket of `user` in `group`'s room, as a web process records it."""
+    ProcessHeartbeat.objects.update_or_create(
+        process="web-1", defaults={"last_seen": timezone.now()}
+    )
+    return RoomConnection.objects.create(
+        channel_name=f"{user.username}-{group.pk}", group=group, user=user, process="web-1"
+    )
+
+
+def reopened(alert: Alert) -> int:
+    return AuditEntry.objects.filter(alert=alert, action="alert.reopened").count()
+
+
+def test_an_acknowledgement_holds_while_its_giver_stays_in_the_room(world):
+    enter(world.carol, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert = alert_acknowledge(alert=alert, by=world.carol)
+    assert alert.status == AlertStatus.ACKNOWLEDGED
+    # The deadline is now when the worker looks again, a hold after the acknowledgement.
+    assert alert.ack_deadline is not None
+    assert abs(alert.ack_deadline - (alert.acknowledged_at + HOLD)) < dt.timedelta(seconds=1)
+    for minutes in (2, 4, 6):
+        later = timezone.now() + dt.timedelta(minutes=minutes, seconds=1)
+        assert alerts_reclaim(later) == 0
+        alert.refresh_from_db()
+        assert alert.status == AlertStatus.ACKNOWLEDGED
+        assert alert.acknowledged_by_id == world.carol.pk
+        assert alert.ack_deadline == later + HOLD  # looked at again a hold later
+    assert reopened(alert) == 0
+    assert not OutboundEmail.objects.exists()
+
+
+def test_an_acknowledged_emergency_whose_giver_left_is_open_again_for_everyone(
+    world, django_capture_on_commit_callbacks
+):
+    world.dave.on_call = True
+    world.dave.save()
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    seat = enter(world.carol, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=alert, by=world.carol)
+    seat.delete()  # her laptop closed
+    assert alerts_reclaim(timezone.now() + dt.timedelta(seconds=60)) == 0  # not yet due
+    later = timezone.now() + HOLD + dt.timedelta(seconds=1)
+    layer = get_channel_layer()
+    dave_alerts = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(alerts_group(world.dave.pk), dave_alerts)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts_reclaim(later) == 1
+    # Dave's pages ring for it: open again, marked so, as an escalation is.
+    frame = json.loads(async_to_sync(layer.receive)(dave_alerts)["text"])
+    assert frame["type"] == "alert.updated"
+    assert frame["reopened"] is True and frame["escalated"] is True
+    assert frame["alert"]["status"] == "open" and frame["alert"]["acknowledged_by"] is None
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert alert.acknowledged_by_id is None and alert.acknowledged_at is None
+    # A fresh emergency deadline: unanswered, it escalates again from here.
+    assert alert.ack_deadline == later + dt.timedelta(seconds=60)
+    # Nobody who can moderate is in the room: on-call hears at once, as for a new alert.
+    assert alert.tier == Tier.ON_CALL
+    told = set(OutboundEmail.objects.values_list("to", flat=True))
+    assert {world.carol.email, world.frank.email, world.dave.email} <= told
+    subject = OutboundEmail.objects.filter(to=world.dave.email).get().subject
+    assert subject == (
+        "[EMERGENCY] A member in Evening Circle needs someone again: whoever acknowledged the "
+        "alert has left"
+    )
+    entry = AuditEntry.objects.get(alert=alert, action="alert.reopened")
+    assert entry.data == {"left": world.carol.pk}
+    # Once is enough: the next look finds it open, not acknowledged.
+    assert alerts_reclaim(later + HOLD) == 0
+    assert reopened(alert) == 1
+
+
+def test_someone_else_in_the_room_keeps_it_at_its_tier_and_can_take_it_over(world):
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    enter(world.frank, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="urgent")
+    alert_acknowledge(alert=alert, by=world.carol)  # from the alert page: never in the room
+    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 1
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN and alert.tier == Tier.SESSION
+    # Frank, who is with her, acknowledges it; now it holds on him.
+    alert = alert_acknowledge(alert=alert, by=world.frank)
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by_id == world.frank.pk
+    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED
+
+
+def test_a_check_in_holds_while_its_facilitator_is_in_the_check_in_room(world):
+    from rooms.models import GroupKind, SupportGroup
+
+    checkin = SupportGroup.objects.create(
+        name="Check-in: Willow", kind=GroupKind.CHECKIN, checkin_of=world.circle, timezone="UTC"
+    )
+    alert = Alert.objects.create(
+        kind=AlertKind.CHECKIN,
+        group=world.circle,
+        member=world.alice,
+        level="urgent",
+        explanation="Asked to talk to a facilitator privately.",
+        ack_deadline=timezone.now() + dt.timedelta(minutes=5),
+        checkin=checkin,
+    )
+    alert_acknowledge(alert=alert, by=world.carol)
+    seat = enter(world.carol, checkin)  # she is talking with her, not in the group's room
+    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
+    seat.delete()
+    assert alerts_reclaim(timezone.now() + 2 * HOLD + dt.timedelta(seconds=2)) == 1
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+
+
+def test_a_resolved_alert_a_watch_entry_and_an_unattended_room_are_left_alone(world):
+    resolved = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=resolved, by=world.carol)
+    alert_resolve(alert=resolved, by=world.carol, outcome="supported_in_room")
+    watch = crisis_alert(world.circle, world.alice, level="watch")
+    watch = alert_acknowledge(alert=watch, by=world.carol)
+    assert watch.ack_deadline is None  # a watch entry pages nobody, so it has nothing to hold
+    unattended = Alert.objects.create(
+        kind=AlertKind.UNATTENDED,
+        group=world.circle,
+        level="urgent",
+        tier=Tier.ON_CALL,
+        ack_deadline=timezone.now() + dt.timedelta(seconds=120),
+    )
+    alert_acknowledge(alert=unattended, by=world.dave)
+    assert alerts_reclaim(timezone.now() + dt.timedelta(hours=1)) == 0
+    for alert, status in (
+        (resolved, AlertStatus.RESOLVED),
+        (watch, AlertStatus.ACKNOWLEDGED),
+        (unattended, AlertStatus.ACKNOWLEDGED),
+    ):
+        alert.refresh_from_db()
+        assert alert.status == status
