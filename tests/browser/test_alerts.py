@@ -442,6 +442,44 @@ def test_an_alert_resolved_while_the_room_socket_was_away_leaves_the_room(
     expect(carol.get_by_text("None open.")).to_be_visible()
 
 
+def test_an_old_alert_resolved_while_the_room_socket_was_away_leaves_the_room_too(
+    world: Any, new_page: Any
+) -> None:
+    """However many alerts the group had since: the catch-up reads every unresolved one."""
+    from moderation.models import Alert
+
+    old = crisis_alert(world.circle, world.alice, body=WORDS)
+    later = timezone.now() + dt.timedelta(minutes=1)
+    Alert.objects.bulk_create(
+        Alert(
+            group=world.circle,
+            member=world.alice,
+            level="urgent",
+            category="self_harm",
+            status="resolved",
+            outcome="not_a_crisis",
+            resolved_at=later,
+        )
+        for _ in range(120)
+    )
+    Alert.objects.exclude(pk=old.pk).update(created_at=later)
+    room = Relay("/ws/rooms/")
+    carol = staff_page(new_page, "carol", relay=room)
+    enter_room(carol, world.circle.pk)
+    card = room_alerts(carol).get_by_role("listitem", name=re.compile("^Urgent Willow"))
+    expect(card).to_be_visible()
+
+    room.cut(block=True)
+    expect(carol.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    Alert.objects.filter(pk=old.pk).update(
+        status="resolved", resolved_at=timezone.now(), outcome="resolved"
+    )
+    room.blocked = False
+    expect(carol.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=30_000)
+    expect(card).to_have_count(0)
+    expect(carol.get_by_text("None open.")).to_be_visible()
+
+
 def test_the_room_catch_up_does_not_undo_an_acknowledgement_that_came_after_it(
     world: Any, new_page: Any
 ) -> None:
@@ -468,13 +506,14 @@ def test_the_room_catch_up_does_not_undo_an_acknowledgement_that_came_after_it(
         group=world.circle, message=alert.message, reporter=world.alice, reason="harassment"
     )
     room.cut(block=False)
-    room.wait_for(carol, lambda: bool(held), "the room's catch-up")
+    # Its two reads: the open alerts and the acknowledged ones.
+    room.wait_for(carol, lambda: len(held) == 2, "the room's catch-up")
 
     # Meanwhile dave acknowledges it, and the room hears so live.
     dave(f"/api/alerts/{alert.pk}/acknowledge/")
     expect(card).to_contain_text("Acknowledged by dave")
-    route, response = held[0]
-    route.fulfill(response=response)
+    for route, response in held:
+        route.fulfill(response=response)
 
     reports = carol.get_by_role("list", name="Open reports").get_by_role("listitem")
     expect(reports).to_contain_text("harassment")

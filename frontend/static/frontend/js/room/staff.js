@@ -248,26 +248,45 @@ function onReport(report) {
 
 let queuesLoaded = false;
 
+/** Every alert of this room in one status, page after page (the room's unresolved alerts are
+ * few, but however many there are, each one counts). */
+async function alertsIn(status) {
+  const found = [];
+  let path = `/api/alerts/?group=${groupId}&status=${status}&limit=200`;
+  for (let pages = 0; path && pages < 50; pages += 1) {
+    const page = await api(path);
+    found.push(...(page.results ?? page));
+    const next = page.next ? new URL(page.next, location.href) : null;
+    path = next ? next.pathname + next.search : null;
+  }
+  return found;
+}
+
 /** On every hello: the queues as they are now. After a reconnect they hold what happened while
- * the room's socket was away, which no frame told: alerts resolved meanwhile go, and an alert
- * raised meanwhile rings here (the site-wide bell leaves this room's alerts to the room). */
+ * the room's socket was away, which no frame told: alerts resolved meanwhile go (however old),
+ * and an alert raised meanwhile rings here (the site-wide bell leaves this room's alerts to the
+ * room). */
 async function loadStaffQueues() {
   const askedAt = frameCount;
   try {
-    const [alerts, held, reports] = await Promise.all([
-      api(`/api/alerts/?group=${groupId}&limit=100`),
+    const [open, acknowledged, held, reports] = await Promise.all([
+      alertsIn("open"),
+      alertsIn("acknowledged"),
       api(`/api/groups/${groupId}/held/`),
       api(`/api/reports/?status=open&limit=100`),
     ]);
-    for (const a of alerts.results ?? alerts) {
+    const unresolved = new Set();
+    for (const a of [...open, ...acknowledged]) {
+      unresolved.add(a.id);
       if ((changedAt.get(a.id) ?? 0) > askedAt) continue; // a frame since brought a newer copy
       const isNew = !state.alerts.has(a.id);
-      if (a.status === "resolved") {
-        state.alerts.delete(a.id);
-        continue;
-      }
       state.alerts.set(a.id, a);
       if (isNew && queuesLoaded && a.status === "open") ring(a);
+    }
+    // What the panel still lists that is neither open nor acknowledged now was resolved while
+    // the socket was away, unless a frame since told otherwise.
+    for (const id of [...state.alerts.keys()]) {
+      if (!unresolved.has(id) && (changedAt.get(id) ?? 0) <= askedAt) state.alerts.delete(id);
     }
     queuesLoaded = true;
     for (const m of held) state.held.set(m.id, m);
