@@ -126,6 +126,9 @@ class Session(models.Model):
     occurrence = models.DateTimeField(null=True, blank=True)
     moved = models.BooleanField(default=False)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # A worker sending the reminder holds it until then, outside any transaction (a mail relay
+    # that stalls must hold no database lock); one that died mid-send leaves it to go after.
+    reminder_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -223,7 +223,7 @@ def session_move(
         raise ValidationError({"starts_at": conflicts[:3]})
     was = session.starts_at
     session.starts_at, session.ends_at, session.moved = starts_at, ends_at, True
-    session.reminder_sent_at = None
+    session.reminder_sent_at = session.reminder_claimed_until = None
     with transaction.atomic():
         session.save()
         staff_action_record(

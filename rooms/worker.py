@@ -1,7 +1,8 @@
 """Timed work: session materialization, reminders (and, later, escalation deadlines and
 retention). Every job reads its due work from the database and claims each item with a
-conditional update inside a transaction, so two workers never do the same item twice and a worker
-that dies mid-item leaves it to be retried."""
+conditional update (inside a transaction, or as a lease where the item's work talks to a mail
+relay), so two workers never do the same item twice and a worker that dies mid-item leaves it to
+be retried."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from rooms import hooks
@@ -37,9 +39,15 @@ log = logging.getLogger(__name__)
 
 
 def reminders_send(now: dt.datetime | None = None) -> int:
-    """Emails enrolled members once per session, REMINDER_BEFORE ahead. Returns sessions done."""
+    """Emails enrolled members once per session, REMINDER_BEFORE ahead. Returns sessions done.
+
+    Each session's reminder is claimed for a while (a lease) and sent outside any transaction,
+    so a mail relay that is slow or stalls holds no database lock (on SQLite that would stop
+    every message in every room); a worker that dies mid-send, or a relay that fails, leaves it
+    to be sent again once the lease ends, while the session is still ahead."""
     now = now or timezone.now()
     due = Session.objects.filter(
+        Q(reminder_claimed_until__isnull=True) | Q(reminder_claimed_until__lt=now),
         status=SessionStatus.SCHEDULED,
         reminder_sent_at__isnull=True,
         starts_at__gt=now,
@@ -48,23 +56,25 @@ def reminders_send(now: dt.datetime | None = None) -> int:
     ).values_list("pk", flat=True)
     done = 0
     for session_id in list(due):
-        with transaction.atomic():
-            # The claim and the send commit together: a second worker blocks on the row and then
-            # finds it claimed; a crash before commit leaves it unclaimed for the next tick.
-            claimed = Session.objects.filter(pk=session_id, reminder_sent_at__isnull=True).update(
-                reminder_sent_at=now
-            )
-            if not claimed:
-                continue
-            session = Session.objects.select_related("group").get(pk=session_id)
-            recipients = [
-                (email, discreet)
-                for email, discreet in session.group.enrollments.filter(
-                    status=EnrollmentStatus.ACTIVE, user__is_active=True
-                ).values_list("user__email", "user__discreet")
-                if email
-            ]
-            starts = session.starts_at.astimezone(zoneinfo.ZoneInfo(session.group.timezone))
+        session = Session.objects.select_related("group").get(pk=session_id)
+        recipients = [
+            (email, discreet)
+            for email, discreet in session.group.enrollments.filter(
+                status=EnrollmentStatus.ACTIVE, user__is_active=True
+            ).values_list("user__email", "user__discreet")
+            if email
+        ]
+        # Long enough for every e-mail to wait out the relay's timeout once.
+        lease = dt.timedelta(seconds=settings.EMAIL_TIMEOUT * (len(recipients) + 2) + 30)
+        claimed = Session.objects.filter(
+            Q(reminder_claimed_until__isnull=True) | Q(reminder_claimed_until__lt=now),
+            pk=session_id,
+            reminder_sent_at__isnull=True,
+        ).update(reminder_claimed_until=now + lease)
+        if not claimed:
+            continue  # another worker has it, or it went meanwhile
+        starts = session.starts_at.astimezone(zoneinfo.ZoneInfo(session.group.timezone))
+        try:
             send_mass_mail(
                 [
                     (*reminder_text(session, starts, discreet), settings.DEFAULT_FROM_EMAIL, [r])
@@ -72,8 +82,15 @@ def reminders_send(now: dt.datetime | None = None) -> int:
                 ],
                 fail_silently=False,
             )
-            log.info("reminder sent session=%s recipients=%d", session_id, len(recipients))
-            done += 1
+        except Exception:
+            log.exception("reminder failed session=%s", session_id)
+            Session.objects.filter(pk=session_id).update(reminder_claimed_until=None)
+            continue
+        Session.objects.filter(pk=session_id).update(
+            reminder_sent_at=now, reminder_claimed_until=None
+        )
+        log.info("reminder sent session=%s recipients=%d", session_id, len(recipients))
+        done += 1
     return done
 
 

@@ -96,3 +96,59 @@ def test_a_moved_session_gets_a_fresh_reminder(world, upcoming, clock):
 def test_a_deleted_groups_sessions_get_no_reminder(world, upcoming):
     world.client(world.dave).delete(f"/api/groups/{world.circle.pk}/")
     assert reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=30)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_mail_relay_holds_no_database_lock_and_the_reminder_goes_later(world, upcoming):
+    """The relay accepts the connection and then says nothing, as a hung mail server does.
+    Meanwhile the rooms must go on storing messages: the reminder waits on the relay holding
+    a claim on its session, not a database lock. When the relay fails, it goes out later."""
+    import socket
+    import threading
+
+    from django.db import connection, connections
+    from django.test import override_settings
+
+    now = upcoming.starts_at - dt.timedelta(minutes=30)
+    relay = socket.socket()
+    relay.bind(("127.0.0.1", 0))
+    relay.listen(8)
+    relay.settimeout(30)
+    done: list[int] = []
+
+    def remind() -> None:
+        try:
+            done.append(reminders_send(now=now))
+        finally:
+            connections.close_all()
+
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=relay.getsockname()[1],
+        EMAIL_TIMEOUT=30,
+    ):
+        sender = threading.Thread(target=remind)
+        sender.start()
+        try:
+            hung, _ = relay.accept()  # the reminder waits for the relay's greeting
+            if connection.vendor == "sqlite":
+                # A lock held elsewhere fails this write at once instead of waiting for it.
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA busy_timeout = 500")
+            said = Message.objects.create(group=world.circle, author=world.alice, body="still here")
+            assert said.pk
+            upcoming.refresh_from_db()
+            assert upcoming.reminder_claimed_until is not None
+            assert upcoming.reminder_sent_at is None
+            hung.close()
+        finally:
+            relay.close()
+            sender.join(60)
+    assert done == [0] and mail.outbox == []
+    upcoming.refresh_from_db()
+    assert upcoming.reminder_claimed_until is None and upcoming.reminder_sent_at is None
+    # The relay is back: the next tick sends it, once.
+    assert reminders_send(now=now) == 1
+    assert recipients() == ["alice@example.org", "seated@example.org"]
+    assert reminders_send(now=now) == 0
