@@ -308,17 +308,33 @@ def support_resources_frame(
     category, then the international ones. ``message_id`` names the message it answers, so a
     client shows the card for one message once."""
     user = User.objects.filter(pk=user_id).only("country").first() if user_id else None
+    lines = [
+        resources.resource_dict(r)
+        for r in resources.resources_for(resources.country_for(user), category)
+    ]
+    shown = _card_lines(lines)
     return {
         "type": "support.resources",
         "level": level,
         "category": category,
         "message_id": message_id,
         "message": WARM_WORDS.get(level, WARM_WORDS["urgent"]),
-        "resources": [
-            resources.resource_dict(r)
-            for r in resources.resources_for(resources.country_for(user), category)
-        ],
+        "resources": shown,
+        # Lines left off the card to keep it within its frame; the help page lists them all.
+        "more": len(lines) - len(shown),
     }
+
+
+def _card_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """As many lines as fit in frames.SUPPORT_BUDGET_BYTES, in their order; when they do not all
+    fit, the immediate-danger lines (911, 999) are kept first."""
+    if frames.fit(lines, frames.SUPPORT_BUDGET_BYTES) == len(lines):
+        return lines
+    first = [x for x in lines if x["immediate_danger"]] + [
+        x for x in lines if not x["immediate_danger"]
+    ]
+    kept = {id(x) for x in first[: max(1, frames.fit(first, frames.SUPPORT_BUDGET_BYTES))]}
+    return [x for x in lines if id(x) in kept]
 
 
 def open_support_card(*, user_id: int, group_id: int) -> dict[str, Any] | None:

@@ -123,6 +123,10 @@ PAGE_BUDGET_BYTES = 48 * 1024
 # The people listed in `hello` and `presence` (the rest are counted): a full group of 500 with
 # long aliases would not fit in a frame.
 PRESENCE_BUDGET_BYTES = 24 * 1024
+# The lines on a member's support card (in `support.resources` and in `hello` beside the people
+# present): an admin may configure any number of lines, and the card must still arrive. The
+# rest are on the help page the card links to.
+SUPPORT_BUDGET_BYTES = 12 * 1024
 # Client frames are flat objects; anything nested deeper than this is not a frame we know.
 MAX_DEPTH = 4
 # Numbers a client sends are ids, counts and seconds: they must fit a 64-bit database column.

@@ -190,3 +190,69 @@ def test_the_largest_valid_replies_edits_and_reactions_arrive(world, sockets, wo
     reacted = carol.recv_type_of(("message.reactions",))
     assert (reacted["message_id"], reacted["reactions"]) == (ack["id"], {"heart": 1})
     still_usable(alice, carol)
+
+
+def test_the_largest_hello_fits_a_full_room_and_a_support_card_of_many_lines(world, sockets):
+    """A member's `hello` carries the people present and, while her alert is open, her support
+    card: an admin may configure any number of help lines, and the room may be full of long
+    aliases. Without their budgets the frame would pass 64 KiB and she could not enter."""
+    from moderation.models import SupportResource
+    from rooms.models import Enrollment, EnrollmentStatus, ProcessHeartbeat, RoomConnection
+    from server.accounts.models import User
+    from tests.factories import crisis_alert
+
+    open_room(world.circle)
+    # 300 people present through another web process, each with the longest alias of the
+    # characters that cost the most bytes.
+    ProcessHeartbeat.objects.create(process="web-elsewhere", last_seen=timezone.now())
+    people = User.objects.bulk_create(
+        User(username=f"present{i}", email=f"present{i}@example.org") for i in range(300)
+    )
+    kinds = list(WORST.values())
+    Enrollment.objects.bulk_create(
+        Enrollment(
+            group=world.circle,
+            user=person,
+            alias=largest(str(i), kinds[i % len(kinds)], 40),
+            status=EnrollmentStatus.ACTIVE,
+        )
+        for i, person in enumerate(people)
+    )
+    RoomConnection.objects.bulk_create(
+        RoomConnection(
+            channel_name=f"elsewhere.{i}", group=world.circle, user=person, process="web-elsewhere"
+        )
+        for i, person in enumerate(people)
+    )
+    # 150 help lines with every field at its longest, the one for immediate danger last.
+    SupportResource.objects.bulk_create(
+        SupportResource(
+            name=largest(f"Line {i}", ("\U0001f600", '"'), 120),
+            how=largest("Call", ("\U0001f600", "&"), 200),
+            url="https://help.example.org/" + "a" * 170,
+            phone="+1 (415) 555-0199 ext 12345",
+            text_number="+1 (415) 555-0199",
+            text_keyword="HOME" * 8,
+            immediate_danger=i == 149,
+            order=i,
+        )
+        for i in range(150)
+    )
+    # A country with no lines of its own: her card lists the international ones, all 150.
+    world.alice.country = "AQ"
+    world.alice.save()
+    crisis_alert(world.circle, world.alice, level="emergency")  # open: her hello has her card
+
+    alice = sockets(world.alice, room(world.circle))
+    hello = alice.hello
+    assert len(hello["present"]) > 10 and hello["others"] > 0
+    card = hello["support"]
+    assert card["resources"] and card["more"] > 0
+    assert len(card["resources"]) + card["more"] >= 150
+    # The line for immediate danger, last in the admin's order, is kept when not all fit.
+    assert "Line 149" in [r["name"][:8] for r in card["resources"] if r["immediate_danger"]]
+    # A new crisis message's own card arrives live, within the same budget.
+    assert alice.say(CRISIS)["type"] == "message.ack"
+    live = alice.recv_type_of(("support.resources",))
+    assert live["more"] == card["more"] and live["resources"] == card["resources"]
+    still_usable(alice)

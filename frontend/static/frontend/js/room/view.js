@@ -144,6 +144,9 @@ export function showSupport(frame, { unlessShown = false } = {}) {
     h("p", { class: "support-message" }, frame.message),
     h("p", {}, "This note is only for you. Nobody else in the room can see it."),
     h("ul", { class: "resources" }, frame.resources.map(resourceItem)),
+    frame.more > 0
+      ? h("p", { class: "small" }, `${frame.more} more ${frame.more === 1 ? "line is" : "lines are"} under “See all help options”.`)
+      : null,
     h(
       "div",
       { class: "support-actions" },
