@@ -127,6 +127,99 @@ def frame_type(message: str | bytes) -> str | None:
         return None
 
 
+class Relay:
+    """A page's sockets to one path, through the test, to fail the connection in the ways a
+    phone or a laptop sees. It can cut the line (both ends closed), turn new connections away
+    while `blocked`, let the line go silent (nothing passes either way and nothing closes, as
+    when a laptop sleeps or the network changes under it), hold back the next frame of the type
+    `hold` from the server until released, discard every frame of the type `discard` from the
+    server, and lose the next frame of the type `drop` from the page together with the line (as
+    when a phone loses its network mid-send)."""
+
+    def __init__(
+        self,
+        path: str,
+        hold: str | None = None,
+        discard: str | None = None,
+        drop: str | None = None,
+    ) -> None:
+        self.path = path
+        self.blocked = False
+        self.hold, self.discard, self.drop = hold, discard, drop
+        self.held: list[tuple[Any, str | bytes]] = []
+        self.forwarded: list[str | None] = []
+        self.discarded = 0
+        self.dropped = 0
+        self.attempts = 0  # connections the page tried, turned away or not
+        self.lines: list[dict[str, Any]] = []
+
+    def attach(self, page: Any) -> None:
+        page.route_web_socket(re.compile(self.path), self._route)
+
+    def _route(self, ws: Any) -> None:
+        self.attempts += 1
+        if self.blocked:
+            ws.close(code=1011, reason="network down")
+            return
+        server = ws.connect_to_server()
+        line = {"page": ws, "server": server, "silent": False}
+        self.lines.append(line)
+
+        def from_page(message: str | bytes) -> None:
+            if line["silent"]:
+                return
+            if self.drop and frame_type(message) == self.drop:
+                self.drop = None
+                self.dropped += 1
+                ws.close(code=1011, reason="network lost")
+                server.close()
+                return
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            if line["silent"]:
+                return
+            kind = frame_type(message)
+            if self.discard and kind == self.discard:
+                self.discarded += 1
+                return
+            if self.hold and kind == self.hold:
+                self.hold = None
+                self.held.append((ws, message))
+                return
+            ws.send(message)
+            self.forwarded.append(kind)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    @property
+    def upstream(self) -> Any:
+        """The server's end of the newest line."""
+        return self.lines[-1]["server"]
+
+    def cut(self, *, block: bool) -> None:
+        self.blocked = block
+        line = self.lines[-1]
+        line["page"].close(code=1011, reason="network lost")
+        line["server"].close()
+
+    def go_silent(self) -> None:
+        self.lines[-1]["silent"] = True
+
+    def release(self) -> None:
+        for ws, message in self.held:
+            ws.send(message)
+        self.held.clear()
+
+    def wait_for(self, page: Any, ready: Callable[[], bool], what: str) -> None:
+        for _ in range(300):
+            if ready():
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError(f"{what} never came")
+
+
 def enter_room(page: Any, group_id: int) -> None:
     from playwright.sync_api import expect
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    Relay,
     ensure_resources,
     enter_room,
-    frame_type,
     live_session,
     shoot,
     sign_in,
@@ -68,70 +68,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }).observe(region, { childList: true, characterData: true, subtree: true });
 });
 """
-
-
-class Relay:
-    """A page's sockets to one path, through the test: it can cut the line (both ends closed),
-    turn new connections away while `blocked`, let the line go silent (nothing passes either
-    way and nothing closes, as when a laptop sleeps or the network changes under it), and hold
-    back the next frame of the type `hold` from the server until released."""
-
-    def __init__(self, path: str, hold: str | None = None) -> None:
-        self.path = path
-        self.blocked = False
-        self.hold = hold
-        self.held: list[tuple[Any, str | bytes]] = []
-        self.forwarded: list[str | None] = []
-        self.lines: list[dict[str, Any]] = []
-
-    def attach(self, page: Any) -> None:
-        page.route_web_socket(re.compile(self.path), self._route)
-
-    def _route(self, ws: Any) -> None:
-        if self.blocked:
-            ws.close(code=1011, reason="network down")
-            return
-        server = ws.connect_to_server()
-        line = {"page": ws, "server": server, "silent": False}
-        self.lines.append(line)
-
-        def from_page(message: str | bytes) -> None:
-            if not line["silent"]:
-                server.send(message)
-
-        def from_server(message: str | bytes) -> None:
-            if line["silent"]:
-                return
-            if self.hold and frame_type(message) == self.hold:
-                self.hold = None
-                self.held.append((ws, message))
-                return
-            ws.send(message)
-            self.forwarded.append(frame_type(message))
-
-        ws.on_message(from_page)
-        server.on_message(from_server)
-
-    def cut(self, *, block: bool) -> None:
-        self.blocked = block
-        line = self.lines[-1]
-        line["page"].close(code=1011, reason="network lost")
-        line["server"].close()
-
-    def go_silent(self) -> None:
-        self.lines[-1]["silent"] = True
-
-    def release(self) -> None:
-        for ws, message in self.held:
-            ws.send(message)
-        self.held.clear()
-
-    def wait_for(self, page: Any, ready: Callable[[], bool], what: str) -> None:
-        for _ in range(300):
-            if ready():
-                return
-            page.wait_for_timeout(100)
-        raise AssertionError(f"{what} never came")
 
 
 def staff_page(

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    Relay,
     ensure_resources,
     enter_room,
-    frame_type,
     live_session,
     room_log,
     shoot,
@@ -105,25 +105,17 @@ def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
     # Alice's socket goes through a relay the test controls. On cue, it sends the server a frame
     # over daphne's size limit, and the server closes the socket (1009); until released, new
     # connections are turned away, as when the network is gone.
-    relay: dict[str, Any] = {"blocked": False, "upstream": None, "connections": 0}
-
-    def route(ws: Any) -> None:
-        relay["connections"] += 1
-        if relay["blocked"]:
-            ws.close(code=1011, reason="network down")
-            return
-        relay["upstream"] = ws.connect_to_server()
-
+    relay = Relay("/ws/rooms/")
     alice = new_page()
-    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    relay.attach(alice)
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
 
     say(fern, "Before the drop.")
     expect(room_log(alice).get_by_text("Before the drop.")).to_be_visible()
 
-    relay["blocked"] = True
-    relay["upstream"].send("x" * 70_000)
+    relay.blocked = True
+    relay.upstream.send("x" * 70_000)
     expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
 
     # Fern keeps talking while Alice is away; Alice writes too, and her message waits.
@@ -135,7 +127,7 @@ def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
     expect(waiting).to_contain_text("Waiting for the connection")
     shoot(alice, "room-reconnecting")
 
-    relay["blocked"] = False
+    relay.blocked = False
     expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
     log = room_log(alice)
     for n in range(1, 4):
@@ -153,7 +145,7 @@ def test_a_dropped_connection_recovers_with_no_missing_or_doubled_message(
     )
     assert texts == stored
     assert stored.count("Typed while offline.") == 1
-    assert relay["connections"] >= 2
+    assert relay.attempts >= 2
 
 
 def test_a_message_on_the_wire_when_the_connection_drops_is_sent_again_once(
@@ -170,28 +162,13 @@ def test_a_message_on_the_wire_when_the_connection_drops_is_sent_again_once(
 
     # On cue, the link dies under Alice's next message: the frame never reaches the server and
     # the socket closes, as when a phone loses its network mid-send.
-    relay: dict[str, Any] = {"drop": False, "dropped": 0}
-
-    def route(ws: Any) -> None:
-        server = ws.connect_to_server()
-
-        def from_page(message: str | bytes) -> None:
-            if relay["drop"] and frame_type(message) == "message.send":
-                relay["drop"] = False
-                relay["dropped"] += 1
-                ws.close(code=1011, reason="network lost")
-                server.close()
-                return
-            server.send(message)
-
-        ws.on_message(from_page)
-
+    relay = Relay("/ws/rooms/")
     alice = new_page()
-    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    relay.attach(alice)
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
 
-    relay["drop"] = True
+    relay.drop = "message.send"
     say(alice, "Sent as the line dropped.")
     say(alice, "And one after it.")
     mine = room_log(alice).get_by_role("listitem")
@@ -206,7 +183,7 @@ def test_a_message_on_the_wire_when_the_connection_drops_is_sent_again_once(
     expect(log.locator(".msg-text")).to_have_text(
         ["Sent as the line dropped.", "And one after it."], timeout=20_000
     )
-    assert relay["dropped"] == 1
+    assert relay.dropped == 1
     stored = list(
         Message.objects.filter(group=world.circle).order_by("id").values_list("body", flat=True)
     )
@@ -229,33 +206,16 @@ def test_catching_up_pages_through_everything_missed_while_live_messages_arrive(
 
     # Alice's socket goes through a relay that can refuse new connections and hold back the
     # first page of her catch-up until the test lets it through.
-    relay: dict[str, Any] = {"blocked": False, "hold": False, "held": [], "upstream": None}
-
-    def route(ws: Any) -> None:
-        if relay["blocked"]:
-            ws.close(code=1011, reason="network down")
-            return
-        server = ws.connect_to_server()
-        relay["upstream"] = server
-
-        def from_server(message: str | bytes) -> None:
-            if relay["hold"] and frame_type(message) == "history":
-                relay["hold"] = False
-                relay["held"].append((ws, message))
-                return
-            ws.send(message)
-
-        server.on_message(from_server)
-
+    relay = Relay("/ws/rooms/")
     alice = new_page()
-    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    relay.attach(alice)
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
     say(fern, "Before the drop.")
     expect(room_log(alice).get_by_text("Before the drop.")).to_be_visible()
 
-    relay["blocked"] = True
-    relay["upstream"].send("x" * 70_000)  # over daphne's frame limit: the server closes it
+    relay.blocked = True
+    relay.upstream.send("x" * 70_000)  # over daphne's frame limit: the server closes it
     expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
     # More than one catch-up page (200) arrives while she is away.
     now = timezone.now()
@@ -263,21 +223,16 @@ def test_catching_up_pages_through_everything_missed_while_live_messages_arrive(
         Message(group=world.circle, author=world.charlie, body=f"Missed {n}.", reviewed_at=now)
         for n in range(1, 251)
     )
-    relay["hold"] = True
-    relay["blocked"] = False
+    relay.hold = "history"
+    relay.blocked = False
     expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
-    for _ in range(300):  # until the first page of her catch-up is held back
-        if relay["held"]:
-            break
-        alice.wait_for_timeout(100)
-    assert relay["held"], "the catch-up's first page never came"
+    relay.wait_for(alice, lambda: bool(relay.held), "the catch-up's first page")
 
     # A message arrives live before that page does: the page after it must still start where
     # the first one ends, not after the live one.
     say(fern, "Said live during the catch-up.")
     expect(room_log(alice).get_by_text("Said live during the catch-up.")).to_be_visible()
-    ws, page_one = relay["held"][0]
-    ws.send(page_one)
+    relay.release()
 
     stored = list(
         Message.objects.filter(group=world.circle).order_by("id").values_list("body", flat=True)
@@ -297,37 +252,20 @@ def test_a_support_card_sent_while_the_socket_was_away_shows_on_reconnecting_onc
     live_session(world.circle)
 
     # The card never arrives on the socket it was sent to: that link is gone by then.
-    relay: dict[str, Any] = {"dropped": 0, "upstream": None, "page": None}
-
-    def route(ws: Any) -> None:
-        server = ws.connect_to_server()
-        relay["upstream"], relay["page"] = server, ws
-
-        def from_server(message: str | bytes) -> None:
-            if frame_type(message) == "support.resources":
-                relay["dropped"] += 1
-                return
-            ws.send(message)
-
-        server.on_message(from_server)
-
+    relay = Relay("/ws/rooms/", discard="support.resources")
     alice = new_page()
-    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    relay.attach(alice)
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
     say(alice, text)
     mine = room_log(alice).get_by_role("listitem").filter(has_text="taking them all tonight")
     expect(mine).not_to_contain_text(re.compile("Waiting|Sending"))
-    for _ in range(100):
-        if relay["dropped"]:
-            break
-        alice.wait_for_timeout(100)
-    assert relay["dropped"] == 1
+    relay.wait_for(alice, lambda: relay.discarded > 0, "the support card")
+    assert relay.discarded == 1
     support = alice.get_by_role("region", name="You're not alone")
     expect(support).to_be_hidden()
 
-    relay["page"].close(code=1011, reason="network lost")
-    relay["upstream"].close()
+    relay.cut(block=False)
     expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
     expect(support).to_be_visible()
     expect(support).to_contain_text("Call or text 988")
@@ -354,27 +292,19 @@ def test_a_link_that_dies_without_closing_is_noticed_and_replaced(
 
     # Alice's line can go silent: nothing passes either way and nothing closes, as when a
     # laptop sleeps or a phone changes network under the page.
-    lines: list[dict[str, Any]] = []
-
-    def route(ws: Any) -> None:
-        server = ws.connect_to_server()
-        line = {"silent": False}
-        lines.append(line)
-        ws.on_message(lambda m: None if line["silent"] else server.send(m))
-        server.on_message(lambda m: None if line["silent"] else ws.send(m))
-
+    relay = Relay("/ws/rooms/")
     alice = new_page()
     alice.clock.install()  # the page's timers are the test's: a minute passes in a moment
-    alice.route_web_socket(re.compile(r"/ws/rooms/"), route)
+    relay.attach(alice)
     sign_in(alice, "alice")
     enter_room(alice, world.circle.pk)
     expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
 
-    lines[-1]["silent"] = True
+    relay.go_silent()
     say(fern, "Said while her line was dead.")
     alice.clock.run_for(90_000)
     expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=20_000)
-    assert len(lines) == 2
+    assert len(relay.lines) == 2
     expect(room_log(alice).get_by_text("Said while her line was dead.")).to_have_count(1)
 
 
