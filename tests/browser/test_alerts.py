@@ -112,6 +112,20 @@ def announced(page: Any, pattern: str) -> Any:
     return page.locator("#announcer-urgent").filter(has_text=re.compile(pattern))
 
 
+def alice_in_a_live_session(world: Any, new_page: Any) -> Any:
+    """The circle in session with frank co-facilitating (so one facilitator leaving raises no
+    alert of its own), and alice's page in its room."""
+    from rooms.models import GroupFacilitator
+
+    ensure_resources()
+    live_session(world.circle)
+    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
+    alice = new_page()
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    return alice
+
+
 def escalate_now(alert: Any) -> dt.datetime:
     """Brings the alert's deadline to now: the worker (a 0.2 s tick) escalates it."""
     from moderation.models import Alert
@@ -327,16 +341,11 @@ def test_an_alert_raised_in_the_room_while_its_socket_reconnects_rings_once_it_i
     world: Any, new_page: Any
 ) -> None:
     from moderation.models import Alert
-    from rooms.models import GroupFacilitator
 
-    ensure_resources()
-    live_session(world.circle)
-    # frank co-facilitates and stays, so carol's leaving raises no alert of its own.
-    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
-    alice, frank = new_page(), new_page()
-    for page, name in ((alice, "alice"), (frank, "frank")):
-        sign_in(page, name)
-        enter_room(page, world.circle.pk)
+    alice = alice_in_a_live_session(world, new_page)
+    frank = new_page()  # he stays, so carol's leaving raises no alert of its own
+    sign_in(frank, "frank")
+    enter_room(frank, world.circle.pk)
     room = Relay("/ws/rooms/")
     carol = staff_page(new_page, "carol", relay=room)
     enter_room(carol, world.circle.pk)
@@ -529,14 +538,8 @@ def test_a_watch_entry_raised_to_urgent_rings_in_the_room_and_on_any_page(
     world: Any, new_page: Any
 ) -> None:
     from moderation.models import Alert
-    from rooms.models import GroupFacilitator
 
-    ensure_resources()
-    live_session(world.circle)
-    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
-    alice = new_page()
-    sign_in(alice, "alice")
-    enter_room(alice, world.circle.pk)
+    alice = alice_in_a_live_session(world, new_page)
     carol = staff_page(new_page, "carol")
     enter_room(carol, world.circle.pk)
     # Her second tab, on the alert queue: the site-wide bell.
@@ -565,15 +568,9 @@ def test_an_acknowledged_emergency_rings_again_when_whoever_acknowledged_it_leav
     world: Any, new_page: Any
 ) -> None:
     from moderation.models import Alert
-    from rooms.models import GroupFacilitator, RoomConnection
+    from rooms.models import RoomConnection
 
-    ensure_resources()
-    live_session(world.circle)
-    # frank co-facilitates and stays in the room, so carol's leaving raises no alert of its own.
-    GroupFacilitator.objects.create(group=world.circle, user=world.frank)
-    alice = new_page()
-    sign_in(alice, "alice")
-    enter_room(alice, world.circle.pk)
+    alice = alice_in_a_live_session(world, new_page)  # frank stays in the room after carol
     frank = staff_page(new_page, "frank")
     enter_room(frank, world.circle.pk)
     carol = staff_page(new_page, "carol")
