@@ -465,7 +465,13 @@ def _email_alert(
     )
     for user_id, email in people:
         digest = user_id in told
-        AlertEmail.objects.create(alert=alert, user_id=user_id, tier=alert.tier, digest=digest)
+        if anew:
+            # Its record may stand from before the acknowledgement (one per person and tier).
+            AlertEmail.objects.get_or_create(
+                alert=alert, user_id=user_id, tier=alert.tier, digest=False
+            )
+        else:
+            AlertEmail.objects.create(alert=alert, user_id=user_id, tier=alert.tier, digest=digest)
         if not digest:
             OutboundEmail.objects.create(to=email, subject=subject[:200], body=body)
 

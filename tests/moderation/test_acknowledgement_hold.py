@@ -169,3 +169,25 @@ def test_a_resolved_alert_a_watch_entry_and_an_unattended_room_are_left_alone(wo
     ):
         alert.refresh_from_db()
         assert alert.status == status
+
+
+def test_on_call_already_e_mailed_about_it_hears_again_each_time_it_opens_again(world):
+    """Escalated to on-call (dave had his one e-mail at that tier), then acknowledged by someone
+    who left, twice over: each time it opens again, he gets an e-mail at once."""
+    from moderation.services import alerts_escalate
+
+    world.dave.on_call = True
+    world.dave.save()
+    alert = crisis_alert(
+        world.circle, world.alice, level="emergency", tier=Tier.GROUP, due_in=-dt.timedelta(1)
+    )
+    assert alerts_escalate(timezone.now()) == 1
+    assert OutboundEmail.objects.filter(to=world.dave.email).count() == 1
+    for times in (2, 3):
+        alert.refresh_from_db()
+        alert_acknowledge(alert=alert, by=world.carol)
+        assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 1
+        alert.refresh_from_db()
+        assert alert.status == AlertStatus.OPEN and alert.tier == Tier.ON_CALL
+        assert OutboundEmail.objects.filter(to=world.dave.email).count() == times
+    assert reopened(alert) == 2
