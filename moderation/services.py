@@ -39,6 +39,7 @@ from rooms.display import member_author_id
 from rooms.models import (
     Enrollment,
     GroupFacilitator,
+    GroupKind,
     Message,
     MessageStatus,
     SupportGroup,
@@ -582,7 +583,7 @@ def alerts_escalate(now: dt.datetime | None = None) -> int:
 
 def alerts_reclaim(now: dt.datetime | None = None) -> int:
     """An acknowledgement holds while whoever gave it is with the member: in the alert's room,
-    or in the check-in room opened for it. At each hold deadline (``ack_hold`` after the
+    or in a private check-in with her. At each hold deadline (``ack_hold`` after the
     acknowledgement, then again and again) the worker looks. Still there: the hold goes on,
     quietly. Gone (a closed laptop, a dead phone, someone who acknowledged from the alert page
     and never came): the alert is open again, with a fresh deadline of its level, at its tier
@@ -594,9 +595,22 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
         kind__in=[AlertKind.CRISIS, AlertKind.CHECKIN],
         status=AlertStatus.ACKNOWLEDGED,
         ack_deadline__lte=now,
-    ).values_list("pk", "group_id", "checkin_id", "acknowledged_by_id", "ack_deadline", "level")
-    for pk, group_id, checkin_id, by_id, deadline, level in list(due):
-        rooms = [group_id] + ([checkin_id] if checkin_id else [])
+    ).values_list(
+        "pk", "group_id", "checkin_id", "member_id", "acknowledged_by_id", "ack_deadline", "level"
+    )
+    for pk, group_id, checkin_id, member_id, by_id, deadline, level in list(due):
+        # With the member: in the group's room, or in a private check-in with her (opened from
+        # the alert or from the room's member menu).
+        rooms = {group_id, *([checkin_id] if checkin_id else [])}
+        if member_id is not None:
+            rooms |= set(
+                SupportGroup.objects.filter(
+                    kind=GroupKind.CHECKIN,
+                    checkin_of_id=group_id,
+                    deleted_at__isnull=True,
+                    enrollments__user_id=member_id,
+                ).values_list("pk", flat=True)
+            )
         here = by_id is not None and any(by_id in present_user_ids(room) for room in rooms)
         unchanged = Alert.objects.filter(
             pk=pk, status=AlertStatus.ACKNOWLEDGED, ack_deadline=deadline

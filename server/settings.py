@@ -289,8 +289,8 @@ AUDIT_TEXT_RETENTION_DAYS = envint("AUDIT_TEXT_RETENTION_DAYS", 365)
 ALERT_ACK_SECONDS_EMERGENCY = envint("ALERT_ACK_SECONDS_EMERGENCY", 60)
 ALERT_ACK_SECONDS_URGENT = envint("ALERT_ACK_SECONDS_URGENT", 300)
 # An acknowledged urgent or emergency alert opens again if whoever acknowledged it is no longer
-# in its room (or its check-in room) when the worker looks: this long after the acknowledgement,
-# and as often again while the alert stays unresolved.
+# in its room (or in a private check-in with the member) when the worker looks: this long after
+# the acknowledgement, and as often again while the alert stays unresolved.
 ALERT_ACK_HOLD_SECONDS = envint("ALERT_ACK_HOLD_SECONDS", 120)
 # One e-mail per person per alert per tier; anything more goes into one digest per person, sent
 # this long after the first thing waiting for it.

@@ -191,3 +191,20 @@ def test_on_call_already_e_mailed_about_it_hears_again_each_time_it_opens_again(
         assert alert.status == AlertStatus.OPEN and alert.tier == Tier.ON_CALL
         assert OutboundEmail.objects.filter(to=world.dave.email).count() == times
     assert reopened(alert) == 2
+
+
+def test_it_holds_while_she_talks_with_the_member_in_a_private_check_in(world):
+    """The facilitator who acknowledged an emergency takes the member to a private check-in,
+    as she should: she has left the group's room, but she is with her."""
+    from moderation.actions import checkin_open
+
+    enter(world.carol, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=alert, by=world.carol)
+    enrollment = world.circle.enrollments.get(user=world.alice)
+    room = checkin_open(by=world.carol, group=world.circle, member=enrollment.pk)
+    RoomConnection.objects.filter(user=world.carol).delete()
+    enter(world.carol, room)
+    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED
