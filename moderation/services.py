@@ -44,6 +44,7 @@ from rooms.models import (
     MessageStatus,
     SupportGroup,
 )
+from rooms.permissions import can_moderate
 from rooms.selectors import present_user_ids
 from server.accounts.models import Role, User
 
@@ -53,6 +54,7 @@ ALERTING_LEVELS = ("watch", "urgent", "emergency")
 ESCALATING_LEVELS = ("urgent", "emergency")
 # Reminders at the top tier at the alert's own deadline; after these, one per digest period.
 MAX_ON_CALL_REPEATS = 5
+ACK_AWAY_GRACE = dt.timedelta(seconds=30)
 
 
 def alerts_group(user_id: int) -> str:
@@ -72,6 +74,19 @@ def ack_hold() -> dt.timedelta:
     """How long an acknowledgement holds before the worker looks whether whoever gave it is
     still with the member (``alerts_reclaim``), and again each time after."""
     return dt.timedelta(seconds=settings.ALERT_ACK_HOLD_SECONDS)
+
+
+def ack_grace() -> dt.timedelta:
+    """After finding whoever acknowledged an alert away, how long before the look that decides:
+    a phone changing networks or a page moving to the check-in comes back within it."""
+    return min(ack_hold(), ACK_AWAY_GRACE)
+
+
+def holds_acknowledgement(user: User, alert: Alert) -> bool:
+    """Whether this person's acknowledgement is held to their being with the member: those who
+    can be in the room. An on-call facilitator of another group cannot enter it; they act by
+    other means (a call), so theirs holds until they resolve the alert."""
+    return ack_window(alert.level) is not None and can_moderate(user, alert.group_id)
 
 
 # ---------------------------------------------------------------- audit
@@ -585,10 +600,11 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
     """An acknowledgement holds while whoever gave it is with the member: in the alert's room,
     or in a private check-in with her. At each hold deadline (``ack_hold`` after the
     acknowledgement, then again and again) the worker looks. Still there: the hold goes on,
-    quietly. Gone (a closed laptop, a dead phone, someone who acknowledged from the alert page
-    and never came): the alert is open again, with a fresh deadline of its level, at its tier
-    (on-call at once if nobody who can moderate is in the room), and rings for everyone there,
-    by e-mail too. Returns how many were opened again."""
+    quietly. Away: it looks once more ``ack_grace`` later (a phone changing networks comes
+    back). Gone at both looks (a closed laptop, a dead phone, someone who acknowledged from the
+    alert page and never came): the alert is open again, with a fresh deadline of its level, at
+    its tier (on-call at once if nobody who can moderate is in the room), and rings for everyone
+    there, by e-mail too. Returns how many were opened again."""
     now = now or timezone.now()
     reopened = 0
     due = Alert.objects.filter(
@@ -596,9 +612,16 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
         status=AlertStatus.ACKNOWLEDGED,
         ack_deadline__lte=now,
     ).values_list(
-        "pk", "group_id", "checkin_id", "member_id", "acknowledged_by_id", "ack_deadline", "level"
+        "pk",
+        "group_id",
+        "checkin_id",
+        "member_id",
+        "acknowledged_by_id",
+        "ack_deadline",
+        "ack_away_since",
+        "level",
     )
-    for pk, group_id, checkin_id, member_id, by_id, deadline, level in list(due):
+    for pk, group_id, checkin_id, member_id, by_id, deadline, away_since, level in list(due):
         # With the member: in the group's room, or in a private check-in with her (opened from
         # the alert or from the room's member menu).
         rooms = {group_id, *([checkin_id] if checkin_id else [])}
@@ -616,7 +639,11 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
             pk=pk, status=AlertStatus.ACKNOWLEDGED, ack_deadline=deadline
         )
         if here:
-            unchanged.update(ack_deadline=now + ack_hold())
+            unchanged.update(ack_deadline=now + ack_hold(), ack_away_since=None)
+            continue
+        if away_since is None:
+            # Away at one look: one more, a moment later, decides (a reconnect is not leaving).
+            unchanged.update(ack_deadline=now + ack_grace(), ack_away_since=now)
             continue
         with transaction.atomic():
             window = ack_window(level) or dt.timedelta(minutes=5)
@@ -625,6 +652,7 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
                 ack_deadline=now + window,
                 acknowledged_at=None,
                 acknowledged_by=None,
+                ack_away_since=None,
                 updated_at=now,
             )
             if not claimed:
@@ -634,11 +662,18 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
                 alert.tier = Tier.ON_CALL
                 alert.escalated_at = now
                 alert.save(update_fields=["tier", "escalated_at", "updated_at"])
+            # News to everyone at the tier, by e-mail at once; opened again within the digest
+            # period, it goes in their digest instead (no e-mail flood from one alert).
+            digest_period = dt.timedelta(seconds=settings.ALERT_EMAIL_DIGEST_SECONDS)
+            lately = AuditEntry.objects.filter(
+                alert=alert, action="alert.reopened", created_at__gte=now - digest_period
+            ).exists()
             _email_alert(
                 alert,
                 tier_recipients(alert),
                 "needs someone again: whoever acknowledged the alert has left",
-                anew=True,
+                again=lately,
+                anew=not lately,
             )
             audit(action="alert.reopened", actor=None, group=group_id, alert=alert, left=by_id)
             publish_alert_on_commit(alert, "alert.updated", escalated=True, reopened=True)
@@ -657,10 +692,13 @@ def alert_acknowledge(*, alert: Alert, by: User) -> Alert:
         )
     with transaction.atomic():
         now = timezone.now()
+        # As it is now (the level may have risen since the caller read it).
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
         fields: dict[str, Any] = {
             "status": AlertStatus.ACKNOWLEDGED,
             "acknowledged_at": now,
             "acknowledged_by": by,
+            "ack_away_since": None,
             "updated_at": now,
         }
         # An unattended room's deadline is when it turns read-only, not an escalation: knowing
@@ -668,7 +706,7 @@ def alert_acknowledge(*, alert: Alert, by: User) -> Alert:
         # deadline becomes when the worker looks whether whoever acknowledged it is still with
         # the member (``alerts_reclaim``).
         if alert.kind != AlertKind.UNATTENDED:
-            fields["ack_deadline"] = now + ack_hold() if ack_window(alert.level) else None
+            fields["ack_deadline"] = now + ack_hold() if holds_acknowledgement(by, alert) else None
         changed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(**fields)
         alert.refresh_from_db()
         if changed:

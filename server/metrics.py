@@ -107,9 +107,13 @@ class DatabaseCollector:
         ack.add_metric([], buckets, sum_value=sum(waits))
         yield ack
 
+        # Open alerts wait for their escalation, acknowledged ones for the look whether whoever
+        # acknowledged them is still with the member: the worker does both every tick.
         overdue = (
             Alert.objects.filter(
-                kind=AlertKind.CRISIS, status=AlertStatus.OPEN, ack_deadline__lt=now
+                kind__in=[AlertKind.CRISIS, AlertKind.CHECKIN],
+                status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+                ack_deadline__lt=now,
             )
             .order_by("ack_deadline")
             .values_list("ack_deadline", flat=True)
@@ -117,7 +121,8 @@ class DatabaseCollector:
         )
         yield GaugeMetricFamily(
             "haven_worker_lag_seconds",
-            "How far past its deadline the most overdue unescalated alert is (0 when none)",
+            "How far past its deadline the most overdue alert the worker has not handled is "
+            "(0 when none)",
             value=(now - overdue).total_seconds() if overdue else 0.0,
         )
         beat = (

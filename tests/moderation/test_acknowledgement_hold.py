@@ -1,6 +1,7 @@
 """An acknowledgement holds while whoever gave it is with the member: an acknowledged urgent or
-emergency alert whose acknowledger has left its room (and the check-in room opened for it) is open
-again at the worker's next look, and everyone at its tier hears about it."""
+emergency alert whose acknowledger is away from its room (and from any private check-in with the
+member) at two looks of the worker, a moment apart, is open again, and everyone at its tier hears
+about it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.factories import crisis_alert
 pytestmark = pytest.mark.django_db
 
 HOLD = dt.timedelta(seconds=120)
+GRACE = dt.timedelta(seconds=30)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +44,14 @@ def enter(user: Any, group: Any) -> RoomConnection:
 
 def reopened(alert: Alert) -> int:
     return AuditEntry.objects.filter(alert=alert, action="alert.reopened").count()
+
+
+def looks(after: dt.timedelta) -> tuple[int, dt.datetime]:
+    """The worker's look `after` from now, and the second one a grace later, as the worker's
+    ticks would make them: how many alerts they opened again, and when the second one was."""
+    first = timezone.now() + after + dt.timedelta(seconds=1)
+    second = first + GRACE + dt.timedelta(seconds=1)
+    return alerts_reclaim(first) + alerts_reclaim(second), second
 
 
 def test_an_acknowledgement_holds_while_its_giver_stays_in_the_room(world):
@@ -74,7 +84,12 @@ def test_an_acknowledged_emergency_whose_giver_left_is_open_again_for_everyone(
     alert_acknowledge(alert=alert, by=world.carol)
     seat.delete()  # her laptop closed
     assert alerts_reclaim(timezone.now() + dt.timedelta(seconds=60)) == 0  # not yet due
-    later = timezone.now() + HOLD + dt.timedelta(seconds=1)
+    first = timezone.now() + HOLD + dt.timedelta(seconds=1)
+    assert alerts_reclaim(first) == 0  # away once: one more look decides
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.ack_away_since == first
+    assert alert.ack_deadline == first + GRACE
+    later = first + GRACE + dt.timedelta(seconds=1)
     layer = get_channel_layer()
     dave_alerts = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(alerts_group(world.dave.pk), dave_alerts)
@@ -86,7 +101,7 @@ def test_an_acknowledged_emergency_whose_giver_left_is_open_again_for_everyone(
     assert frame["reopened"] is True and frame["escalated"] is True
     assert frame["alert"]["status"] == "open" and frame["alert"]["acknowledged_by"] is None
     alert.refresh_from_db()
-    assert alert.status == AlertStatus.OPEN
+    assert alert.status == AlertStatus.OPEN and alert.ack_away_since is None
     assert alert.acknowledged_by_id is None and alert.acknowledged_at is None
     # A fresh emergency deadline: unanswered, it escalates again from here.
     assert alert.ack_deadline == later + dt.timedelta(seconds=60)
@@ -111,13 +126,13 @@ def test_someone_else_in_the_room_keeps_it_at_its_tier_and_can_take_it_over(worl
     enter(world.frank, world.circle)
     alert = crisis_alert(world.circle, world.alice, level="urgent")
     alert_acknowledge(alert=alert, by=world.carol)  # from the alert page: never in the room
-    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 1
+    assert looks(HOLD)[0] == 1
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN and alert.tier == Tier.SESSION
     # Frank, who is with her, acknowledges it; now it holds on him.
     alert = alert_acknowledge(alert=alert, by=world.frank)
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by_id == world.frank.pk
-    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
+    assert looks(HOLD)[0] == 0
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED
 
@@ -139,9 +154,9 @@ def test_a_check_in_holds_while_its_facilitator_is_in_the_check_in_room(world):
     )
     alert_acknowledge(alert=alert, by=world.carol)
     seat = enter(world.carol, checkin)  # she is talking with her, not in the group's room
-    assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
+    assert looks(HOLD)[0] == 0
     seat.delete()
-    assert alerts_reclaim(timezone.now() + 2 * HOLD + dt.timedelta(seconds=2)) == 1
+    assert looks(3 * HOLD)[0] == 1
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
 
@@ -171,9 +186,11 @@ def test_a_resolved_alert_a_watch_entry_and_an_unattended_room_are_left_alone(wo
         assert alert.status == status
 
 
-def test_on_call_already_e_mailed_about_it_hears_again_each_time_it_opens_again(world):
+def test_each_opening_again_is_e_mailed_at_once_but_not_twice_within_the_digest_period(world):
     """Escalated to on-call (dave had his one e-mail at that tier), then acknowledged by someone
-    who left, twice over: each time it opens again, he gets an e-mail at once."""
+    who left, twice over: the first time it opens again he gets an e-mail at once; the second,
+    within the digest period, goes in his digest (it still rings on every page)."""
+    from moderation.models import AlertEmail
     from moderation.services import alerts_escalate
 
     world.dave.on_call = True
@@ -183,14 +200,45 @@ def test_on_call_already_e_mailed_about_it_hears_again_each_time_it_opens_again(
     )
     assert alerts_escalate(timezone.now()) == 1
     assert OutboundEmail.objects.filter(to=world.dave.email).count() == 1
-    for times in (2, 3):
+    for mails in (2, 2):
         alert.refresh_from_db()
         alert_acknowledge(alert=alert, by=world.carol)
-        assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 1
+        assert looks(HOLD)[0] == 1
         alert.refresh_from_db()
         assert alert.status == AlertStatus.OPEN and alert.tier == Tier.ON_CALL
-        assert OutboundEmail.objects.filter(to=world.dave.email).count() == times
+        assert OutboundEmail.objects.filter(to=world.dave.email).count() == mails
     assert reopened(alert) == 2
+    assert AlertEmail.objects.filter(alert=alert, user=world.dave, digest=True).count() == 1
+
+
+def test_a_facilitator_back_by_the_second_look_keeps_it(world):
+    """A phone changing networks, a page moving to the check-in: away at one look, back at the
+    next, and nobody is paged."""
+    seat = enter(world.carol, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=alert, by=world.carol)
+    seat.delete()
+    first = timezone.now() + HOLD + dt.timedelta(seconds=1)
+    assert alerts_reclaim(first) == 0
+    enter(world.carol, world.circle)  # reconnected
+    assert alerts_reclaim(first + GRACE + dt.timedelta(seconds=1)) == 0
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.ack_away_since is None
+    assert alert.ack_deadline == first + GRACE + dt.timedelta(seconds=1) + HOLD
+    assert reopened(alert) == 0 and not OutboundEmail.objects.exists()
+
+
+def test_an_on_call_facilitator_of_another_group_acknowledges_for_good(world):
+    """Frank, on call, facilitates another group: he cannot enter this room, and acts by other
+    means (a call). His acknowledgement holds until he resolves it."""
+    world.frank.on_call = True
+    world.frank.save()
+    alert = crisis_alert(world.circle, world.alice, level="emergency", tier=Tier.ON_CALL)
+    alert = alert_acknowledge(alert=alert, by=world.frank)
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.ack_deadline is None
+    assert looks(HOLD)[0] == 0 and looks(10 * HOLD)[0] == 0
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by_id == world.frank.pk
 
 
 def test_it_holds_while_she_talks_with_the_member_in_a_private_check_in(world):
@@ -208,3 +256,23 @@ def test_it_holds_while_she_talks_with_the_member_in_a_private_check_in(world):
     assert alerts_reclaim(timezone.now() + HOLD + dt.timedelta(seconds=1)) == 0
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED
+
+
+def test_an_acknowledged_alert_the_worker_has_not_looked_at_shows_in_its_lag(world, client):
+    """The metric that says the worker has stopped: it counts acknowledged alerts whose look is
+    overdue as well as open alerts whose escalation is."""
+    import re
+
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=alert, by=world.carol)
+    client.force_login(world.dave)
+
+    def lag() -> float:
+        text = client.get("/metrics").content.decode()
+        return float(re.search(r"^haven_worker_lag_seconds (\S+)$", text, re.M).group(1))
+
+    assert lag() == 0.0
+    Alert.objects.filter(pk=alert.pk).update(ack_deadline=timezone.now() - dt.timedelta(minutes=5))
+    assert lag() >= 300
+    alerts_reclaim(timezone.now())  # the worker looks (she is away: once more, later)
+    assert lag() == 0.0
