@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
@@ -43,8 +43,11 @@ def reminders_send(now: dt.datetime | None = None) -> int:
 
     Each session's reminder is claimed for a while (a lease) and sent outside any transaction,
     so a mail relay that is slow or stalls holds no database lock (on SQLite that would stop
-    every message in every room); a worker that dies mid-send, or a relay that fails, leaves it
-    to be sent again once the lease ends, while the session is still ahead."""
+    every message in every room). A relay that fails before the first e-mail, or a worker that
+    dies mid-send, leaves it to go again once the lease ends, while the session is still ahead;
+    one that fails after some went out marks it done (a few members without a reminder, rather
+    than the others getting it again every tick). A session moved meanwhile keeps its claim
+    cleared: what this worker sent was the old time, and the new one goes too."""
     now = now or timezone.now()
     due = Session.objects.filter(
         Q(reminder_claimed_until__isnull=True) | Q(reminder_claimed_until__lt=now),
@@ -64,32 +67,42 @@ def reminders_send(now: dt.datetime | None = None) -> int:
             ).values_list("user__email", "user__discreet")
             if email
         ]
-        # Long enough for every e-mail to wait out the relay's timeout once.
-        lease = dt.timedelta(seconds=settings.EMAIL_TIMEOUT * (len(recipients) + 2) + 30)
+        # Long enough for each step of every e-mail (connect, greet, sender, recipient, data)
+        # to wait out the relay's timeout once; from the clock, not the job's start.
+        at = max(now, timezone.now())
+        until = at + dt.timedelta(seconds=settings.EMAIL_TIMEOUT * (4 * len(recipients) + 6) + 30)
         claimed = Session.objects.filter(
-            Q(reminder_claimed_until__isnull=True) | Q(reminder_claimed_until__lt=now),
+            Q(reminder_claimed_until__isnull=True) | Q(reminder_claimed_until__lt=at),
             pk=session_id,
             reminder_sent_at__isnull=True,
-        ).update(reminder_claimed_until=now + lease)
+        ).update(reminder_claimed_until=until)
         if not claimed:
             continue  # another worker has it, or it went meanwhile
+        mine = Session.objects.filter(pk=session_id, reminder_claimed_until=until)
         starts = session.starts_at.astimezone(zoneinfo.ZoneInfo(session.group.timezone))
+        sent = 0
         try:
-            send_mass_mail(
-                [
-                    (*reminder_text(session, starts, discreet), settings.DEFAULT_FROM_EMAIL, [r])
-                    for r, discreet in recipients
-                ],
-                fail_silently=False,
-            )
+            with get_connection(fail_silently=False) as relay:
+                for address, discreet in recipients:
+                    subject, body = reminder_text(session, starts, discreet)
+                    sent += relay.send_messages(
+                        [EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])]
+                    )
         except Exception:
-            log.exception("reminder failed session=%s", session_id)
-            Session.objects.filter(pk=session_id).update(reminder_claimed_until=None)
+            if not sent:
+                log.exception("reminder failed session=%s; trying again later", session_id)
+                mine.update(reminder_claimed_until=None)
+                continue
+            log.exception(
+                "reminder failed part way session=%s sent=%d of %d",
+                session_id,
+                sent,
+                len(recipients),
+            )
+        if not mine.update(reminder_sent_at=now, reminder_claimed_until=None):
+            log.info("session moved while its reminder went out session=%s", session_id)
             continue
-        Session.objects.filter(pk=session_id).update(
-            reminder_sent_at=now, reminder_claimed_until=None
-        )
-        log.info("reminder sent session=%s recipients=%d", session_id, len(recipients))
+        log.info("reminder sent session=%s recipients=%d", session_id, sent)
         done += 1
     return done
 

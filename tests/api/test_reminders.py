@@ -4,9 +4,12 @@ room."""
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
+from django.test import override_settings
 
 from rooms.models import Message, Session
 from rooms.services import (
@@ -152,3 +155,45 @@ def test_a_stalled_mail_relay_holds_no_database_lock_and_the_reminder_goes_later
     assert reminders_send(now=now) == 1
     assert recipients() == ["alice@example.org", "seated@example.org"]
     assert reminders_send(now=now) == 0
+
+
+class RelayThatRefusesTheSecond(locmem.EmailBackend):
+    """A mail relay that takes the first e-mail of a connection and refuses the next."""
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        if getattr(self, "taken", 0) >= 1:
+            raise smtplib.SMTPRecipientsRefused({messages[0].to[0]: (550, b"mailbox full")})
+        self.taken = getattr(self, "taken", 0) + 1
+        return super().send_messages(messages)
+
+
+class RelayDuringAMove(locmem.EmailBackend):
+    """A relay that takes its time: the session is moved while the old time is being sent."""
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        session = Session.objects.filter(moved=False, reminder_claimed_until__isnull=False).first()
+        if session is not None:
+            session_move(session=session, starts_at=session.starts_at + dt.timedelta(days=1))
+        return super().send_messages(messages)
+
+
+def test_a_relay_that_fails_part_way_does_not_send_the_others_theirs_again(world, upcoming):
+    now = upcoming.starts_at - dt.timedelta(minutes=30)
+    with override_settings(EMAIL_BACKEND=f"{__name__}.RelayThatRefusesTheSecond"):
+        assert reminders_send(now=now) == 1
+        assert len(mail.outbox) == 1  # one of the two went; the other was refused
+        assert reminders_send(now=now + dt.timedelta(minutes=1)) == 0
+    assert len(mail.outbox) == 1
+    upcoming.refresh_from_db()
+    assert upcoming.reminder_sent_at == now and upcoming.reminder_claimed_until is None
+
+
+def test_a_session_moved_while_its_reminder_goes_out_gets_one_for_its_new_time(world, upcoming):
+    now = upcoming.starts_at - dt.timedelta(minutes=30)
+    with override_settings(EMAIL_BACKEND=f"{__name__}.RelayDuringAMove"):
+        assert reminders_send(now=now) == 0  # what went out named the old time
+    assert len(mail.outbox) == 2
+    upcoming.refresh_from_db()
+    assert upcoming.moved and upcoming.reminder_sent_at is None
+    assert reminders_send(now=upcoming.starts_at - dt.timedelta(minutes=30)) == 1
+    assert len(mail.outbox) == 4
