@@ -365,3 +365,25 @@ def test_get_help_now_shows_the_crisis_resources_on_every_page(world: Any, new_p
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
     expect(room_log(page).get_by_text("Still here.")).to_be_visible()
     assert page.url.endswith(f"/rooms/{world.circle.pk}/")
+
+
+def test_a_background_tab_whose_timers_fire_once_a_minute_keeps_a_quiet_rooms_socket(
+    world: Any, new_page: Any
+) -> None:
+    """A browser slows a background tab's timers to once a minute. In a quiet room nothing else
+    arrives between them; the socket is healthy and must not be dropped and replaced."""
+    live_session(world.circle)
+    relay = Relay("/ws/rooms/")
+    alice = new_page()
+    alice.clock.install()
+    relay.attach(alice)
+    sign_in(alice, "alice")
+    enter_room(alice, world.circle.pk)
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+    for _ in range(5):
+        alice.clock.fast_forward(60_000)  # a minute passes; each due timer fires once
+        alice.wait_for_timeout(1000)  # and the ping it sent is answered meanwhile
+    assert len(relay.lines) == 1, "the healthy socket was dropped"
+    expect(alice.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    assert relay.forwarded.count("pong") >= 5
