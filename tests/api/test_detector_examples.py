@@ -211,14 +211,15 @@ def test_raising_an_acknowledged_alert_to_emergency_opens_it_again_for_a_person_
 
 def test_another_category_at_the_same_level_is_an_upgrade_without_a_new_deadline(world):
     message = said(world, "I want to hurt him", Verdict("urgent", "harm_others"))
-    services.alert_acknowledge(alert=alert_of(message), by=world.carol)
+    held = services.alert_acknowledge(alert=alert_of(message), by=world.carol)
     alert = actions.message_flag(
         by=world.carol, message=message, level="urgent", category="abuse_danger"
     )
+    # Still acknowledged; its deadline stays the acknowledgement's next look, not a new one.
     assert (alert.category, alert.status, alert.ack_deadline) == (
         "abuse_danger",
         "acknowledged",
-        None,
+        held.ack_deadline,
     )
     assert DetectorExample.objects.get().source == "upgraded"
 
