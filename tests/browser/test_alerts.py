@@ -606,3 +606,33 @@ def test_an_acknowledged_emergency_rings_again_when_whoever_acknowledged_it_leav
     expect(franks_card.get_by_role("button", name=re.compile("^Acknowledge"))).to_be_visible()
     expect(franks_card).not_to_contain_text("Acknowledged by")
     shoot(frank, "room-alert-open-again")
+
+
+def test_an_alert_open_again_while_the_page_was_away_rings_when_it_is_back(
+    world: Any, new_page: Any
+) -> None:
+    """Acknowledged when the page last heard of it, open again by the time it reconnects (its
+    acknowledger left, or its level rose): the page's queue shows it and rings for it."""
+    from moderation.models import Alert
+
+    alert = crisis_alert(world.circle, world.alice, level="emergency", body=WORDS)
+    Alert.objects.filter(pk=alert.pk).update(
+        status="acknowledged", acknowledged_at=timezone.now(), acknowledged_by=world.dave
+    )
+    alerts = Relay("/ws/alerts/")
+    carol = staff_page(new_page, "carol", relay=alerts)
+    carol.goto("/alerts/")
+    card = carol.get_by_role("listitem", name=re.compile("^Emergency Willow"))
+    expect(card).to_contain_text("Acknowledged by dave")
+    notes = carol.evaluate("window.__notes")
+
+    alerts.cut(block=True)
+    Alert.objects.filter(pk=alert.pk).update(
+        status="open", acknowledged_at=None, acknowledged_by=None
+    )
+    alerts.blocked = False
+    expect(
+        announced(carol, "Emergency alert open again in Evening Circle, not acknowledged")
+    ).to_be_visible(timeout=30_000)
+    assert carol.evaluate("window.__notes") > notes
+    expect(card.get_by_role("button", name=re.compile("^Acknowledge"))).to_be_visible()

@@ -82,6 +82,9 @@ function describe(alert, how) {
   if (how === "reopened") {
     return `${level} alert open again in ${alert.group_name}: whoever acknowledged it has left. ${who}.`;
   }
+  if (how === "again") {
+    return `${level} alert open again in ${alert.group_name}, not acknowledged: ${who}.`;
+  }
   return how === "escalated"
     ? `${level} alert escalated to you, not yet acknowledged, in ${alert.group_name}: ${who}.`
     : `${level} alert in ${alert.group_name}: ${who}.`;
@@ -107,7 +110,8 @@ function notifyBrowser(alert, text) {
   }
 }
 
-/** `how`: "escalated", "reopened" (acknowledged, and whoever did it left), or nothing (new). */
+/** `how`: "escalated", "reopened" (acknowledged, and whoever did it left), "again" (found open
+ * again after a reconnect), or nothing (new). */
 function ring(alert, how) {
   const text = describe(alert, how);
   if (alert.level === "watch") {
@@ -117,15 +121,20 @@ function ring(alert, how) {
   // One chime per event: the room's page and this bell may both hear a new alert; an alert open
   // again is a new event of its own.
   const key = `${alert.id}:${alert.tier}:${alert.level}`;
-  chime(alert.level, how === "reopened" ? `${key}:again` : key);
+  chime(alert.level, how === "reopened" || how === "again" ? `${key}:again` : key);
   announce(text, { urgent: true });
   notifyBrowser(alert, text);
 }
 
+/** After a reconnect: ring for what the list now holds open that it did not before, new (the
+ * room page rings for its own) or acknowledged before and open again (nothing else will). */
 function ringMissed(listed) {
   if (!listedBefore) return;
   for (const a of listed) {
-    if (a.status === "open" && a.group_id !== roomGroupId && !listedBefore.has(a.id)) ring(a);
+    if (a.status !== "open") continue;
+    const before = listedBefore.get(a.id);
+    if (before === "acknowledged") ring(a, "again");
+    else if (before === undefined && a.group_id !== roomGroupId) ring(a);
   }
 }
 
@@ -164,7 +173,7 @@ function connect() {
       // A hello after the first (a reconnect, or the fresh queue the server sends after its
       // channel layer restarted) and its pages may list alerts raised while none could reach us:
       // ring for them.
-      listedBefore = everLive ? new Set(alerts.keys()) : null;
+      listedBefore = everLive ? new Map([...alerts.values()].map((a) => [a.id, a.status])) : null;
       changedSinceHello.clear();
       attempt = 0;
       everLive = true;
