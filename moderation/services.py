@@ -635,6 +635,10 @@ def alerts_reclaim(now: dt.datetime | None = None) -> int:
                 ).values_list("pk", flat=True)
             )
         here = by_id is not None and any(by_id in present_user_ids(room) for room in rooms)
+        if here:
+            # A right taken away counts as leaving, even before the room closes their socket.
+            by = User.objects.filter(pk=by_id, is_active=True).first()
+            here = by is not None and can_moderate(by, group_id)
         unchanged = Alert.objects.filter(
             pk=pk, status=AlertStatus.ACKNOWLEDGED, ack_deadline=deadline
         )

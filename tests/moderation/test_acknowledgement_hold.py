@@ -276,3 +276,16 @@ def test_an_acknowledged_alert_the_worker_has_not_looked_at_shows_in_its_lag(wor
     assert lag() >= 300
     alerts_reclaim(timezone.now())  # the worker looks (she is away: once more, later)
     assert lag() == 0.0
+
+
+def test_a_facilitator_taken_off_the_group_no_longer_holds_it_though_her_socket_is_open(world):
+    """Her right to moderate the group is taken away while she is in the room: the room closes
+    her socket within seconds, but her acknowledgement stops counting at once."""
+    enter(world.carol, world.circle)
+    alert = crisis_alert(world.circle, world.alice, level="emergency")
+    alert_acknowledge(alert=alert, by=world.carol)
+    GroupFacilitator.objects.filter(group=world.circle, user=world.carol).delete()
+    assert RoomConnection.objects.filter(user=world.carol).exists()  # not yet closed
+    assert looks(HOLD)[0] == 1
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
