@@ -1,5 +1,5 @@
 // The audit log with filters by group, action and actor; read-only, newest first.
-import { api, clear, fmtShortDateTime, h, items, me } from "./common.js";
+import { api, clear, fmtShortDateTime, h, items, me, nextPage } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const rows = $("audit-rows");
@@ -86,7 +86,7 @@ async function load(url, append = false) {
       );
     }
     if (!rows.children.length) rows.appendChild(h("tr", {}, h("td", { colspan: "5", class: "muted" }, "Nothing matches these filters.")));
-    next = data.next ? new URL(data.next).pathname + new URL(data.next).search : null;
+    next = nextPage(data);
     $("audit-more").hidden = !next;
     const count = data.count ?? rows.children.length;
     $("audit-status").textContent = `${count} ${count === 1 ? "entry" : "entries"}.`;

@@ -112,6 +112,14 @@ export function items(data) {
   return Array.isArray(data) ? data : data?.results ?? [];
 }
 
+/** A paginated list's next page as a path on this site (the API writes it as a full address,
+ * which behind a proxy may name another host), or null after the last. */
+export function nextPage(data) {
+  if (!data?.next) return null;
+  const next = new URL(data.next, location.href);
+  return next.pathname + next.search;
+}
+
 // ------------------------------------------------------------------ time
 
 export const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone;

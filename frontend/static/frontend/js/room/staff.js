@@ -1,7 +1,7 @@
 // The facilitators' and admins' tools in the room: alerts, held messages, reports, the room
 // controls and the moderation forms. Loaded only for staff; it joins the room through the hooks
 // that room/core.js names.
-import { add, announce, api, clear, h } from "../common.js";
+import { add, announce, api, clear, h, items, nextPage } from "../common.js";
 import { alertCard, levelRaised, replaceCards, sortAlerts, tickDeadlines } from "../alertcard.js";
 import { chime } from "../sound.js";
 import { $, groupId, root, staffHooks, state } from "./core.js";
@@ -255,9 +255,8 @@ async function alertsIn(status) {
   let path = `/api/alerts/?group=${groupId}&status=${status}&limit=200`;
   for (let pages = 0; path && pages < 50; pages += 1) {
     const page = await api(path);
-    found.push(...(page.results ?? page));
-    const next = page.next ? new URL(page.next, location.href) : null;
-    path = next ? next.pathname + next.search : null;
+    found.push(...items(page));
+    path = nextPage(page);
   }
   return found;
 }
